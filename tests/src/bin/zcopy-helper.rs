@@ -1,0 +1,181 @@
+//! A workload with known answers, for zcopy's privileged tests.
+//!
+//! `zcopy-helper READS WRITES SIZE PAGES SLEEPS [FILE]` forks one worker
+//! process that makes, with raw syscalls and nothing else:
+//! - READS x read(2) of SIZE bytes from /dev/zero,
+//! - WRITES x write(2) of SIZE bytes to /dev/null,
+//! - one mmap(2) of PAGES pages of FILE (MAP_SHARED, read-only; created by the
+//!   helper if absent), a read of one byte in each page, one munmap(2),
+//! - SLEEPS x nanosleep(2) of 1 ms (each one a voluntary context switch),
+//!
+//! then exits. The parent waits for it without reaping it (waitid WNOWAIT),
+//! reads its /proc/PID/stat and /proc/PID/status, reaps it with wait4 for its
+//! rusage, and prints one JSON line with all of it: ground truth that does
+//! not come from BPF.
+//!
+//! With `--wait-for-signal` as first argument, the parent first prints
+//! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
+
+use std::{ffi::CString, fs, io::Write as _};
+
+fn die(msg: &str) -> ! {
+    eprintln!("zcopy-helper: {msg}");
+    std::process::exit(2);
+}
+
+fn arg(args: &[String], i: usize, name: &str) -> usize {
+    args.get(i)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let wait_for_signal = args.first().is_some_and(|a| a == "--wait-for-signal");
+    if wait_for_signal {
+        args.remove(0);
+    }
+    let reads = arg(&args, 0, "READS");
+    let writes = arg(&args, 1, "WRITES");
+    let size = arg(&args, 2, "SIZE");
+    let pages = arg(&args, 3, "PAGES");
+    let sleeps = arg(&args, 4, "SLEEPS");
+    let file = args
+        .get(5)
+        .cloned()
+        .unwrap_or_else(|| format!("/tmp/zcopy-helper-{}.bin", std::process::id()));
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let created = !std::path::Path::new(&file).exists();
+    if created {
+        fs::write(&file, vec![7u8; pages.max(1) * page])
+            .unwrap_or_else(|e| die(&format!("writing {file}: {e}")));
+    }
+
+    if wait_for_signal {
+        // SAFETY: plain signal-mask calls on a local set.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR1);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            println!("ready {}", std::process::id());
+            let _ = std::io::stdout().flush();
+            let mut sig = 0;
+            libc::sigwait(&set, &mut sig);
+        }
+    }
+
+    let mut buf = vec![0u8; size.max(1)];
+    let zero = CString::new("/dev/zero").unwrap_or_default();
+    let null = CString::new("/dev/null").unwrap_or_default();
+    let path = CString::new(file.clone()).unwrap_or_else(|_| die("file name has a NUL byte"));
+    // SAFETY: opening files with valid C strings.
+    let (zero_fd, null_fd, file_fd) = unsafe {
+        (
+            libc::open(zero.as_ptr(), libc::O_RDONLY),
+            libc::open(null.as_ptr(), libc::O_WRONLY),
+            libc::open(path.as_ptr(), libc::O_RDONLY),
+        )
+    };
+    if zero_fd < 0 || null_fd < 0 || file_fd < 0 {
+        die("cannot open /dev/zero, /dev/null or the file");
+    }
+
+    // SAFETY: fork in a single-threaded process; the child only makes raw
+    // syscalls on memory that already exists, then _exit.
+    let worker = unsafe { libc::fork() };
+    if worker < 0 {
+        die("fork failed");
+    }
+    if worker == 0 {
+        // SAFETY: see above.
+        unsafe {
+            for _ in 0..reads {
+                if libc::read(zero_fd, buf.as_mut_ptr().cast(), size) != size as isize {
+                    libc::_exit(3);
+                }
+            }
+            for _ in 0..writes {
+                if libc::write(null_fd, buf.as_ptr().cast(), size) != size as isize {
+                    libc::_exit(4);
+                }
+            }
+            if pages > 0 {
+                let len = pages * page;
+                let map = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_SHARED,
+                    file_fd,
+                    0,
+                );
+                if map == libc::MAP_FAILED {
+                    libc::_exit(5);
+                }
+                let mut sum = 0u8;
+                for p in 0..pages {
+                    sum = sum.wrapping_add(std::ptr::read_volatile(map.cast::<u8>().add(p * page)));
+                }
+                std::hint::black_box(sum);
+                libc::munmap(map, len);
+            }
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 1_000_000,
+            };
+            for _ in 0..sleeps {
+                libc::nanosleep(&ts, std::ptr::null_mut());
+            }
+            libc::_exit(0);
+        }
+    }
+
+    // SAFETY: waiting for our own child with valid pointers.
+    let (stat, status, usage, code) = unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        if libc::waitid(
+            libc::P_PID,
+            worker as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        ) != 0
+        {
+            die("waitid failed");
+        }
+        let stat = fs::read_to_string(format!("/proc/{worker}/stat")).unwrap_or_default();
+        let status = fs::read_to_string(format!("/proc/{worker}/status")).unwrap_or_default();
+        let mut code = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::wait4(worker, &mut code, 0, &mut usage);
+        (stat, status, usage, code)
+    };
+    if created {
+        let _ = fs::remove_file(&file);
+    }
+    let after_comm = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or("null");
+    let status_field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map_or("null", str::trim)
+            .to_owned()
+    };
+    println!(
+        "{{\"worker_pid\":{worker},\"worker_exit\":{},\"page_size\":{page},\
+         \"proc\":{{\"minflt\":{},\"majflt\":{},\"nvcsw\":{},\"nivcsw\":{}}},\
+         \"rusage\":{{\"minflt\":{},\"majflt\":{},\"nvcsw\":{},\"nivcsw\":{}}}}}",
+        libc::WEXITSTATUS(code),
+        field(10),
+        field(12),
+        status_field("voluntary_ctxt_switches:"),
+        status_field("nonvoluntary_ctxt_switches:"),
+        usage.ru_minflt,
+        usage.ru_majflt,
+        usage.ru_nvcsw,
+        usage.ru_nivcsw,
+    );
+}

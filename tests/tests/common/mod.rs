@@ -1,0 +1,124 @@
+//! Shared test plumbing: where the binaries are, privilege checks, JSON.
+
+#![allow(dead_code, reason = "each test file uses a different part")]
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+    sync::{Mutex, MutexGuard},
+};
+
+use serde_json::Value;
+
+/// A built binary of the workspace: from `ZCOPY_BIN`/`ZCOPY_HELPER` (set by
+/// `cargo xtask test`) or next to this test's executable.
+fn binary(env: &str, name: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo xtask test` (or `cargo build --workspace --bins`)",
+        path.display()
+    );
+    path
+}
+
+pub fn zcopy() -> PathBuf {
+    binary("ZCOPY_BIN", "zcopy")
+}
+
+pub fn helper() -> PathBuf {
+    binary("ZCOPY_HELPER", "zcopy-helper")
+}
+
+/// Whether BPF tests can run here (root). When they cannot, the test is
+/// skipped with a message, unless ZCOPY_REQUIRE_BPF=1, where that fails.
+pub fn bpf_available(test: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|u| u.split_whitespace().nth(1))
+        == Some("0");
+    if root {
+        return true;
+    }
+    if std::env::var("ZCOPY_REQUIRE_BPF").as_deref() == Ok("1") {
+        panic!("{test}: needs root to load BPF programs, and ZCOPY_REQUIRE_BPF=1 forbids skipping");
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root to load BPF programs (set ZCOPY_REQUIRE_BPF=1 to make this a failure)"
+    );
+    false
+}
+
+/// Privileged tests share kernel state (and the CPU): one at a time.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `zcopy trace --export-json FILE -- argv...`; returns (output, summary).
+pub fn trace_command(argv: &[&str]) -> (Output, Value) {
+    let dir = tempdir();
+    let json = dir.join("summary.json");
+    let out = run(Command::new(zcopy())
+        .arg("trace")
+        .arg("--export-json")
+        .arg(&json)
+        .arg("--")
+        .args(argv));
+    let text = std::fs::read_to_string(&json)
+        .unwrap_or_else(|e| panic!("no JSON from zcopy ({e}); stderr:\n{}", stderr(&out)));
+    let _ = std::fs::remove_dir_all(&dir);
+    (out, serde_json::from_str(&text).expect("zcopy JSON parses"))
+}
+
+/// A fresh temporary directory.
+pub fn tempdir() -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "zcopy-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// The entry of process `pid` in a summary's `processes`.
+pub fn process(summary: &Value, pid: u64) -> &Value {
+    summary["processes"]
+        .as_array()
+        .expect("processes array")
+        .iter()
+        .find(|p| p["pid"].as_u64() == Some(pid))
+        .unwrap_or_else(|| panic!("process {pid} not in {}", summary["processes"]))
+}
+
+pub fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Calls of `name` in a `syscalls` object (absent = 0).
+pub fn calls(syscalls: &Value, name: &str) -> u64 {
+    syscalls.get(name).map_or(0, |s| u(&s["calls"]))
+}

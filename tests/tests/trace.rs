@@ -1,0 +1,517 @@
+//! Tier 2: real programs on the real kernel, against independent counters.
+//! Needs root; skipped otherwise, unless ZCOPY_REQUIRE_BPF=1 (CI), where a
+//! skip is a failure. Serialised: they share the kernel and the two CPUs.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{bpf_available, calls, helper, process, run, serial, stderr, trace_command, u, zcopy};
+use serde_json::Value;
+
+/// Known workload: READS, WRITES, SIZE, PAGES, SLEEPS (see zcopy-helper).
+const READS: u64 = 1000;
+const WRITES: u64 = 700;
+const SIZE: u64 = 4096;
+const PAGES: u64 = 64;
+const SLEEPS: u64 = 5;
+
+fn helper_args() -> Vec<String> {
+    [READS, WRITES, SIZE, PAGES, SLEEPS]
+        .iter()
+        .map(u64::to_string)
+        .collect()
+}
+
+fn helper_report(stdout: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no report from helper: {text}"));
+    serde_json::from_str(line).expect("helper JSON")
+}
+
+/// Context switches may differ by one: the worker's last switch (in
+/// do_task_dead) can come after its parent has read /proc and reaped it.
+const SWITCH_TOLERANCE: u64 = 1;
+
+#[test]
+fn a_known_workload_is_counted_exactly() {
+    if !bpf_available("a_known_workload_is_counted_exactly") {
+        return;
+    }
+    let _serial = serial();
+    let helper = helper();
+    let mut argv = vec![helper.to_str().expect("utf-8 path").to_owned()];
+    argv.extend(helper_args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let (out, summary) = trace_command(&argv);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let truth = helper_report(&out.stdout);
+    assert_eq!(truth["worker_exit"], 0);
+    let page = u(&truth["page_size"]);
+    let worker = process(&summary, u(&truth["worker_pid"]));
+    let sc = &worker["syscalls"];
+
+    // Exactly the calls and bytes the workload makes.
+    assert_eq!(calls(sc, "read"), READS);
+    assert_eq!(u(&sc["read"]["bytes"]), READS * SIZE);
+    assert_eq!(calls(sc, "write"), WRITES);
+    assert_eq!(u(&sc["write"]["bytes"]), WRITES * SIZE);
+    assert_eq!(calls(sc, "mmap"), 1);
+    assert_eq!(u(&sc["mmap"]["bytes"]), PAGES * page);
+    assert_eq!(calls(sc, "munmap"), 1);
+    // Everything else the worker does: set_robust_list (glibc's fork),
+    // SLEEPS x clock_nanosleep, exit_group.
+    assert_eq!(
+        u(&worker["syscalls_total"]),
+        READS + WRITES + 2 + 1 + SLEEPS + 1
+    );
+
+    // Faults: the same as the kernel's own per-process counters, and every
+    // fault exception is one perf page-fault event.
+    let f = &worker["faults"];
+    let minor_major = u(&f["minor"]) + u(&f["major"]);
+    let proc_faults = u(&truth["proc"]["minflt"]) + u(&truth["proc"]["majflt"]);
+    let rusage_faults = u(&truth["rusage"]["minflt"]) + u(&truth["rusage"]["majflt"]);
+    assert_eq!(
+        minor_major, proc_faults,
+        "zcopy {f} vs /proc {}",
+        truth["proc"]
+    );
+    assert_eq!(
+        minor_major, rusage_faults,
+        "zcopy {f} vs rusage {}",
+        truth["rusage"]
+    );
+    assert_eq!(u(&f["total"]), u(&f["user"]) + u(&f["kernel"]), "{f}");
+    assert!(
+        u(&f["user"]) >= PAGES.div_ceil(16),
+        "touching {PAGES} mapped pages faults at least once per fault-around block: {f}"
+    );
+
+    // Context switches against /proc/PID/status.
+    let s = &worker["switches"];
+    let (vol, invol) = (u(&s["voluntary"]), u(&s["involuntary"]));
+    let (nvcsw, nivcsw) = (u(&truth["proc"]["nvcsw"]), u(&truth["proc"]["nivcsw"]));
+    assert!(
+        vol.abs_diff(nvcsw) <= SWITCH_TOLERANCE,
+        "voluntary: zcopy {vol}, /proc {nvcsw}"
+    );
+    assert!(
+        invol.abs_diff(nivcsw) <= SWITCH_TOLERANCE,
+        "involuntary: zcopy {invol}, /proc {nivcsw}"
+    );
+    assert!(vol >= SLEEPS, "each nanosleep blocks: {vol} < {SLEEPS}");
+
+    // Totals are the sum over processes; nothing was dropped.
+    let sum: u64 = summary["processes"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| u(&p["syscalls_total"]))
+        .sum();
+    assert_eq!(u(&summary["syscalls_total"]), sum);
+    assert_eq!(u(&summary["mode_transitions"]), 2 * sum);
+    assert!(
+        summary["drops"]
+            .as_object()
+            .expect("drops")
+            .values()
+            .all(|v| v == 0),
+        "{}",
+        summary["drops"]
+    );
+    assert!(
+        summary["sources"]["mode_transitions"]
+            .as_str()
+            .expect("str")
+            .starts_with("inferred:")
+    );
+}
+
+/// Per-syscall counts from `strace -c -f` (name -> calls) and its total.
+fn strace_counts(argv: &[&str]) -> (std::collections::BTreeMap<String, u64>, u64) {
+    let dir = common::tempdir();
+    let file = dir.join("strace.txt");
+    let out = run(Command::new("strace")
+        .args(["-c", "-f", "-o"])
+        .arg(&file)
+        .args(argv)
+        .stdout(Stdio::null()));
+    assert!(out.status.success(), "strace: {}", stderr(&out));
+    let text = std::fs::read_to_string(&file).expect("strace output");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut counts = std::collections::BTreeMap::new();
+    let mut total = None;
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let Some(name) = cols.last() else { continue };
+        // % time, seconds, usecs/call, calls, [errors], syscall
+        if cols.len() >= 5 && cols[0].parse::<f64>().is_ok() {
+            let n: u64 = cols[3].parse().expect("calls column");
+            if *name == "total" {
+                total = Some(n)
+            } else {
+                counts.insert((*name).to_owned(), n);
+            }
+        }
+    }
+    (
+        counts,
+        total.unwrap_or_else(|| panic!("no total in strace output:\n{text}")),
+    )
+}
+
+/// strace -c leaves out exit_group (it never returns); zcopy counts its entry.
+fn assert_matches_strace(argv: &[&str], processes: u64) {
+    let (strace, strace_total) = strace_counts(argv);
+    let (out, summary) = trace_command(argv);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for (name, figures) in summary["syscalls"].as_object().expect("syscalls") {
+        let ours = u(&figures["calls"]);
+        let theirs = strace.get(name).copied().unwrap_or(0);
+        assert_eq!(
+            ours, theirs,
+            "{name}: zcopy {ours}, strace -c -f {theirs} ({argv:?})"
+        );
+    }
+    assert_eq!(
+        u(&summary["syscalls_total"]),
+        strace_total + processes,
+        "{argv:?}: strace total {strace_total} + {processes} exit_group"
+    );
+}
+
+#[test]
+fn syscall_counts_equal_strace() {
+    if !bpf_available("syscall_counts_equal_strace") {
+        return;
+    }
+    let _serial = serial();
+    assert_matches_strace(
+        &[
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=4096",
+            "count=20000",
+        ],
+        1,
+    );
+    let helper = helper();
+    let mut argv = vec![helper.to_str().expect("utf-8 path").to_owned()];
+    argv.extend(helper_args());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_matches_strace(&argv, 2);
+}
+
+/// Starts the helper waiting for SIGUSR1; returns it and its pid.
+fn waiting_helper() -> (
+    std::process::Child,
+    u32,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut child = Command::new(helper())
+        .arg("--wait-for-signal")
+        .args(helper_args())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start helper");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("helper ready line");
+    let pid = line
+        .trim()
+        .strip_prefix("ready ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("helper said {line:?}"));
+    (child, pid, stdout)
+}
+
+/// Starts `zcopy trace --pid` and waits until it says it is tracing.
+fn zcopy_on_pid(pid: u32, json: &std::path::Path, extra: &[&str]) -> std::process::Child {
+    let mut zc = Command::new(zcopy())
+        .args(["trace", "--pid", &pid.to_string(), "--export-json"])
+        .arg(json)
+        .args(extra)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("zcopy first line");
+    assert!(
+        line.contains(&format!("tracing PID {pid}")),
+        "zcopy said: {line}"
+    );
+    // Keep draining stderr so zcopy never blocks on it.
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    zc
+}
+
+fn wait_for_perf_counters(perf_pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let opened = std::fs::read_dir(format!("/proc/{perf_pid}/fd")).is_ok_and(|fds| {
+            fds.filter_map(Result::ok)
+                .filter_map(|e| std::fs::read_link(e.path()).ok())
+                .any(|l| l.to_string_lossy().contains("perf_event"))
+        });
+        if opened {
+            // perf enables its counters right after opening them.
+            std::thread::sleep(Duration::from_millis(300));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("perf stat did not open its counters");
+}
+
+#[test]
+fn attached_to_a_pid_faults_equal_perf_stat_and_proc() {
+    if !bpf_available("attached_to_a_pid_faults_equal_perf_stat_and_proc") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let json = dir.join("pid.json");
+    let perf_out = dir.join("perf.csv");
+    let (mut helper, pid, mut helper_out) = waiting_helper();
+    let mut zc = zcopy_on_pid(pid, &json, &[]);
+    let mut perf = Command::new("perf")
+        .args(["stat", "-e", "page-faults", "-x", ",", "-o"])
+        .arg(&perf_out)
+        .args(["-p", &pid.to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start perf stat");
+    wait_for_perf_counters(perf.id());
+    // SAFETY: sending a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut helper_out, &mut report).expect("helper report");
+    let truth = helper_report(report.as_bytes());
+    // perf stat -p ends only once the process is reaped; zcopy when it exits.
+    helper.wait().expect("reap helper");
+    let zc_status = zc.wait().expect("zcopy exits when the process does");
+    let perf_status = perf.wait().expect("perf exits");
+    assert!(zc_status.success() && perf_status.success());
+
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("zcopy JSON")).expect("parses");
+    assert_eq!(summary["target"]["ended_by"], "exited");
+    let perf_text = std::fs::read_to_string(&perf_out).expect("perf output");
+    let perf_faults: u64 = perf_text
+        .lines()
+        .find(|l| l.contains("page-faults"))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no page-faults in perf output:\n{perf_text}"));
+    assert_eq!(
+        u(&summary["faults"]["total"]),
+        perf_faults,
+        "zcopy {} vs perf stat -p {perf_faults}",
+        summary["faults"]
+    );
+
+    // The worker, forked while traced, is followed.
+    let worker = process(&summary, u(&truth["worker_pid"]));
+    assert_eq!(calls(&worker["syscalls"], "read"), READS);
+    assert_eq!(
+        u(&worker["faults"]["minor"]) + u(&worker["faults"]["major"]),
+        u(&truth["rusage"]["minflt"]) + u(&truth["rusage"]["majflt"])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_duration_ends_the_trace_and_the_process_keeps_running() {
+    if !bpf_available("a_duration_ends_the_trace_and_the_process_keeps_running") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let json = dir.join("d.json");
+    let (mut helper, pid, _out) = waiting_helper();
+    let mut zc = zcopy_on_pid(pid, &json, &["--duration", "0.3"]);
+    assert!(zc.wait().expect("zcopy").success());
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    assert_eq!(summary["target"]["ended_by"], "duration");
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the traced process must survive"
+    );
+    helper.kill().expect("kill helper");
+    helper.wait().expect("reap");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_targets_get_one_clear_line() {
+    if !bpf_available("bad_targets_get_one_clear_line") {
+        return;
+    }
+    let _serial = serial();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["trace".into(), "--pid".into(), "4000000".into()],
+            "no process with PID 4000000",
+        ),
+        (
+            vec!["trace".into(), "--".into(), "no-such-command-zcopy".into()],
+            "command not found: no-such-command-zcopy",
+        ),
+        (
+            vec!["trace".into(), "--".into(), "/etc/hostname".into()],
+            "cannot execute /etc/hostname",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = run(Command::new(zcopy()).args(&args));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    // A thread id is not a process id.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: gettid has no preconditions.
+        tx.send(unsafe { libc::gettid() }).expect("send tid");
+        let _ = stop_rx.recv();
+    });
+    let tid = rx.recv().expect("tid");
+    let out = run(Command::new(zcopy()).args(["trace", "--pid", &tid.to_string()]));
+    assert!(
+        stderr(&out).contains(&format!("use `--pid {}`", std::process::id())),
+        "{}",
+        stderr(&out)
+    );
+    stop_tx.send(()).expect("stop thread");
+    thread.join().expect("join");
+}
+
+#[test]
+fn the_command_exit_status_is_zcopys() {
+    if !bpf_available("the_command_exit_status_is_zcopys") {
+        return;
+    }
+    let _serial = serial();
+    let (out, summary) = trace_command(&["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(summary["target"]["exit_code"], 7);
+    let (out, summary) = trace_command(&["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(out.status.code(), Some(128 + libc::SIGTERM));
+    assert_eq!(summary["target"]["exit_signal"], libc::SIGTERM);
+}
+
+fn bpf_program_names() -> Vec<String> {
+    let out = run(Command::new("bpftool").args(["prog", "show", "--json"]));
+    assert!(out.status.success(), "bpftool: {}", stderr(&out));
+    let progs: Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
+    progs
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn tracefs_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter(|l| l.contains(" tracefs "))
+        .count()
+}
+
+#[test]
+fn nothing_is_left_behind() {
+    if !bpf_available("nothing_is_left_behind") {
+        return;
+    }
+    let _serial = serial();
+    let ours = [
+        "sys_enter",
+        "sys_exit",
+        "sched_switch",
+        "page_fault_user",
+        "perf_page_fault",
+    ];
+    let count = |names: &[String]| {
+        names
+            .iter()
+            .filter(|n| ours.iter().any(|o| n.starts_with(o)))
+            .count()
+    };
+    let programs_before = count(&bpf_program_names());
+    let mounts_before = tracefs_mounts();
+
+    // A normal run, a failed run and an interrupted run.
+    let (out, _) = trace_command(&["true"]);
+    assert!(out.status.success());
+    let _ = run(Command::new(zcopy()).args(["trace", "--", "no-such-command-zcopy"]));
+    let zc = Command::new(zcopy())
+        .args(["trace", "--", "sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let child = wait_for_child(zc.id());
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(zc.id() as i32, libc::SIGINT) };
+    let out = zc.wait_with_output().expect("zcopy ends");
+    assert_eq!(
+        out.status.code(),
+        Some(128 + libc::SIGINT),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("killed by signal 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{child}")).exists(),
+        "the traced command was left running"
+    );
+
+    assert_eq!(
+        count(&bpf_program_names()),
+        programs_before,
+        "BPF programs left attached"
+    );
+    assert_eq!(
+        tracefs_mounts(),
+        mounts_before,
+        "the system's mounts changed"
+    );
+}
+
+/// The pid of the first child of `parent`.
+fn wait_for_child(parent: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+        {
+            // Give it time to exec past the hold.
+            std::thread::sleep(Duration::from_millis(200));
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("zcopy started no command");
+}

@@ -1,0 +1,351 @@
+//! `cargo xtask`: set up the eBPF toolchain, build, test, and run zcopy's
+//! main job. Orchestration only: every step is printed, and a step that is
+//! already done is skipped.
+
+#[allow(
+    dead_code,
+    reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file"
+)]
+mod bpf_toolchain;
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "zcopy's build and test tasks")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what the eBPF build needs (apt packages as root on Debian/Ubuntu, bpf-linker in .tools/).
+    Setup,
+    /// Set up, then build zcopy (the binary embeds the eBPF programs).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, build, and run every test (privileged tests need root; ZCOPY_REQUIRE_BPF=1 makes them fail instead of skip).
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build, and run zcopy's main job, writing its report under reports/.
+    Demo,
+    /// Set up, build (release) and run zcopy with these arguments.
+    Run {
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+/// apt packages providing a rustc with a precompiled core for BPF.
+const BPF_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-dev-bpf"];
+/// The bpf-linker release known to work with Debian's LLVM 22.
+const BPF_LINKER_VERSION: &str = "0.13.0";
+/// Commands the privileged tests compare zcopy against, and their packages.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("strace", "strace"),
+    ("perf", "linux-perf"),
+    ("bpftool", "bpftool"),
+    ("setpriv", "util-linux"),
+];
+
+fn main() {
+    if let Err(err) = run(Cli::parse()) {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let root = workspace_root()?;
+    match cli.task {
+        Task::Setup => setup(&root, false),
+        Task::Build { release } => {
+            setup(&root, false)?;
+            build(&root, release)
+        }
+        Task::Test { args } => {
+            setup(&root, true)?;
+            test(&root, &args)
+        }
+        Task::Demo => {
+            setup(&root, false)?;
+            build(&root, true)?;
+            demo(&root)
+        }
+        Task::Run { args } => {
+            setup(&root, false)?;
+            build(&root, true)?;
+            let zcopy = root.join("target/release/zcopy");
+            step(&format!("running {} {}", zcopy.display(), args.join(" ")));
+            let mut cmd = Command::new(&zcopy);
+            cmd.args(&args);
+            without_cargo_library_path(&mut cmd, &root);
+            let status = cmd
+                .status()
+                .with_context(|| format!("running {}", zcopy.display()))?;
+            std::process::exit(status.code().unwrap_or(1));
+        }
+    }
+}
+
+fn workspace_root() -> anyhow::Result<PathBuf> {
+    let manifest = env::var("CARGO_MANIFEST_DIR").context("run this through `cargo xtask`")?;
+    Path::new(&manifest)
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent folder")
+}
+
+fn step(text: &str) {
+    eprintln!("[xtask] {text}");
+}
+
+fn is_root() -> bool {
+    effective_uid() == 0
+}
+
+/// The effective uid, from /proc (keeps xtask free of libc).
+fn effective_uid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .map(str::to_owned)
+        })
+        .and_then(|uids| uids.split_whitespace().nth(1).and_then(|e| e.parse().ok()))
+        .unwrap_or(u32::MAX)
+}
+
+fn has_apt() -> bool {
+    Path::new("/usr/bin/apt-get").exists() && Path::new("/etc/debian_version").exists()
+}
+
+fn on_path(cmd: &str) -> bool {
+    env::var_os("PATH").is_some_and(|p| env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+}
+
+/// apt-get install, with one apt-get update first.
+fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+    if !has_apt() || !is_root() {
+        bail!(
+            "{why}: install the packages {} (as root: `apt-get install {}`)",
+            packages.join(", "),
+            packages.join(" ")
+        );
+    }
+    step(&format!("{why}: apt-get install {}", packages.join(" ")));
+    let run_apt = |args: &[&str]| -> anyhow::Result<()> {
+        let status = Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get")?;
+        if !status.success() {
+            bail!("apt-get {} failed with {status}", args.join(" "));
+        }
+        Ok(())
+    };
+    run_apt(&["update", "-qq"])?;
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    run_apt(&args)
+}
+
+fn setup(root: &Path, for_tests: bool) -> anyhow::Result<()> {
+    match bpf_toolchain::detect() {
+        Ok(tc) => step(&format!("BPF compiler: {tc} (found)")),
+        Err(why) => {
+            if !(has_apt() && is_root()) {
+                bail!("{why}");
+            }
+            apt_install(BPF_RUST_PACKAGES, "no compiler for BPF yet")?;
+            let tc = bpf_toolchain::detect().map_err(anyhow::Error::msg)?;
+            step(&format!("BPF compiler: {tc} (installed)"));
+        }
+    }
+    ensure_bpf_linker(root)?;
+    if for_tests {
+        let missing: Vec<&str> = TEST_TOOLS
+            .iter()
+            .filter(|(cmd, _)| !on_path(cmd))
+            .map(|(_, pkg)| *pkg)
+            .collect();
+        if missing.is_empty() {
+            step("test tools: strace, perf, bpftool, setpriv (found)");
+        } else {
+            apt_install(&missing, "tools the tests compare against are missing")?;
+        }
+    }
+    Ok(())
+}
+
+fn bpf_linker_version(path: &Path) -> Option<String> {
+    let out = Command::new(path).arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The LLVM 22 shared library that Debian's rustc-web pulls in (libllvm22).
+fn find_libllvm22() -> Option<PathBuf> {
+    let lib = Path::new("/usr/lib");
+    std::fs::read_dir(lib)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .chain([lib.to_path_buf()])
+        .find_map(|dir| {
+            std::fs::read_dir(&dir)
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.22"))
+                })
+        })
+}
+
+fn ensure_bpf_linker(root: &Path) -> anyhow::Result<()> {
+    let tools = bpf_toolchain::tools_dir(root);
+    if let Some(found) = bpf_toolchain::find_bpf_linker(&[tools.join("bin")])
+        && let Some(version) = bpf_linker_version(&found)
+    {
+        step(&format!(
+            "bpf-linker: {} ({version}, found)",
+            found.display()
+        ));
+        return Ok(());
+    }
+    let Some(libllvm) = find_libllvm22() else {
+        bail!(
+            "bpf-linker is missing and LLVM 22 (libLLVM.so.22, Debian package libllvm22) was not found to build it: \
+             install it, or install bpf-linker yourself (`cargo install bpf-linker`)"
+        );
+    };
+    let shim = tools.join("llvm-shim/lib");
+    std::fs::create_dir_all(&shim).with_context(|| format!("creating {}", shim.display()))?;
+    let link = shim.join("libLLVM.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&libllvm, &link)
+        .with_context(|| format!("linking {}", link.display()))?;
+    step(&format!(
+        "bpf-linker: building {BPF_LINKER_VERSION} against {} into {} (takes a few minutes, once)",
+        libllvm.display(),
+        tools.display()
+    ));
+    let status = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "install",
+            "--locked",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--no-default-features",
+            "--features",
+            "llvm-22",
+            "--root",
+        ])
+        .arg(&tools)
+        .env("LLVM_PREFIX", tools.join("llvm-shim"))
+        .status()
+        .context("running cargo install bpf-linker")?;
+    if !status.success() {
+        bail!("building bpf-linker failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo(root: &Path) -> Command {
+    let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root);
+    cmd
+}
+
+fn check(mut cmd: Command, what: &str) -> anyhow::Result<()> {
+    step(what);
+    let status = cmd
+        .status()
+        .with_context(|| format!("{what}: could not start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{what} failed with {status}");
+    }
+    Ok(())
+}
+
+fn build(root: &Path, release: bool) -> anyhow::Result<()> {
+    let mut cmd = cargo(root);
+    cmd.args(["build", "--workspace", "--bins"]);
+    if release {
+        cmd.arg("--release");
+    }
+    check(
+        cmd,
+        &format!(
+            "building zcopy and its eBPF programs ({})",
+            if release { "release" } else { "debug" }
+        ),
+    )
+}
+
+fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
+    build(root, false)?;
+    let mut cmd = cargo(root);
+    cmd.args(["test", "--workspace"]).args(extra);
+    cmd.env("ZCOPY_BIN", root.join("target/debug/zcopy"));
+    cmd.env("ZCOPY_HELPER", root.join("target/debug/zcopy-helper"));
+    cmd.env("CARGO_XTASK_TESTS", "1");
+    check(cmd, "running the tests")
+}
+
+/// `cargo run` adds its own folders to LD_LIBRARY_PATH; a traced command
+/// would then make extra library lookups that are cargo's doing, not the
+/// user's. Give zcopy the caller's library path back.
+fn without_cargo_library_path(cmd: &mut Command, root: &Path) {
+    let Some(value) = env::var_os("LD_LIBRARY_PATH") else {
+        return;
+    };
+    let kept: Vec<PathBuf> = env::split_paths(&value)
+        .filter(|p| {
+            !p.starts_with(root.join("target"))
+                && !p.components().any(|c| c.as_os_str() == ".rustup")
+        })
+        .collect();
+    match env::join_paths(&kept) {
+        Ok(joined) if !kept.is_empty() => cmd.env("LD_LIBRARY_PATH", joined),
+        _ => cmd.env_remove("LD_LIBRARY_PATH"),
+    };
+}
+
+fn demo(root: &Path) -> anyhow::Result<()> {
+    let reports = root.join("reports");
+    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
+    let json = reports.join("trace-dd.json");
+    let mut cmd = Command::new(root.join("target/release/zcopy"));
+    cmd.args(["trace", "--export-json"]).arg(&json).args([
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=4096",
+        "count=100000",
+    ]);
+    without_cargo_library_path(&mut cmd, root);
+    check(
+        cmd,
+        "main job: zcopy trace of dd (4 KiB x 100000 reads and writes)",
+    )?;
+    step(&format!("report written to {}", json.display()));
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Types shared by zcopy's eBPF programs and its userspace loader.
+//!
+//! Every type here crosses the kernel/user boundary through a BPF map, so it
+//! is `#[repr(C)]`, `Copy`, ordered by size and free of implicit padding (no
+//! `bool`; flags are integers). With the `user` feature the types implement
+//! [`aya::Pod`] so the loader can read and write them.
+#![no_std]
+
+/// Size of the syscall-number -> slot table ([`SlotConfig`] array). Every
+/// syscall number on the supported architectures is below this.
+pub const MAX_SYSCALL_NR: u32 = 1024;
+
+/// How many syscalls can be tracked individually (slots are `0..MAX_SLOTS`).
+pub const MAX_SLOTS: u32 = 64;
+
+/// Maximum number of processes that can be targets at once.
+pub const MAX_TARGETS: u32 = 16_384;
+
+/// Maximum number of threads that can be inside a tracked syscall at once.
+pub const MAX_INFLIGHT: u32 = 16_384;
+
+/// [`SlotConfig::flags`]: the syscall is tracked (has a slot).
+pub const SLOT_TRACKED: u32 = 1;
+/// [`SlotConfig::flags`]: the bytes of a successful call are its length
+/// argument (`args[1]`: mmap, munmap, msync, madvise), not its return value.
+pub const SLOT_BYTES_FROM_LEN_ARG: u32 = 2;
+
+/// One entry of the syscall-number table, written by the loader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SlotConfig {
+    /// Index into the per-syscall counters (valid when `flags & SLOT_TRACKED`).
+    pub slot: u32,
+    /// `SLOT_*` flags.
+    pub flags: u32,
+}
+
+/// Key of the per-process, per-syscall counters.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SyscallKey {
+    /// Process id (thread-group id) of the caller.
+    pub tgid: u32,
+    /// Slot of the syscall (see [`SlotConfig`]).
+    pub slot: u32,
+}
+
+/// Per-process, per-syscall counters (one copy per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallStats {
+    /// Calls whose entry and exit were both seen.
+    pub calls: u64,
+    /// Sum of the return values of successful calls, or of their length
+    /// argument for the mapping syscalls (`SLOT_BYTES_FROM_LEN_ARG`).
+    pub bytes: u64,
+    /// Calls that returned an error (-4095..=-1).
+    pub errors: u64,
+}
+
+/// A tracked syscall a thread is inside of, stored at entry, consumed at exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Inflight {
+    /// Length argument (`args[1]`) at entry.
+    pub len_arg: u64,
+    /// Slot of the syscall.
+    pub slot: u32,
+    /// `SLOT_*` flags of the syscall.
+    pub flags: u32,
+}
+
+/// Per-process counters that are not per syscall (one copy per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcStats {
+    /// Every syscall entry (raw_syscalls:sys_enter).
+    pub syscalls: u64,
+    /// exceptions:page_fault_user events.
+    pub faults_user: u64,
+    /// exceptions:page_fault_kernel events.
+    pub faults_kernel: u64,
+    /// perf software event page-faults (what `perf stat -e page-faults` counts).
+    pub faults_total: u64,
+    /// perf software event minor-faults.
+    pub faults_minor: u64,
+    /// perf software event major-faults.
+    pub faults_major: u64,
+    /// sched:sched_switch away from a task of the process that had blocked.
+    pub switches_voluntary: u64,
+    /// sched:sched_switch away from a task of the process that was preempted.
+    pub switches_involuntary: u64,
+}
+
+/// Indices into the `DROPS` per-CPU array: events that could not be counted.
+pub mod drop_reason {
+    /// The per-process counters map was full.
+    pub const PROC_MAP_FULL: u32 = 0;
+    /// The per-syscall counters map was full.
+    pub const SYSCALL_MAP_FULL: u32 = 1;
+    /// The in-flight syscall map could not take an entry.
+    pub const INFLIGHT_FULL: u32 = 2;
+    /// A child of a target could not be added to the targets map.
+    pub const TARGETS_FULL: u32 = 3;
+    /// Number of reasons.
+    pub const COUNT: u32 = 4;
+}
+
+/// [`TargetFlags`] value: the process was named by the user.
+pub const TARGET_ROOT: u32 = 1;
+/// [`TargetFlags`] value: the process was forked by a target.
+pub const TARGET_CHILD: u32 = 2;
+
+/// Value of the targets map.
+pub type TargetFlags = u32;
+
+/// Task command name, as in the kernel (`TASK_COMM_LEN`).
+pub type Comm = [u8; 16];
+
+/// Map names, shared so the loader and the programs agree.
+pub mod maps {
+    pub const TARGETS: &str = "TARGETS";
+    pub const SLOTS: &str = "SLOTS";
+    pub const SYSCALLS: &str = "SYSCALLS";
+    pub const PROCS: &str = "PROCS";
+    pub const INFLIGHT: &str = "INFLIGHT";
+    pub const COMMS: &str = "COMMS";
+    pub const DROPS: &str = "DROPS";
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)], Copy, and have no padding.
+    unsafe impl aya::Pod for super::SlotConfig {}
+    unsafe impl aya::Pod for super::SyscallKey {}
+    unsafe impl aya::Pod for super::SyscallStats {}
+    unsafe impl aya::Pod for super::Inflight {}
+    unsafe impl aya::Pod for super::ProcStats {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::mem::size_of;
+
+    #[test]
+    fn no_implicit_padding() {
+        assert_eq!(size_of::<SlotConfig>(), 8);
+        assert_eq!(size_of::<SyscallKey>(), 8);
+        assert_eq!(size_of::<SyscallStats>(), 24);
+        assert_eq!(size_of::<Inflight>(), 16);
+        assert_eq!(size_of::<ProcStats>(), 8 * 8);
+    }
+}

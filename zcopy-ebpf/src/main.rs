@@ -1,0 +1,121 @@
+//! zcopy's kernel side: counters aggregated in the kernel, per process.
+//!
+//! Nothing is sent to user space per event; the loader reads the maps. The
+//! loader chooses the targets (the `TARGETS` map) and the syscalls to count
+//! individually (the `SLOTS` table), so nothing here is rebuilt per run.
+//!
+//! Every program checks that the current process is a target first: that is
+//! one hash lookup for every event of every other process on the machine.
+#![no_std]
+#![no_main]
+
+mod faults;
+mod probes;
+mod sched;
+mod syscalls;
+
+use aya_ebpf::{
+    helpers::bpf_get_current_pid_tgid,
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
+};
+use zcopy_common::{
+    Comm, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig,
+    SyscallKey, SyscallStats, TargetFlags, drop_reason,
+};
+
+/// Processes (thread-group ids) being traced. Written by the loader for the
+/// processes it names, and by `sched_process_fork` for their children.
+#[map]
+static TARGETS: HashMap<u32, TargetFlags> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Syscall number -> slot, written by the loader (numbers are per architecture).
+#[map]
+static SLOTS: Array<SlotConfig> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
+
+/// Per process and tracked syscall: calls, bytes, errors.
+#[map]
+static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
+    PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, 0);
+
+/// Per process: syscalls, faults, context switches.
+#[map]
+static PROCS: PerCpuHashMap<u32, ProcStats> = PerCpuHashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Thread id -> the tracked syscall it is inside of.
+#[map]
+static INFLIGHT: LruHashMap<u32, Inflight> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);
+
+/// Process -> command name, written at fork and exec.
+#[map]
+static COMMS: HashMap<u32, Comm> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Events that could not be counted, by `drop_reason`.
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(drop_reason::COUNT, 0);
+
+const _: () = assert!(MAX_SLOTS <= MAX_SYSCALL_NR);
+
+/// The current task's (thread-group id, thread id).
+#[inline(always)]
+fn current_ids() -> (u32, u32) {
+    let id = bpf_get_current_pid_tgid();
+    ((id >> 32) as u32, id as u32)
+}
+
+/// Whether `tgid` is being traced.
+#[inline(always)]
+fn is_target(tgid: u32) -> bool {
+    TARGETS.get_ptr(tgid).is_some()
+}
+
+/// Counts one event that could not be counted.
+#[inline(always)]
+fn count_drop(reason: u32) {
+    if let Some(counter) = DROPS.get_ptr_mut(reason) {
+        // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
+        unsafe { *counter += 1 };
+    }
+}
+
+/// Applies `update` to this CPU's counters of `tgid`, creating them if needed.
+#[inline(always)]
+fn with_proc_stats(tgid: u32, update: impl FnOnce(&mut ProcStats)) {
+    let ptr = match PROCS.get_ptr_mut(tgid) {
+        Some(ptr) => ptr,
+        None => {
+            if PROCS.insert(tgid, ProcStats::default(), 0).is_err() {
+                count_drop(drop_reason::PROC_MAP_FULL);
+                return;
+            }
+            match PROCS.get_ptr_mut(tgid) {
+                Some(ptr) => ptr,
+                None => return,
+            }
+        }
+    };
+    // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
+    update(unsafe { &mut *ptr });
+}
+
+/// Reads a field of a classic tracepoint's record at `offset` (from its
+/// `/sys/kernel/tracing/events/*/*/format`).
+///
+/// # Safety
+/// `offset` must be inside the record and `T` must be the field's type.
+#[inline(always)]
+unsafe fn field<T: Copy>(ctx: &aya_ebpf::programs::TracePointContext, offset: usize) -> T {
+    use aya_ebpf::EbpfContext;
+    // SAFETY: tracepoint records can be read directly by the program.
+    unsafe { core::ptr::read(ctx.as_ptr().cast::<u8>().add(offset).cast::<T>()) }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,170 @@
+//! The table of every place zcopy's counting programs attach, and what each
+//! feeds. When an optional hook cannot attach, the figures it feeds become
+//! `null` in the summary, with the reason in its warnings.
+
+use aya::programs::perf_event::SoftwareEvent;
+
+use crate::summary::Coverage;
+
+/// How a program is attached.
+#[derive(Debug, Clone, Copy)]
+pub enum Attach {
+    /// A classic tracepoint (needs tracefs for its id).
+    Tracepoint {
+        category: &'static str,
+        name: &'static str,
+    },
+    /// A perf software event on every online CPU, sample period 1.
+    PerfSoftware(SoftwareEvent),
+}
+
+/// Which group of figures a hook feeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feeds {
+    Syscalls,
+    FaultsByMode,
+    FaultsPerf,
+    Switches,
+    Children,
+}
+
+/// One attachment.
+#[derive(Debug, Clone, Copy)]
+pub struct Hook {
+    /// Program name in the eBPF object.
+    pub program: &'static str,
+    pub attach: Attach,
+    pub feeds: Feeds,
+}
+
+impl Hook {
+    /// Human name of the attach point, as reports print it.
+    pub fn point(&self) -> String {
+        match self.attach {
+            Attach::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
+            Attach::PerfSoftware(event) => {
+                format!("perf software event {}", software_event_name(event))
+            }
+        }
+    }
+}
+
+/// The name `perf` uses for a software event.
+pub fn software_event_name(event: SoftwareEvent) -> &'static str {
+    match event {
+        SoftwareEvent::PageFaults => "page-faults",
+        SoftwareEvent::PageFaultsMin => "minor-faults",
+        SoftwareEvent::PageFaultsMaj => "major-faults",
+        SoftwareEvent::ContextSwitches => "context-switches",
+        _ => "software event",
+    }
+}
+
+const fn tp(
+    program: &'static str,
+    category: &'static str,
+    name: &'static str,
+    feeds: Feeds,
+) -> Hook {
+    Hook {
+        program,
+        attach: Attach::Tracepoint { category, name },
+        feeds,
+    }
+}
+
+/// Every hook of `zcopy trace`.
+pub const HOOKS: &[Hook] = &[
+    tp("sys_enter", "raw_syscalls", "sys_enter", Feeds::Syscalls),
+    tp("sys_exit", "raw_syscalls", "sys_exit", Feeds::Syscalls),
+    tp(
+        "page_fault_user",
+        "exceptions",
+        "page_fault_user",
+        Feeds::FaultsByMode,
+    ),
+    tp(
+        "page_fault_kernel",
+        "exceptions",
+        "page_fault_kernel",
+        Feeds::FaultsByMode,
+    ),
+    Hook {
+        program: "perf_page_faults",
+        attach: Attach::PerfSoftware(SoftwareEvent::PageFaults),
+        feeds: Feeds::FaultsPerf,
+    },
+    Hook {
+        program: "perf_minor_faults",
+        attach: Attach::PerfSoftware(SoftwareEvent::PageFaultsMin),
+        feeds: Feeds::FaultsPerf,
+    },
+    Hook {
+        program: "perf_major_faults",
+        attach: Attach::PerfSoftware(SoftwareEvent::PageFaultsMaj),
+        feeds: Feeds::FaultsPerf,
+    },
+    tp("sched_switch", "sched", "sched_switch", Feeds::Switches),
+    tp(
+        "sched_process_fork",
+        "sched",
+        "sched_process_fork",
+        Feeds::Children,
+    ),
+    tp(
+        "sched_process_exec",
+        "sched",
+        "sched_process_exec",
+        Feeds::Children,
+    ),
+    tp(
+        "sched_process_exit",
+        "sched",
+        "sched_process_exit",
+        Feeds::Children,
+    ),
+];
+
+/// Which figure groups are complete, given which hooks attached: a group is
+/// covered only when every hook feeding it attached.
+pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
+    let all = |feeds: Feeds| {
+        attached
+            .iter()
+            .filter(|(f, _)| *f == feeds)
+            .all(|(_, ok)| *ok)
+    };
+    Coverage {
+        syscalls: all(Feeds::Syscalls),
+        faults_by_mode: all(Feeds::FaultsByMode),
+        faults_perf: all(Feeds::FaultsPerf),
+        switches: all(Feeds::Switches),
+        children: all(Feeds::Children),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_missing_hook_uncovers_only_its_group() {
+        let attached: Vec<(Feeds, bool)> = HOOKS
+            .iter()
+            .map(|h| (h.feeds, h.program != "page_fault_kernel"))
+            .collect();
+        let c = coverage(&attached);
+        assert!(!c.faults_by_mode);
+        assert!(c.syscalls && c.faults_perf && c.switches && c.children);
+    }
+
+    #[test]
+    fn every_hook_named_once() {
+        let mut names: Vec<_> = HOOKS.iter().map(|h| h.program).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), HOOKS.len());
+        assert_eq!(HOOKS[0].point(), "tracepoint raw_syscalls:sys_enter");
+        assert_eq!(HOOKS[4].point(), "perf software event page-faults");
+    }
+}

@@ -1,0 +1,233 @@
+//! Loading zcopy's eBPF object, attaching it, choosing targets, and reading
+//! the counters back. Dropping a [`Tracer`] detaches everything (the links
+//! are file descriptors owned by it; nothing is pinned).
+
+pub mod hooks;
+pub mod probe;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, anyhow};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
+    programs::{PerfEvent, TracePoint, perf_event},
+};
+use zcopy_common::{
+    Comm, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, drop_reason,
+    maps,
+};
+
+use crate::{
+    error::{ZcopyError, chain, is_permission},
+    summary::{Coverage, RawCounters, add_proc_stats, add_syscall_stats},
+    syscalls,
+};
+use hooks::{Attach, HOOKS, Hook};
+
+/// The compiled eBPF programs, embedded at build time (see build.rs).
+pub(crate) static BPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
+
+/// Loaded and attached counting programs.
+pub struct Tracer {
+    ebpf: Ebpf,
+    coverage: Coverage,
+    /// One line per hook that could not attach.
+    pub warnings: Vec<String>,
+}
+
+impl Tracer {
+    /// Loads the programs and attaches every hook it can. `bpf_log` turns on
+    /// the programs' aya-log output (off: the log calls are removed at load).
+    pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
+        let level: u8 = if bpf_log { u8::MAX } else { 0 };
+        let mut ebpf = EbpfLoader::new()
+            .override_global(aya_log::LEVEL, &level, false)
+            .load(BPF_OBJECT)
+            .map_err(|e| permission_or(e, "load zcopy's BPF maps and programs"))?;
+
+        let mut slots: Array<_, SlotConfig> = Array::try_from(map_mut(&mut ebpf, maps::SLOTS)?)?;
+        for (nr, config) in syscalls::slot_table() {
+            slots
+                .set(nr, config, 0)
+                .with_context(|| format!("setting the slot of syscall {nr}"))?;
+        }
+
+        let mut attached = Vec::with_capacity(HOOKS.len());
+        let mut warnings = Vec::new();
+        let mut failures = Vec::new();
+        for hook in HOOKS {
+            match attach(&mut ebpf, hook) {
+                Ok(()) => attached.push((hook.feeds, true)),
+                Err(err) => {
+                    if is_permission(err.as_ref()) {
+                        return Err(permission_or(err, &format!("attach to {}", hook.point())));
+                    }
+                    attached.push((hook.feeds, false));
+                    let line = format!(
+                        "{} is not available ({}): its figures are reported as null",
+                        hook.point(),
+                        chain(err.as_ref())
+                    );
+                    failures.push(line.clone());
+                    warnings.push(line);
+                }
+            }
+        }
+        if attached.iter().all(|(_, ok)| !ok) {
+            return Err(ZcopyError::NothingAttached(failures).into());
+        }
+        Ok(Self {
+            coverage: hooks::coverage(&attached),
+            ebpf,
+            warnings,
+        })
+    }
+
+    /// Which figure groups are measured.
+    pub fn coverage(&self) -> Coverage {
+        self.coverage
+    }
+
+    /// Starts forwarding the programs' log lines to the `log` crate (needs a
+    /// tokio runtime).
+    pub fn forward_logs(&mut self) -> anyhow::Result<()> {
+        let logger = aya_log::EbpfLogger::init(&mut self.ebpf).context("initialising aya-log")?;
+        // SAFETY: the logger owns its ring buffer's fd for as long as the AsyncFd lives.
+        let mut fd = unsafe {
+            tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
+        }
+        .map_err(std::io::Error::from)
+        .context("watching the aya-log ring buffer")?;
+        tokio::spawn(async move {
+            while let Ok(mut guard) = fd.readable_mut().await {
+                guard.get_inner_mut().flush();
+                guard.clear_ready();
+            }
+        });
+        Ok(())
+    }
+
+    /// Makes process `pid` (all its threads, and the children it forks from
+    /// now on) a target.
+    pub fn add_target(&mut self, pid: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<_, u32, TargetFlags> =
+            HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
+        targets
+            .insert(pid, TARGET_ROOT, 0)
+            .with_context(|| format!("adding PID {pid} to the targets"))?;
+        Ok(())
+    }
+
+    /// Reads every counter, summed over CPUs.
+    pub fn read(&self) -> anyhow::Result<RawCounters> {
+        let mut raw = RawCounters::default();
+        let procs: PerCpuHashMap<_, u32, ProcStats> =
+            PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
+        for entry in procs.iter() {
+            let (pid, per_cpu) = entry.context("reading per-process counters")?;
+            let process = raw.processes.entry(pid).or_default();
+            for stats in per_cpu.iter() {
+                add_proc_stats(&mut process.stats, stats);
+            }
+        }
+        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
+            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
+        for entry in per_syscall.iter() {
+            let (key, per_cpu) = entry.context("reading per-syscall counters")?;
+            let process = raw.processes.entry(key.tgid).or_default();
+            let slot = process.syscalls.entry(key.slot).or_default();
+            for stats in per_cpu.iter() {
+                add_syscall_stats(slot, stats);
+            }
+        }
+        let comms: HashMap<_, u32, Comm> = HashMap::try_from(map(&self.ebpf, maps::COMMS)?)?;
+        for (pid, process) in &mut raw.processes {
+            process.comm = comms.get(pid, 0).ok().map(|c| comm_to_string(&c));
+        }
+        raw.drops = read_drops(&self.ebpf)?;
+        Ok(raw)
+    }
+}
+
+fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
+    let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(map(ebpf, maps::DROPS)?)?;
+    let names = [
+        (drop_reason::PROC_MAP_FULL, "process_map_full"),
+        (drop_reason::SYSCALL_MAP_FULL, "syscall_map_full"),
+        (drop_reason::INFLIGHT_FULL, "inflight_map_full"),
+        (drop_reason::TARGETS_FULL, "targets_map_full"),
+    ];
+    names
+        .into_iter()
+        .map(|(index, name)| {
+            let per_cpu = drops
+                .get(&index, 0)
+                .with_context(|| format!("reading drop counter {name}"))?;
+            Ok((name.to_owned(), per_cpu.iter().sum()))
+        })
+        .collect()
+}
+
+fn comm_to_string(comm: &Comm) -> String {
+    let end = comm.iter().position(|b| *b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..end]).into_owned()
+}
+
+fn map<'a>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<&'a aya::maps::Map> {
+    ebpf.map(name)
+        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
+}
+
+fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::maps::Map> {
+    ebpf.map_mut(name)
+        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
+}
+
+/// Turns a permission error into [`ZcopyError::PermissionDenied`]; other
+/// errors keep their chain.
+fn permission_or<E>(err: E, action: &str) -> anyhow::Error
+where
+    E: Into<anyhow::Error>,
+{
+    let err: anyhow::Error = err.into();
+    match crate::error::os_error(err.as_ref()) {
+        Some(code @ (libc::EPERM | libc::EACCES)) => ZcopyError::PermissionDenied {
+            action: action.to_owned(),
+            reason: std::io::Error::from_raw_os_error(code),
+        }
+        .into(),
+        _ => err.context(format!("could not {action}")),
+    }
+}
+
+/// Loads and attaches one hook.
+fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
+    let program = ebpf
+        .program_mut(hook.program)
+        .ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
+    match hook.attach {
+        Attach::Tracepoint { category, name } => {
+            let program: &mut TracePoint = program.try_into()?;
+            program.load()?;
+            program.attach(category, name)?;
+        }
+        Attach::PerfSoftware(event) => {
+            let program: &mut PerfEvent = program.try_into()?;
+            program.load()?;
+            let cpus = aya::util::online_cpus().map_err(|(path, err)| {
+                anyhow::Error::new(err).context(format!("reading {path}"))
+            })?;
+            for cpu in cpus {
+                program.attach(
+                    perf_event::PerfEventConfig::Software(event),
+                    perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
+                    perf_event::SamplePolicy::Period(1),
+                    false,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! `zcopy doctor`: what this kernel and these privileges allow, found by
+//! trying, and what zcopy does about what is missing.
+
+use std::{fmt::Write as _, path::Path};
+
+use serde::Serialize;
+
+use crate::{
+    bpf::{
+        self,
+        hooks::{Attach, HOOKS},
+        probe::{self, Outcome},
+    },
+    export,
+    features::{self, Decision, FEATURES, Mechanism},
+    system::{
+        caps::{self, CapSet},
+        mounts::{Availability, Mounts},
+    },
+};
+
+#[derive(Debug, Serialize)]
+pub struct TracepointCheck {
+    pub name: String,
+    pub present: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MechanismCheck {
+    pub mechanism: Mechanism,
+    pub needs: &'static str,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FeaturePlan {
+    pub what: &'static str,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub kernel: String,
+    pub btf: String,
+    pub tracefs: String,
+    pub lockdown: String,
+    pub capabilities: Vec<(String, bool)>,
+    pub tracepoints: Vec<TracepointCheck>,
+    pub mechanisms: Vec<MechanismCheck>,
+    pub plan: Vec<FeaturePlan>,
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|e| format!("unknown ({e})"), |s| s.trim().to_owned())
+}
+
+/// The active lockdown mode: the bracketed word of /sys/kernel/security/lockdown.
+pub fn parse_lockdown(text: &str) -> Option<&str> {
+    let start = text.find('[')? + 1;
+    let end = start + text[start..].find(']')?;
+    Some(&text[start..end])
+}
+
+fn lockdown(mounts: &Mounts) -> String {
+    let Some(dir) = mounts.securityfs.path() else {
+        return format!("unknown: securityfs {}", mounts.securityfs.describe());
+    };
+    match std::fs::read_to_string(dir.join("lockdown")) {
+        Ok(text) => parse_lockdown(&text)
+            .map_or_else(|| format!("unknown ({})", text.trim()), str::to_owned),
+        Err(e) => format!("unknown: {e} (kernel without the lockdown LSM?)"),
+    }
+}
+
+/// Runs every check.
+pub fn examine(mounts: &Mounts) -> Report {
+    let btf_path = Path::new("/sys/kernel/btf/vmlinux");
+    let btf = aya::Btf::from_sys_fs();
+    let btf_text = match &btf {
+        Ok(_) => format!("present ({})", btf_path.display()),
+        Err(e) => format!("not usable: {e}"),
+    };
+    let capset = CapSet::current().unwrap_or(CapSet(0));
+    let capabilities = [
+        ("CAP_BPF", caps::CAP_BPF),
+        ("CAP_PERFMON", caps::CAP_PERFMON),
+        ("CAP_SYS_ADMIN", caps::CAP_SYS_ADMIN),
+    ]
+    .into_iter()
+    .map(|(name, cap)| (name.to_owned(), capset.has(cap)))
+    .collect();
+    let tracepoints = HOOKS
+        .iter()
+        .filter_map(|h| match h.attach {
+            Attach::Tracepoint { category, name } => Some((category, name)),
+            Attach::PerfSoftware(_) => None,
+        })
+        .map(|(category, name)| TracepointCheck {
+            name: format!("{category}:{name}"),
+            present: mounts.tracefs.path().is_some_and(|t| {
+                t.join("events")
+                    .join(category)
+                    .join(name)
+                    .join("id")
+                    .exists()
+            }),
+        })
+        .collect();
+    let outcomes = probe::probe_all(bpf::BPF_OBJECT, btf.as_ref().ok());
+    let works = |m: Mechanism| outcomes.iter().any(|(mm, o)| *mm == m && o.works());
+    let plan = FEATURES
+        .iter()
+        .map(|f| FeaturePlan {
+            what: f.what,
+            decision: features::decide(f, works),
+        })
+        .collect();
+    Report {
+        kernel: kernel_release(),
+        btf: btf_text,
+        tracefs: mounts.tracefs.describe(),
+        lockdown: lockdown(mounts),
+        capabilities,
+        tracepoints,
+        mechanisms: outcomes
+            .into_iter()
+            .map(|(mechanism, outcome)| MechanismCheck {
+                mechanism,
+                needs: mechanism.needs(),
+                outcome,
+            })
+            .collect(),
+        plan,
+    }
+}
+
+/// The report as text.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "kernel       {}", r.kernel);
+    let _ = writeln!(out, "BTF          {}", r.btf);
+    let _ = writeln!(out, "tracefs      {}", r.tracefs);
+    let _ = writeln!(out, "lockdown     {}", r.lockdown);
+    let caps: Vec<String> = r
+        .capabilities
+        .iter()
+        .map(|(n, has)| format!("{n} {}", if *has { "yes" } else { "NO" }))
+        .collect();
+    let _ = writeln!(out, "capabilities {}", caps.join(", "));
+    let _ = writeln!(out, "\ntracepoints zcopy uses:");
+    for t in &r.tracepoints {
+        let _ = writeln!(
+            out,
+            "  {:<40} {}",
+            t.name,
+            if t.present { "present" } else { "MISSING" }
+        );
+    }
+    let _ = writeln!(out, "\nprogram types (loaded and attached for real):");
+    for m in &r.mechanisms {
+        let status = match &m.outcome {
+            Outcome::Works => "works".to_owned(),
+            Outcome::Refused(why) => format!("REFUSED: {why}"),
+            Outcome::Unsupported(why) => format!("NOT SUPPORTED: {why}"),
+            Outcome::Failed(why) => format!("FAILED: {why}"),
+        };
+        let _ = writeln!(out, "  {:<15} {status}", m.mechanism.name());
+        if !m.outcome.works() {
+            let _ = writeln!(out, "  {:<15} (needs {})", "", m.needs);
+        }
+    }
+    let _ = writeln!(out, "\nwhat zcopy does here:");
+    for p in &r.plan {
+        let how = match &p.decision {
+            Decision::Uses { mechanism } => format!("uses {}", mechanism.name()),
+            Decision::FallsBack { instead } => format!("falls back: {instead}"),
+        };
+        let _ = writeln!(out, "  {:<45} {how}", p.what);
+    }
+    out
+}
+
+/// Runs `zcopy doctor`.
+pub fn run(json: bool, mounts: &Mounts) -> anyhow::Result<i32> {
+    let report = examine(mounts);
+    if json {
+        export::write_json(&report, Path::new("-"))?;
+    } else {
+        print!("{}", render(&report));
+    }
+    let usable = !matches!(mounts.tracefs, Availability::Missing(_))
+        && report
+            .mechanisms
+            .iter()
+            .any(|m| m.mechanism == Mechanism::Tracepoint && m.outcome.works());
+    Ok(if usable { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lockdown_mode_is_the_bracketed_word() {
+        assert_eq!(
+            parse_lockdown("none [integrity] confidentiality\n"),
+            Some("integrity")
+        );
+        assert_eq!(
+            parse_lockdown("[none] integrity confidentiality"),
+            Some("none")
+        );
+        assert_eq!(parse_lockdown("garbage"), None);
+    }
+}

@@ -1,0 +1,112 @@
+//! Errors a user can cause or fix, each with the fix in its message.
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ZcopyError {
+    #[error(
+        "zcopy needs {} to load and attach BPF programs: run it as root (`sudo zcopy ...`) \
+         or grant them (`sudo setcap cap_bpf,cap_perfmon+ep /path/to/zcopy`)",
+        .missing.join(" and ")
+    )]
+    NotPrivileged { missing: Vec<&'static str> },
+
+    #[error("the kernel refused to {action} ({reason}): run zcopy as root, and see `zcopy doctor`")]
+    PermissionDenied {
+        action: String,
+        reason: std::io::Error,
+    },
+
+    #[error("no process with PID {0}: check the id with `ps -p {0}`")]
+    NoSuchProcess(u32),
+
+    #[error("{tid} is a thread of process {tgid}, not a process: use `--pid {tgid}`")]
+    ThreadNotProcess { tid: u32, tgid: u32 },
+
+    #[error("command not found: {0} (searched PATH; give its path, or install it)")]
+    CommandNotFound(String),
+
+    #[error("cannot execute {path}: {reason}")]
+    CannotExecute {
+        path: String,
+        reason: std::io::Error,
+    },
+
+    #[error(
+        "tracefs is {0}; zcopy cannot attach tracepoints without it: mount it with `sudo mount -t tracefs nodev /sys/kernel/tracing`"
+    )]
+    NoTracefs(String),
+
+    #[error("none of zcopy's probes could be attached:\n  {}\nsee `zcopy doctor`", .0.join("\n  "))]
+    NothingAttached(Vec<String>),
+}
+
+/// The OS error code behind an error, looking through its source chain.
+pub fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(code) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::raw_os_error)
+        {
+            return Some(code);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Whether an error means "not allowed" rather than "not there".
+pub fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(os_error(err), Some(libc::EPERM | libc::EACCES))
+}
+
+/// An error and its sources on one line.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut current = err.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last().is_none_or(|last| !last.contains(&text)) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Error)]
+    #[error("attaching failed")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn finds_the_os_error_in_the_chain() {
+        let err = Outer(std::io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(os_error(&err), Some(libc::EPERM));
+        assert!(is_permission(&err));
+        let missing = Outer(std::io::Error::from_raw_os_error(libc::ENOENT));
+        assert!(!is_permission(&missing));
+        assert!(chain(&missing).starts_with("attaching failed: "));
+    }
+
+    #[test]
+    fn messages_name_the_fix() {
+        let msg = ZcopyError::NotPrivileged {
+            missing: vec!["CAP_BPF", "CAP_PERFMON"],
+        }
+        .to_string();
+        assert!(
+            msg.contains("CAP_BPF and CAP_PERFMON") && msg.contains("sudo"),
+            "{msg}"
+        );
+        assert!(
+            ZcopyError::NoSuchProcess(42)
+                .to_string()
+                .contains("ps -p 42")
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! zcopy: measure what the kernel really does when a program moves data.
+//!
+//! One home per concern: `bpf` (loading, attaching, probing, reading the
+//! kernel counters), `system` (capabilities, mounts, /proc), `target`
+//! (starting or attaching to processes), `summary` (the result structure),
+//! `output`/`export` (table, JSON), `trace`/`doctor` (the commands).
+
+pub mod bpf;
+pub mod cli;
+pub mod doctor;
+pub mod error;
+pub mod export;
+pub mod features;
+pub mod output;
+pub mod summary;
+pub mod syscalls;
+pub mod system;
+pub mod target;
+pub mod trace;
+
+use anyhow::Context as _;
+
+use crate::{
+    cli::{Cli, Command},
+    error::ZcopyError,
+    system::{caps::CapSet, mounts},
+    trace::{TargetSpec, TraceOptions},
+};
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> anyhow::Result<i32> {
+    let level = match cli.verbose {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        _ => log::LevelFilter::Debug,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .parse_env("ZCOPY_LOG")
+        .init();
+
+    match cli.command {
+        Command::Doctor(args) => {
+            // Before any thread exists: may enter a private mount namespace.
+            let mounts = mounts::ensure(mounts::Needs {
+                tracefs: true,
+                securityfs: true,
+            });
+            doctor::run(args.json, &mounts)
+        }
+        Command::Trace(args) => {
+            args.validate().map_err(anyhow::Error::msg)?;
+            let bpf_log = args.bpf_log;
+            if let Some(missing) = CapSet::current()
+                .map(CapSet::missing_for_tracing)
+                .filter(|m| !m.is_empty())
+            {
+                return Err(ZcopyError::NotPrivileged { missing }.into());
+            }
+            let target = match args.pid {
+                Some(pid) => TargetSpec::Pid {
+                    pid,
+                    duration: args.duration,
+                },
+                None => TargetSpec::Command(args.command),
+            };
+            let opts = TraceOptions {
+                target,
+                json_stdout: args.json,
+                export_json: args.export_json,
+                bpf_log,
+            };
+            let mounts = mounts::ensure(mounts::Needs {
+                tracefs: true,
+                securityfs: false,
+            });
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(trace::run(opts, &mounts))
+        }
+    }
+}

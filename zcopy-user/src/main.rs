@@ -1,0 +1,12 @@
+use clap::Parser as _;
+
+fn main() {
+    let cli = zcopy::cli::Cli::parse();
+    match zcopy::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("zcopy: error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The summary as a table for the terminal (written to stderr, like
+//! `perf stat` and `strace -c`, so it does not mix with the command's output).
+
+use std::fmt::Write as _;
+
+use crate::summary::{Summary, Target};
+
+fn opt(value: Option<u64>) -> String {
+    value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
+}
+
+fn describe_target(t: &Target) -> String {
+    let what = match &t.command {
+        Some(argv) => format!("`{}` (pid {})", argv.join(" "), t.pid),
+        None => format!("pid {}", t.pid),
+    };
+    let how = match (t.exit_code, t.exit_signal, t.ended_by.as_str()) {
+        (Some(code), _, _) => format!("exited with code {code}"),
+        (_, Some(sig), _) => format!("was killed by signal {sig}"),
+        (_, _, "exited") => "exited".to_owned(),
+        (_, _, "duration") => "traced for the requested duration".to_owned(),
+        (_, _, "interrupted") => "trace interrupted (Ctrl-C)".to_owned(),
+        (_, _, other) => other.to_owned(),
+    };
+    format!("{what} {how}")
+}
+
+/// Renders the summary.
+pub fn render(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "zcopy trace: {} after {:.3} s\n",
+        describe_target(&s.target),
+        s.wall_s
+    );
+
+    let called: Vec<_> = s.syscalls.iter().filter(|(_, f)| f.calls > 0).collect();
+    if !s.syscalls.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:>12} {:>16} {:>8}",
+            "syscall", "calls", "bytes", "errors"
+        );
+        for (name, f) in &called {
+            let _ = writeln!(
+                out,
+                "  {:<18} {:>12} {:>16} {:>8}",
+                name,
+                f.calls,
+                opt(f.bytes),
+                f.errors
+            );
+        }
+        let idle = s.syscalls.len() - called.len();
+        if idle > 0 {
+            let _ = writeln!(out, "  ({idle} other tracked syscalls: 0 calls)");
+        }
+        let _ = writeln!(out);
+    }
+
+    let line = |out: &mut String, label: &str, value: String, source: &str| {
+        let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
+    };
+    line(
+        &mut out,
+        "syscalls",
+        opt(s.syscalls_total),
+        "raw_syscalls:sys_enter",
+    );
+    line(
+        &mut out,
+        "mode transitions",
+        opt(s.mode_transitions),
+        "inferred: 2 per syscall (enter + return)",
+    );
+    line(
+        &mut out,
+        "page faults",
+        opt(s.faults.total),
+        "perf page-faults",
+    );
+    line(
+        &mut out,
+        "  user / kernel mode",
+        format!("{} / {}", opt(s.faults.user), opt(s.faults.kernel)),
+        "exceptions:page_fault_user / _kernel",
+    );
+    line(
+        &mut out,
+        "  minor / major",
+        format!("{} / {}", opt(s.faults.minor), opt(s.faults.major)),
+        "perf minor-faults / major-faults",
+    );
+    line(
+        &mut out,
+        "context switches",
+        format!(
+            "{} vol / {} invol",
+            opt(s.switches.voluntary),
+            opt(s.switches.involuntary)
+        ),
+        "sched:sched_switch",
+    );
+
+    if let Some(k) = &s.kernel_accounting {
+        let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3} s"));
+        let _ = writeln!(
+            out,
+            "\n  kernel's own counters: minflt {}, majflt {}, voluntary {}, involuntary {}, user {}, sys {}\n    ({})",
+            k.minflt,
+            k.majflt,
+            opt(k.nvcsw),
+            opt(k.nivcsw),
+            secs(k.utime_s),
+            secs(k.stime_s),
+            k.source
+        );
+    }
+
+    let names: Vec<String> = s
+        .processes
+        .iter()
+        .take(8)
+        .map(|p| format!("{} {}", p.pid, p.comm.as_deref().unwrap_or("?")))
+        .collect();
+    let more = s.processes.len().saturating_sub(names.len());
+    let _ = write!(
+        out,
+        "\n  processes: {} ({}",
+        s.processes.len(),
+        names.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "{})",
+        if more > 0 {
+            format!(", +{more} more")
+        } else {
+            String::new()
+        }
+    );
+
+    let dropped: u64 = s.drops.values().sum();
+    if dropped > 0 {
+        let _ = writeln!(
+            out,
+            "  WARNING: {dropped} events could not be counted: {:?}",
+            s.drops
+        );
+    }
+    for w in &s.warnings {
+        let _ = writeln!(out, "  note: {w}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{Coverage, RawCounters, RawProcess, Summary, Target};
+    use zcopy_common::{ProcStats, SyscallStats};
+
+    #[test]
+    fn renders_called_syscalls_sources_and_warnings() {
+        let mut raw = RawCounters::default();
+        let mut p = RawProcess {
+            comm: Some("dd".into()),
+            stats: ProcStats {
+                syscalls: 7,
+                faults_total: 3,
+                faults_user: 2,
+                faults_kernel: 1,
+                faults_minor: 3,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        p.syscalls.insert(
+            0,
+            SyscallStats {
+                calls: 3,
+                bytes: 12288,
+                errors: 0,
+            },
+        );
+        raw.processes.insert(42, p);
+        let target = Target {
+            mode: "command".into(),
+            command: Some(vec!["dd".into(), "count=3".into()]),
+            pid: 42,
+            exit_code: Some(0),
+            exit_signal: None,
+            ended_by: "exited".into(),
+        };
+        let s = Summary::build(
+            target,
+            0.25,
+            &raw,
+            Coverage {
+                switches: false,
+                ..Coverage::FULL
+            },
+            None,
+            vec!["x is missing".into()],
+        );
+        let text = render(&s);
+        assert!(
+            text.starts_with("zcopy trace: `dd count=3` (pid 42) exited with code 0 after 0.250 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  read                          3            12288        0"),
+            "{text}"
+        );
+        assert!(text.contains("mode transitions"));
+        assert!(text.contains("14   inferred: 2 per syscall"), "{text}");
+        assert!(text.contains("n/a vol / n/a invol"), "{text}");
+        assert!(text.contains("note: x is missing"));
+        assert!(text.contains("processes: 1 (42 dd)"));
+    }
+}

@@ -1,0 +1,476 @@
+//! The result of a trace: one serde structure that feeds the terminal table
+//! and every exporter. The JSON schema is documented in docs/json-schema.md;
+//! change `SCHEMA` when a field changes meaning or goes away.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use zcopy_common::{ProcStats, SyscallStats};
+
+use crate::syscalls::{self, Bytes};
+
+/// Name and version of the JSON schema.
+pub const SCHEMA: &str = "zcopy.trace/1";
+
+/// Counters of one process as read from the kernel maps (summed over CPUs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawProcess {
+    pub comm: Option<String>,
+    pub stats: ProcStats,
+    /// Per tracked-syscall slot.
+    pub syscalls: BTreeMap<u32, SyscallStats>,
+}
+
+/// Everything read from the kernel maps, per process id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawCounters {
+    pub processes: BTreeMap<u32, RawProcess>,
+    /// Events that could not be counted, by reason.
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// Which counter sources were attached; a missing one makes its figures `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub syscalls: bool,
+    pub faults_by_mode: bool,
+    pub faults_perf: bool,
+    pub switches: bool,
+    pub children: bool,
+}
+
+impl Coverage {
+    pub const FULL: Self = Self {
+        syscalls: true,
+        faults_by_mode: true,
+        faults_perf: true,
+        switches: true,
+        children: true,
+    };
+}
+
+/// What was traced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Target {
+    /// "command" (zcopy started it) or "pid" (attached to a running process).
+    pub mode: String,
+    /// The command line, in command mode.
+    pub command: Option<Vec<String>>,
+    pub pid: u32,
+    /// Exit status of the command (command mode), if it exited normally.
+    pub exit_code: Option<i32>,
+    /// Signal that ended the command, if one did.
+    pub exit_signal: Option<i32>,
+    /// Why the trace ended: "exited", "duration", "interrupted".
+    pub ended_by: String,
+}
+
+/// Counters of one syscall.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyscallFigures {
+    pub calls: u64,
+    /// `null` where the syscall's return value is not a byte count.
+    pub bytes: Option<u64>,
+    pub errors: u64,
+}
+
+/// Page faults; `null` where the source was not available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Faults {
+    pub total: Option<u64>,
+    pub user: Option<u64>,
+    pub kernel: Option<u64>,
+    pub minor: Option<u64>,
+    pub major: Option<u64>,
+}
+
+/// Scheduler context switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switches {
+    pub voluntary: Option<u64>,
+    pub involuntary: Option<u64>,
+}
+
+/// The counters of one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessSummary {
+    pub pid: u32,
+    pub comm: Option<String>,
+    pub syscalls_total: Option<u64>,
+    /// Only the syscalls this process made.
+    pub syscalls: BTreeMap<String, SyscallFigures>,
+    pub faults: Faults,
+    pub switches: Switches,
+}
+
+/// The kernel's own accounting of the traced processes, independent of BPF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelAccounting {
+    /// Where the figures come from.
+    pub source: String,
+    pub minflt: u64,
+    pub majflt: u64,
+    pub nvcsw: Option<u64>,
+    pub nivcsw: Option<u64>,
+    pub utime_s: Option<f64>,
+    pub stime_s: Option<f64>,
+}
+
+/// The summary of one trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema: String,
+    pub target: Target,
+    pub wall_s: f64,
+    /// Every tracked syscall, zero when not called.
+    pub syscalls: BTreeMap<String, SyscallFigures>,
+    pub syscalls_total: Option<u64>,
+    /// Inferred: 2 x syscalls_total.
+    pub mode_transitions: Option<u64>,
+    pub faults: Faults,
+    pub switches: Switches,
+    pub processes: Vec<ProcessSummary>,
+    pub kernel_accounting: Option<KernelAccounting>,
+    /// Where each figure comes from, by field path.
+    pub sources: BTreeMap<String, String>,
+    /// Events the kernel side could not count, by reason.
+    pub drops: BTreeMap<String, u64>,
+    pub warnings: Vec<String>,
+}
+
+/// Provenance of each figure, by JSON field path.
+pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
+    let pick = |available: bool, measured: &str, missing: &str| {
+        if available {
+            format!("measured: {measured}")
+        } else {
+            format!("unavailable: {missing}")
+        }
+    };
+    let mut map = BTreeMap::new();
+    let mut put = |key: &str, value: String| {
+        map.insert(key.to_owned(), value);
+    };
+    put(
+        "syscalls",
+        pick(
+            coverage.syscalls,
+            "tracepoints raw_syscalls:sys_enter + sys_exit (a call counts when both were seen); \
+             bytes = return value, or the length argument for mmap/munmap/msync/madvise",
+            "raw_syscalls tracepoints could not be attached",
+        ),
+    );
+    put(
+        "syscalls_total",
+        pick(
+            coverage.syscalls,
+            "tracepoint raw_syscalls:sys_enter",
+            "raw_syscalls:sys_enter could not be attached",
+        ),
+    );
+    put(
+        "mode_transitions",
+        if coverage.syscalls {
+            "inferred: 2 x syscalls_total (each syscall enters the kernel once and returns once)"
+                .to_owned()
+        } else {
+            "unavailable: needs syscalls_total".to_owned()
+        },
+    );
+    put(
+        "faults.total",
+        pick(
+            coverage.faults_perf,
+            "perf software event page-faults (the counter `perf stat -e page-faults` reads)",
+            "perf software events could not be attached",
+        ),
+    );
+    put(
+        "faults.minor",
+        pick(
+            coverage.faults_perf,
+            "perf software event minor-faults",
+            "perf software events could not be attached",
+        ),
+    );
+    put(
+        "faults.major",
+        pick(
+            coverage.faults_perf,
+            "perf software event major-faults",
+            "perf software events could not be attached",
+        ),
+    );
+    put(
+        "faults.user",
+        pick(
+            coverage.faults_by_mode,
+            "tracepoint exceptions:page_fault_user",
+            "exceptions:page_fault_user is not on this kernel",
+        ),
+    );
+    put(
+        "faults.kernel",
+        pick(
+            coverage.faults_by_mode,
+            "tracepoint exceptions:page_fault_kernel",
+            "exceptions:page_fault_kernel is not on this kernel",
+        ),
+    );
+    put(
+        "switches",
+        pick(
+            coverage.switches,
+            "tracepoint sched:sched_switch (voluntary: the task blocked; involuntary: it was preempted)",
+            "sched:sched_switch could not be attached",
+        ),
+    );
+    map
+}
+
+fn figures(slot: u32, stats: &SyscallStats) -> Option<(String, SyscallFigures)> {
+    let sc = syscalls::by_slot(slot)?;
+    let bytes = (sc.bytes != Bytes::None).then_some(stats.bytes);
+    Some((
+        sc.name.to_owned(),
+        SyscallFigures {
+            calls: stats.calls,
+            bytes,
+            errors: stats.errors,
+        },
+    ))
+}
+
+fn faults_of(s: &ProcStats, c: Coverage) -> Faults {
+    Faults {
+        total: c.faults_perf.then_some(s.faults_total),
+        user: c.faults_by_mode.then_some(s.faults_user),
+        kernel: c.faults_by_mode.then_some(s.faults_kernel),
+        minor: c.faults_perf.then_some(s.faults_minor),
+        major: c.faults_perf.then_some(s.faults_major),
+    }
+}
+
+fn switches_of(s: &ProcStats, c: Coverage) -> Switches {
+    Switches {
+        voluntary: c.switches.then_some(s.switches_voluntary),
+        involuntary: c.switches.then_some(s.switches_involuntary),
+    }
+}
+
+/// Sums the per-process kernel counters.
+fn total(raw: &RawCounters) -> (ProcStats, BTreeMap<u32, SyscallStats>) {
+    let mut stats = ProcStats::default();
+    let mut per_slot: BTreeMap<u32, SyscallStats> = BTreeMap::new();
+    for p in raw.processes.values() {
+        add_proc_stats(&mut stats, &p.stats);
+        for (slot, s) in &p.syscalls {
+            add_syscall_stats(per_slot.entry(*slot).or_default(), s);
+        }
+    }
+    (stats, per_slot)
+}
+
+/// `acc += s`, field by field.
+pub fn add_proc_stats(acc: &mut ProcStats, s: &ProcStats) {
+    acc.syscalls += s.syscalls;
+    acc.faults_user += s.faults_user;
+    acc.faults_kernel += s.faults_kernel;
+    acc.faults_total += s.faults_total;
+    acc.faults_minor += s.faults_minor;
+    acc.faults_major += s.faults_major;
+    acc.switches_voluntary += s.switches_voluntary;
+    acc.switches_involuntary += s.switches_involuntary;
+}
+
+/// `acc += s`, field by field.
+pub fn add_syscall_stats(acc: &mut SyscallStats, s: &SyscallStats) {
+    acc.calls += s.calls;
+    acc.bytes += s.bytes;
+    acc.errors += s.errors;
+}
+
+impl Summary {
+    /// Builds the summary from the kernel counters and what is known of the run.
+    pub fn build(
+        target: Target,
+        wall_s: f64,
+        raw: &RawCounters,
+        coverage: Coverage,
+        kernel_accounting: Option<KernelAccounting>,
+        warnings: Vec<String>,
+    ) -> Self {
+        let (stats, per_slot) = total(raw);
+        let mut all: BTreeMap<String, SyscallFigures> = (0u32..)
+            .zip(syscalls::TRACKED)
+            .filter_map(|(slot, _)| figures(slot, &SyscallStats::default()))
+            .collect();
+        all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));
+        let syscalls_total = coverage.syscalls.then_some(stats.syscalls);
+        let processes = raw
+            .processes
+            .iter()
+            .map(|(pid, p)| ProcessSummary {
+                pid: *pid,
+                comm: p.comm.clone(),
+                syscalls_total: coverage.syscalls.then_some(p.stats.syscalls),
+                syscalls: p
+                    .syscalls
+                    .iter()
+                    .filter_map(|(slot, s)| figures(*slot, s))
+                    .collect(),
+                faults: faults_of(&p.stats, coverage),
+                switches: switches_of(&p.stats, coverage),
+            })
+            .collect();
+        Self {
+            schema: SCHEMA.to_owned(),
+            target,
+            wall_s,
+            syscalls: if coverage.syscalls {
+                all
+            } else {
+                BTreeMap::new()
+            },
+            syscalls_total,
+            mode_transitions: syscalls_total.map(|n| 2 * n),
+            faults: faults_of(&stats, coverage),
+            switches: switches_of(&stats, coverage),
+            processes,
+            kernel_accounting,
+            sources: sources(coverage),
+            drops: raw.drops.clone(),
+            warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_raw() -> RawCounters {
+        let mut raw = RawCounters::default();
+        let read_slot = 0; // syscalls::TRACKED[0] is read
+        let mmap_slot = syscalls::TRACKED
+            .iter()
+            .position(|s| s.name == "mmap")
+            .unwrap() as u32;
+        let mut p = RawProcess {
+            comm: Some("dd".into()),
+            stats: ProcStats {
+                syscalls: 10,
+                faults_user: 3,
+                faults_kernel: 1,
+                faults_total: 4,
+                faults_minor: 4,
+                switches_voluntary: 2,
+                switches_involuntary: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        p.syscalls.insert(
+            read_slot,
+            SyscallStats {
+                calls: 5,
+                bytes: 500,
+                errors: 1,
+            },
+        );
+        p.syscalls.insert(
+            mmap_slot,
+            SyscallStats {
+                calls: 1,
+                bytes: 4096,
+                errors: 0,
+            },
+        );
+        raw.processes.insert(100, p.clone());
+        raw.processes.insert(101, p);
+        raw.drops.insert("inflight_full".into(), 0);
+        raw
+    }
+
+    pub(crate) fn sample_target() -> Target {
+        Target {
+            mode: "command".into(),
+            command: Some(vec!["dd".into(), "count=5".into()]),
+            pid: 100,
+            exit_code: Some(0),
+            exit_signal: None,
+            ended_by: "exited".into(),
+        }
+    }
+
+    #[test]
+    fn totals_add_up_over_processes() {
+        let s = Summary::build(
+            sample_target(),
+            1.5,
+            &sample_raw(),
+            Coverage::FULL,
+            None,
+            vec![],
+        );
+        assert_eq!(s.syscalls_total, Some(20));
+        assert_eq!(s.mode_transitions, Some(40));
+        assert_eq!(
+            s.syscalls["read"],
+            SyscallFigures {
+                calls: 10,
+                bytes: Some(1000),
+                errors: 2
+            }
+        );
+        assert_eq!(s.syscalls["mmap"].bytes, Some(8192));
+        assert_eq!(
+            s.syscalls["write"],
+            SyscallFigures {
+                calls: 0,
+                bytes: Some(0),
+                errors: 0
+            }
+        );
+        assert_eq!(s.syscalls["sendmmsg"].bytes, None);
+        assert_eq!(s.syscalls.len(), syscalls::TRACKED.len());
+        assert_eq!(
+            s.faults,
+            Faults {
+                total: Some(8),
+                user: Some(6),
+                kernel: Some(2),
+                minor: Some(8),
+                major: Some(0)
+            }
+        );
+        assert_eq!(
+            s.switches,
+            Switches {
+                voluntary: Some(4),
+                involuntary: Some(2)
+            }
+        );
+        assert_eq!(s.processes.len(), 2);
+        assert_eq!(
+            s.processes[0].syscalls.len(),
+            2,
+            "per process: only what it called"
+        );
+    }
+
+    #[test]
+    fn missing_sources_give_null_and_say_why() {
+        let coverage = Coverage {
+            faults_by_mode: false,
+            ..Coverage::FULL
+        };
+        let s = Summary::build(sample_target(), 1.0, &sample_raw(), coverage, None, vec![]);
+        assert_eq!(s.faults.user, None);
+        assert_eq!(s.faults.kernel, None);
+        assert_eq!(s.faults.total, Some(8));
+        assert!(s.sources["faults.user"].starts_with("unavailable:"));
+        assert!(s.sources["mode_transitions"].starts_with("inferred:"));
+        assert!(s.sources["faults.total"].starts_with("measured:"));
+    }
+}

@@ -1,0 +1,5 @@
+//! What zcopy needs from the running system: capabilities, mounts, /proc.
+
+pub mod caps;
+pub mod mounts;
+pub mod procfs;

@@ -1,0 +1,146 @@
+//! Counters the kernel keeps for every process, read from /proc: the
+//! independent ground truth zcopy's BPF counters are checked against.
+
+use std::{fs, io};
+
+/// Fault and switch counters of one process (all its threads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcCounters {
+    /// /proc/PID/stat field 10.
+    pub minflt: u64,
+    /// /proc/PID/stat field 12.
+    pub majflt: u64,
+    /// /proc/PID/stat fields 14 and 15, in clock ticks.
+    pub utime_ticks: u64,
+    pub stime_ticks: u64,
+    /// /proc/PID/status voluntary_ctxt_switches.
+    pub nvcsw: u64,
+    /// /proc/PID/status nonvoluntary_ctxt_switches.
+    pub nivcsw: u64,
+}
+
+impl ProcCounters {
+    /// Reads the counters of process `pid`.
+    pub fn read(pid: u32) -> io::Result<Self> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+        parse(&stat, &status).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("unexpected /proc/{pid}/stat format"),
+            )
+        })
+    }
+
+    /// `self - earlier`, field by field (saturating).
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            minflt: self.minflt.saturating_sub(earlier.minflt),
+            majflt: self.majflt.saturating_sub(earlier.majflt),
+            utime_ticks: self.utime_ticks.saturating_sub(earlier.utime_ticks),
+            stime_ticks: self.stime_ticks.saturating_sub(earlier.stime_ticks),
+            nvcsw: self.nvcsw.saturating_sub(earlier.nvcsw),
+            nivcsw: self.nivcsw.saturating_sub(earlier.nivcsw),
+        }
+    }
+}
+
+/// Parses /proc/PID/stat and /proc/PID/status texts.
+pub fn parse(stat: &str, status: &str) -> Option<ProcCounters> {
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let after_comm = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // fields[0] is field 3 (state).
+    let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
+    let status_field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    };
+    Some(ProcCounters {
+        minflt: field(10)?,
+        majflt: field(12)?,
+        utime_ticks: field(14)?,
+        stime_ticks: field(15)?,
+        nvcsw: status_field("voluntary_ctxt_switches:")?,
+        nivcsw: status_field("nonvoluntary_ctxt_switches:")?,
+    })
+}
+
+/// The thread-group id of task `tid` (equal to `tid` for a process).
+pub fn tgid_of(tid: u32) -> io::Result<Option<u32>> {
+    let status = fs::read_to_string(format!("/proc/{tid}/status"))?;
+    Ok(status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok()))
+}
+
+/// The command name of process `pid`.
+pub fn comm_of(pid: u32) -> Option<String> {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim_end().to_owned())
+}
+
+/// Clock ticks per second (for utime/stime).
+pub fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAT: &str = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 151 0 2 0 7 3 0 0 20 0 1 0 100 1000 10 18446744073709551615";
+    const STATUS: &str =
+        "Name:\tx\nTgid:\t1234\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t2\n";
+
+    #[test]
+    fn parses_fields_after_a_comm_with_spaces_and_parens() {
+        let c = parse(STAT, STATUS).unwrap();
+        assert_eq!(
+            c,
+            ProcCounters {
+                minflt: 151,
+                majflt: 2,
+                utime_ticks: 7,
+                stime_ticks: 3,
+                nvcsw: 5,
+                nivcsw: 2
+            }
+        );
+    }
+
+    #[test]
+    fn difference_is_field_by_field() {
+        let a = ProcCounters {
+            minflt: 10,
+            nvcsw: 1,
+            ..Default::default()
+        };
+        let b = ProcCounters {
+            minflt: 25,
+            nvcsw: 4,
+            ..Default::default()
+        };
+        assert_eq!(
+            b.since(&a),
+            ProcCounters {
+                minflt: 15,
+                nvcsw: 3,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn truncated_input_is_none() {
+        assert_eq!(parse("1 (x) S 1 2", STATUS), None);
+    }
+}
