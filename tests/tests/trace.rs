@@ -515,3 +515,77 @@ fn wait_for_child(parent: u32) -> u32 {
     }
     panic!("zcopy started no command");
 }
+
+#[test]
+fn doctor_tries_every_program_type_and_plans_around_failures() {
+    if !bpf_available("doctor_tries_every_program_type_and_plans_around_failures") {
+        return;
+    }
+    let _serial = serial();
+    let out = run(Command::new(zcopy()).args(["doctor", "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("doctor JSON");
+    let mechanisms: Vec<(&str, &str)> = report["mechanisms"]
+        .as_array()
+        .expect("mechanisms")
+        .iter()
+        .map(|m| {
+            (
+                m["mechanism"].as_str().expect("name"),
+                m["outcome"]["status"].as_str().expect("status"),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = mechanisms.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names,
+        [
+            "tracepoint",
+            "raw_tracepoint",
+            "tp_btf",
+            "perf_event",
+            "fentry",
+            "kprobe"
+        ]
+    );
+    // zcopy trace works here (the other tests), so tracepoints and perf events must.
+    assert!(
+        mechanisms.contains(&("tracepoint", "works"))
+            && mechanisms.contains(&("perf_event", "works")),
+        "{mechanisms:?}"
+    );
+    // The copy-routine plan follows what works: fentry, else kprobe, else inference.
+    let works = |m: &str| mechanisms.iter().any(|(n, s)| *n == m && *s == "works");
+    let copies = report["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .find(|p| {
+            p["what"]
+                .as_str()
+                .is_some_and(|w| w.contains("copy routines"))
+        })
+        .expect("copy plan");
+    match (works("fentry"), works("kprobe")) {
+        (true, _) => assert_eq!(copies["mechanism"], "fentry"),
+        (false, true) => assert_eq!(copies["mechanism"], "kprobe"),
+        (false, false) => assert_eq!(copies["decision"], "falls_back"),
+    }
+    // Every tracepoint zcopy attaches is reported present (trace attached them).
+    for tp in report["tracepoints"].as_array().expect("tracepoints") {
+        assert_eq!(tp["present"], true, "{tp}");
+    }
+}
+
+#[test]
+fn bpf_log_forwards_the_programs_debug_lines() {
+    if !bpf_available("bpf_log_forwards_the_programs_debug_lines") {
+        return;
+    }
+    let _serial = serial();
+    let out = run(Command::new(zcopy()).args(["trace", "--bpf-log", "--", "true"]));
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("enter pid="), "{}", stderr(&out));
+    let out = run(Command::new(zcopy()).args(["trace", "--", "true"]));
+    assert!(!stderr(&out).contains("enter pid="), "off by default");
+}

@@ -34,10 +34,13 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         1 => log::LevelFilter::Info,
         _ => log::LevelFilter::Debug,
     };
-    env_logger::Builder::new()
-        .filter_level(level)
-        .parse_env("ZCOPY_LOG")
-        .init();
+    let mut logger = env_logger::Builder::new();
+    logger.filter_level(level);
+    if matches!(&cli.command, Command::Trace(t) if t.bpf_log) {
+        // aya-log records carry the eBPF crate's module path (zcopy::...).
+        logger.filter_module("zcopy", log::LevelFilter::Trace);
+    }
+    logger.parse_env("ZCOPY_LOG").init();
 
     match cli.command {
         Command::Doctor(args) => {
