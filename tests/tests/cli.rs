@@ -25,11 +25,7 @@ fn trace_needs_a_pid_or_a_command() {
 fn bad_numbers_are_refused_with_the_reason() {
     let out = run(Command::new(zcopy()).args(["trace", "--pid", "1", "--duration", "0"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("more than 0 seconds"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("more than 0 seconds"), "{}", stderr(&out));
     let out = run(Command::new(zcopy()).args(["trace", "--pid", "-5"]));
     assert_eq!(out.status.code(), Some(2));
 }
@@ -39,20 +35,11 @@ fn bad_numbers_are_refused_with_the_reason() {
 #[test]
 fn unprivileged_users_are_told_which_capabilities_are_missing() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let is_root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|u| u.split_whitespace().nth(1))
-        == Some("0");
+    let is_root =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1)) == Some("0");
     let out = if is_root {
         run(Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=-all",
-                "--bounding-set=-all",
-            ])
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
             .arg(zcopy())
             .args(["trace", "--", "true"]))
     } else {
@@ -60,9 +47,6 @@ fn unprivileged_users_are_told_which_capabilities_are_missing() {
     };
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(
-        err.contains("CAP_BPF and CAP_PERFMON") && err.contains("root"),
-        "{err}"
-    );
+    assert!(err.contains("CAP_BPF and CAP_PERFMON") && err.contains("root"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
 }

@@ -21,18 +21,12 @@ const PAGES: u64 = 64;
 const SLEEPS: u64 = 5;
 
 fn helper_args() -> Vec<String> {
-    [READS, WRITES, SIZE, PAGES, SLEEPS]
-        .iter()
-        .map(u64::to_string)
-        .collect()
+    [READS, WRITES, SIZE, PAGES, SLEEPS].iter().map(u64::to_string).collect()
 }
 
 fn helper_report(stdout: &[u8]) -> Value {
     let text = String::from_utf8_lossy(stdout);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no report from helper: {text}"));
+    let line = text.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no report from helper: {text}"));
     serde_json::from_str(line).expect("helper JSON")
 }
 
@@ -68,10 +62,7 @@ fn a_known_workload_is_counted_exactly() {
     assert_eq!(calls(sc, "munmap"), 1);
     // Everything else the worker does: set_robust_list (glibc's fork),
     // SLEEPS x clock_nanosleep, exit_group.
-    assert_eq!(
-        u(&worker["syscalls_total"]),
-        READS + WRITES + 2 + 1 + SLEEPS + 1
-    );
+    assert_eq!(u(&worker["syscalls_total"]), READS + WRITES + 2 + 1 + SLEEPS + 1);
 
     // Faults: the same as the kernel's own per-process counters, and every
     // fault exception is one perf page-fault event.
@@ -79,16 +70,8 @@ fn a_known_workload_is_counted_exactly() {
     let minor_major = u(&f["minor"]) + u(&f["major"]);
     let proc_faults = u(&truth["proc"]["minflt"]) + u(&truth["proc"]["majflt"]);
     let rusage_faults = u(&truth["rusage"]["minflt"]) + u(&truth["rusage"]["majflt"]);
-    assert_eq!(
-        minor_major, proc_faults,
-        "zcopy {f} vs /proc {}",
-        truth["proc"]
-    );
-    assert_eq!(
-        minor_major, rusage_faults,
-        "zcopy {f} vs rusage {}",
-        truth["rusage"]
-    );
+    assert_eq!(minor_major, proc_faults, "zcopy {f} vs /proc {}", truth["proc"]);
+    assert_eq!(minor_major, rusage_faults, "zcopy {f} vs rusage {}", truth["rusage"]);
     assert_eq!(u(&f["total"]), u(&f["user"]) + u(&f["kernel"]), "{f}");
     assert!(
         u(&f["user"]) >= PAGES.div_ceil(16),
@@ -99,51 +82,23 @@ fn a_known_workload_is_counted_exactly() {
     let s = &worker["switches"];
     let (vol, invol) = (u(&s["voluntary"]), u(&s["involuntary"]));
     let (nvcsw, nivcsw) = (u(&truth["proc"]["nvcsw"]), u(&truth["proc"]["nivcsw"]));
-    assert!(
-        vol.abs_diff(nvcsw) <= SWITCH_TOLERANCE,
-        "voluntary: zcopy {vol}, /proc {nvcsw}"
-    );
-    assert!(
-        invol.abs_diff(nivcsw) <= SWITCH_TOLERANCE,
-        "involuntary: zcopy {invol}, /proc {nivcsw}"
-    );
+    assert!(vol.abs_diff(nvcsw) <= SWITCH_TOLERANCE, "voluntary: zcopy {vol}, /proc {nvcsw}");
+    assert!(invol.abs_diff(nivcsw) <= SWITCH_TOLERANCE, "involuntary: zcopy {invol}, /proc {nivcsw}");
     assert!(vol >= SLEEPS, "each nanosleep blocks: {vol} < {SLEEPS}");
 
     // Totals are the sum over processes; nothing was dropped.
-    let sum: u64 = summary["processes"]
-        .as_array()
-        .expect("array")
-        .iter()
-        .map(|p| u(&p["syscalls_total"]))
-        .sum();
+    let sum: u64 = summary["processes"].as_array().expect("array").iter().map(|p| u(&p["syscalls_total"])).sum();
     assert_eq!(u(&summary["syscalls_total"]), sum);
     assert_eq!(u(&summary["mode_transitions"]), 2 * sum);
-    assert!(
-        summary["drops"]
-            .as_object()
-            .expect("drops")
-            .values()
-            .all(|v| v == 0),
-        "{}",
-        summary["drops"]
-    );
-    assert!(
-        summary["sources"]["mode_transitions"]
-            .as_str()
-            .expect("str")
-            .starts_with("inferred:")
-    );
+    assert!(summary["drops"].as_object().expect("drops").values().all(|v| v == 0), "{}", summary["drops"]);
+    assert!(summary["sources"]["mode_transitions"].as_str().expect("str").starts_with("inferred:"));
 }
 
 /// Per-syscall counts from `strace -c -f` (name -> calls) and its total.
 fn strace_counts(argv: &[&str]) -> (std::collections::BTreeMap<String, u64>, u64) {
     let dir = common::tempdir();
     let file = dir.join("strace.txt");
-    let out = run(Command::new("strace")
-        .args(["-c", "-f", "-o"])
-        .arg(&file)
-        .args(argv)
-        .stdout(Stdio::null()));
+    let out = run(Command::new("strace").args(["-c", "-f", "-o"]).arg(&file).args(argv).stdout(Stdio::null()));
     assert!(out.status.success(), "strace: {}", stderr(&out));
     let text = std::fs::read_to_string(&file).expect("strace output");
     let _ = std::fs::remove_dir_all(&dir);
@@ -162,10 +117,7 @@ fn strace_counts(argv: &[&str]) -> (std::collections::BTreeMap<String, u64>, u64
             }
         }
     }
-    (
-        counts,
-        total.unwrap_or_else(|| panic!("no total in strace output:\n{text}")),
-    )
+    (counts, total.unwrap_or_else(|| panic!("no total in strace output:\n{text}")))
 }
 
 /// strace -c leaves out exit_group (it never returns); zcopy counts its entry.
@@ -176,10 +128,7 @@ fn assert_matches_strace(argv: &[&str], processes: u64) {
     for (name, figures) in summary["syscalls"].as_object().expect("syscalls") {
         let ours = u(&figures["calls"]);
         let theirs = strace.get(name).copied().unwrap_or(0);
-        assert_eq!(
-            ours, theirs,
-            "{name}: zcopy {ours}, strace -c -f {theirs} ({argv:?})"
-        );
+        assert_eq!(ours, theirs, "{name}: zcopy {ours}, strace -c -f {theirs} ({argv:?})");
     }
     assert_eq!(
         u(&summary["syscalls_total"]),
@@ -194,16 +143,7 @@ fn syscall_counts_equal_strace() {
         return;
     }
     let _serial = serial();
-    assert_matches_strace(
-        &[
-            "dd",
-            "if=/dev/zero",
-            "of=/dev/null",
-            "bs=4096",
-            "count=20000",
-        ],
-        1,
-    );
+    assert_matches_strace(&["dd", "if=/dev/zero", "of=/dev/null", "bs=4096", "count=20000"], 1);
     let helper = helper();
     let mut argv = vec![helper.to_str().expect("utf-8 path").to_owned()];
     argv.extend(helper_args());
@@ -212,11 +152,7 @@ fn syscall_counts_equal_strace() {
 }
 
 /// Starts the helper waiting for SIGUSR1; returns it and its pid.
-fn waiting_helper() -> (
-    std::process::Child,
-    u32,
-    BufReader<std::process::ChildStdout>,
-) {
+fn waiting_helper() -> (std::process::Child, u32, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(helper())
         .arg("--wait-for-signal")
         .args(helper_args())
@@ -246,10 +182,7 @@ fn zcopy_on_pid(pid: u32, json: &std::path::Path, extra: &[&str]) -> std::proces
     let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
     let mut line = String::new();
     err.read_line(&mut line).expect("zcopy first line");
-    assert!(
-        line.contains(&format!("tracing PID {pid}")),
-        "zcopy said: {line}"
-    );
+    assert!(line.contains(&format!("tracing PID {pid}")), "zcopy said: {line}");
     // Keep draining stderr so zcopy never blocks on it.
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     zc
@@ -303,8 +236,7 @@ fn attached_to_a_pid_faults_equal_perf_stat_and_proc() {
     let perf_status = perf.wait().expect("perf exits");
     assert!(zc_status.success() && perf_status.success());
 
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("zcopy JSON")).expect("parses");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("zcopy JSON")).expect("parses");
     assert_eq!(summary["target"]["ended_by"], "exited");
     let perf_text = std::fs::read_to_string(&perf_out).expect("perf output");
     let perf_faults: u64 = perf_text
@@ -341,13 +273,9 @@ fn a_duration_ends_the_trace_and_the_process_keeps_running() {
     let (mut helper, pid, _out) = waiting_helper();
     let mut zc = zcopy_on_pid(pid, &json, &["--duration", "0.3"]);
     assert!(zc.wait().expect("zcopy").success());
-    let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("json")).expect("parses");
     assert_eq!(summary["target"]["ended_by"], "duration");
-    assert!(
-        std::path::Path::new(&format!("/proc/{pid}")).exists(),
-        "the traced process must survive"
-    );
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the traced process must survive");
     helper.kill().expect("kill helper");
     helper.wait().expect("reap");
     let _ = std::fs::remove_dir_all(&dir);
@@ -360,18 +288,9 @@ fn bad_targets_get_one_clear_line() {
     }
     let _serial = serial();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            vec!["trace".into(), "--pid".into(), "4000000".into()],
-            "no process with PID 4000000",
-        ),
-        (
-            vec!["trace".into(), "--".into(), "no-such-command-zcopy".into()],
-            "command not found: no-such-command-zcopy",
-        ),
-        (
-            vec!["trace".into(), "--".into(), "/etc/hostname".into()],
-            "cannot execute /etc/hostname",
-        ),
+        (vec!["trace".into(), "--pid".into(), "4000000".into()], "no process with PID 4000000"),
+        (vec!["trace".into(), "--".into(), "no-such-command-zcopy".into()], "command not found: no-such-command-zcopy"),
+        (vec!["trace".into(), "--".into(), "/etc/hostname".into()], "cannot execute /etc/hostname"),
     ];
     for (args, expected) in cases {
         let out = run(Command::new(zcopy()).args(&args));
@@ -390,11 +309,7 @@ fn bad_targets_get_one_clear_line() {
     });
     let tid = rx.recv().expect("tid");
     let out = run(Command::new(zcopy()).args(["trace", "--pid", &tid.to_string()]));
-    assert!(
-        stderr(&out).contains(&format!("use `--pid {}`", std::process::id())),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains(&format!("use `--pid {}`", std::process::id())), "{}", stderr(&out));
     stop_tx.send(()).expect("stop thread");
     thread.join().expect("join");
 }
@@ -417,12 +332,7 @@ fn bpf_program_names() -> Vec<String> {
     let out = run(Command::new("bpftool").args(["prog", "show", "--json"]));
     assert!(out.status.success(), "bpftool: {}", stderr(&out));
     let progs: Value = serde_json::from_slice(&out.stdout).expect("bpftool JSON");
-    progs
-        .as_array()
-        .expect("array")
-        .iter()
-        .filter_map(|p| p["name"].as_str().map(str::to_owned))
-        .collect()
+    progs.as_array().expect("array").iter().filter_map(|p| p["name"].as_str().map(str::to_owned)).collect()
 }
 
 fn tracefs_mounts() -> usize {
@@ -439,19 +349,8 @@ fn nothing_is_left_behind() {
         return;
     }
     let _serial = serial();
-    let ours = [
-        "sys_enter",
-        "sys_exit",
-        "sched_switch",
-        "page_fault_user",
-        "perf_page_fault",
-    ];
-    let count = |names: &[String]| {
-        names
-            .iter()
-            .filter(|n| ours.iter().any(|o| n.starts_with(o)))
-            .count()
-    };
+    let ours = ["sys_enter", "sys_exit", "sched_switch", "page_fault_user", "perf_page_fault"];
+    let count = |names: &[String]| names.iter().filter(|n| ours.iter().any(|o| n.starts_with(o))).count();
     let programs_before = count(&bpf_program_names());
     let mounts_before = tracefs_mounts();
 
@@ -459,54 +358,25 @@ fn nothing_is_left_behind() {
     let (out, _) = trace_command(&["true"]);
     assert!(out.status.success());
     let _ = run(Command::new(zcopy()).args(["trace", "--", "no-such-command-zcopy"]));
-    let zc = Command::new(zcopy())
-        .args(["trace", "--", "sleep", "30"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zcopy");
+    let zc = Command::new(zcopy()).args(["trace", "--", "sleep", "30"]).stderr(Stdio::piped()).spawn().expect("zcopy");
     let child = wait_for_child(zc.id());
     // SAFETY: signalling our own child.
     unsafe { libc::kill(zc.id() as i32, libc::SIGINT) };
     let out = zc.wait_with_output().expect("zcopy ends");
-    assert_eq!(
-        out.status.code(),
-        Some(128 + libc::SIGINT),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        stderr(&out).contains("killed by signal 2"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(
-        !std::path::Path::new(&format!("/proc/{child}")).exists(),
-        "the traced command was left running"
-    );
+    assert_eq!(out.status.code(), Some(128 + libc::SIGINT), "{}", stderr(&out));
+    assert!(stderr(&out).contains("killed by signal 2"), "{}", stderr(&out));
+    assert!(!std::path::Path::new(&format!("/proc/{child}")).exists(), "the traced command was left running");
 
-    assert_eq!(
-        count(&bpf_program_names()),
-        programs_before,
-        "BPF programs left attached"
-    );
-    assert_eq!(
-        tracefs_mounts(),
-        mounts_before,
-        "the system's mounts changed"
-    );
+    assert_eq!(count(&bpf_program_names()), programs_before, "BPF programs left attached");
+    assert_eq!(tracefs_mounts(), mounts_before, "the system's mounts changed");
 }
 
 /// The pid of the first child of `parent`.
 fn wait_for_child(parent: u32) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children"))
-            .unwrap_or_default();
-        if let Some(pid) = children
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse().ok())
-        {
+        let children = std::fs::read_to_string(format!("/proc/{parent}/task/{parent}/children")).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse().ok()) {
             // Give it time to exec past the hold.
             std::thread::sleep(Duration::from_millis(200));
             return pid;
@@ -529,29 +399,13 @@ fn doctor_tries_every_program_type_and_plans_around_failures() {
         .as_array()
         .expect("mechanisms")
         .iter()
-        .map(|m| {
-            (
-                m["mechanism"].as_str().expect("name"),
-                m["outcome"]["status"].as_str().expect("status"),
-            )
-        })
+        .map(|m| (m["mechanism"].as_str().expect("name"), m["outcome"]["status"].as_str().expect("status")))
         .collect();
     let names: Vec<&str> = mechanisms.iter().map(|(n, _)| *n).collect();
-    assert_eq!(
-        names,
-        [
-            "tracepoint",
-            "raw_tracepoint",
-            "tp_btf",
-            "perf_event",
-            "fentry",
-            "kprobe"
-        ]
-    );
+    assert_eq!(names, ["tracepoint", "raw_tracepoint", "tp_btf", "perf_event", "fentry", "kprobe"]);
     // zcopy trace works here (the other tests), so tracepoints and perf events must.
     assert!(
-        mechanisms.contains(&("tracepoint", "works"))
-            && mechanisms.contains(&("perf_event", "works")),
+        mechanisms.contains(&("tracepoint", "works")) && mechanisms.contains(&("perf_event", "works")),
         "{mechanisms:?}"
     );
     // The copy-routine plan follows what works: fentry, else kprobe, else inference.
@@ -560,11 +414,7 @@ fn doctor_tries_every_program_type_and_plans_around_failures() {
         .as_array()
         .expect("plan")
         .iter()
-        .find(|p| {
-            p["what"]
-                .as_str()
-                .is_some_and(|w| w.contains("copy routines"))
-        })
+        .find(|p| p["what"].as_str().is_some_and(|w| w.contains("copy routines")))
         .expect("copy plan");
     match (works("fentry"), works("kprobe")) {
         (true, _) => assert_eq!(copies["mechanism"], "fentry"),

@@ -41,11 +41,7 @@ impl std::fmt::Display for BpfToolchain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::System { rustc } => {
-                write!(
-                    f,
-                    "{} with a precompiled core for {BPF_TARGET}",
-                    rustc.display()
-                )
+                write!(f, "{} with a precompiled core for {BPF_TARGET}", rustc.display())
             }
             Self::RustupNightly => write!(f, "rustup nightly with rust-src (-Z build-std=core)"),
         }
@@ -69,13 +65,8 @@ pub const INSTALL_HINT: &str = "install one of: (a) Debian/Ubuntu: `apt-get inst
 /// Picks a toolchain. `forced` is the value of [`FORCE_ENV`], if set.
 /// The precompiled core is preferred: it needs no `build-std` and builds faster.
 pub fn choose(found: &Found, forced: Option<&str>) -> Result<BpfToolchain, String> {
-    let system = found
-        .system_rustc_with_bpf_core
-        .clone()
-        .map(|rustc| BpfToolchain::System { rustc });
-    let nightly = found
-        .rustup_nightly_with_rust_src
-        .then_some(BpfToolchain::RustupNightly);
+    let system = found.system_rustc_with_bpf_core.clone().map(|rustc| BpfToolchain::System { rustc });
+    let nightly = found.rustup_nightly_with_rust_src.then_some(BpfToolchain::RustupNightly);
     match forced {
         Some("system") => system.ok_or_else(|| {
             format!("{FORCE_ENV}=system, but {SYSTEM_RUSTC} has no core for {BPF_TARGET}: {INSTALL_HINT}")
@@ -84,23 +75,17 @@ pub fn choose(found: &Found, forced: Option<&str>) -> Result<BpfToolchain, Strin
             format!("{FORCE_ENV}=nightly, but no rustup nightly with rust-src is installed: {INSTALL_HINT}")
         }),
         Some(other) => Err(format!("{FORCE_ENV}={other} is not a toolchain: use `system` or `nightly`")),
-        None => system
-            .or(nightly)
-            .ok_or_else(|| format!("no compiler for {BPF_TARGET} was found: {INSTALL_HINT}")),
+        None => system.or(nightly).ok_or_else(|| format!("no compiler for {BPF_TARGET} was found: {INSTALL_HINT}")),
     }
 }
 
 /// Looks at this machine. The rustup query only runs when the system
 /// toolchain is missing or `want_nightly` is set (it costs a process).
 pub fn find(want_nightly: bool) -> Found {
-    let system_rustc_with_bpf_core =
-        Some(PathBuf::from(SYSTEM_RUSTC)).filter(|rustc| has_bpf_core(rustc));
+    let system_rustc_with_bpf_core = Some(PathBuf::from(SYSTEM_RUSTC)).filter(|rustc| has_bpf_core(rustc));
     let rustup_nightly_with_rust_src =
         (want_nightly || system_rustc_with_bpf_core.is_none()) && rustup_nightly_has_rust_src();
-    Found {
-        system_rustc_with_bpf_core,
-        rustup_nightly_with_rust_src,
-    }
+    Found { system_rustc_with_bpf_core, rustup_nightly_with_rust_src }
 }
 
 /// Finds and picks a toolchain, honouring [`FORCE_ENV`].
@@ -120,22 +105,14 @@ fn has_bpf_core(rustc: &Path) -> bool {
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
     let lib = sysroot.join("lib/rustlib").join(BPF_TARGET).join("lib");
     std::fs::read_dir(lib).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
+        entries.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().starts_with("libcore-"))
     })
 }
 
 fn rustup_nightly_has_rust_src() -> bool {
-    Command::new("rustup")
-        .args(["component", "list", "--toolchain", "nightly", "--installed"])
-        .output()
-        .is_ok_and(|out| {
-            out.status.success()
-                && String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .any(|l| l.starts_with("rust-src"))
-        })
+    Command::new("rustup").args(["component", "list", "--toolchain", "nightly", "--installed"]).output().is_ok_and(
+        |out| out.status.success() && String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with("rust-src")),
+    )
 }
 
 /// The command that builds the eBPF crate in `ebpf_dir` (release profile)
@@ -158,15 +135,7 @@ pub fn build_command(
         BpfToolchain::RustupNightly => {
             let mut cmd = Command::new("rustup");
             cmd.env_remove("RUSTC").env_remove("RUSTUP_TOOLCHAIN");
-            cmd.args([
-                "run",
-                "nightly",
-                "cargo",
-                "build",
-                "--release",
-                "-Z",
-                "build-std=core",
-            ]);
+            cmd.args(["run", "nightly", "cargo", "build", "--release", "-Z", "build-std=core"]);
             cmd
         }
     };
@@ -181,11 +150,7 @@ pub fn build_command(
     ] {
         cmd.env_remove(var);
     }
-    cmd.current_dir(ebpf_dir)
-        .arg("--target")
-        .arg(BPF_TARGET)
-        .arg("--target-dir")
-        .arg(target_dir);
+    cmd.current_dir(ebpf_dir).arg("--target").arg(BPF_TARGET).arg("--target-dir").arg(target_dir);
     let mut path: Vec<PathBuf> = extra_path.to_vec();
     path.extend(env::split_paths(&env::var_os("PATH").unwrap_or_default()));
     if let Ok(joined) = env::join_paths(path) {
@@ -233,33 +198,20 @@ mod tests {
 
     #[test]
     fn falls_back_to_nightly() {
-        assert_eq!(
-            choose(&found(false, true), None).unwrap(),
-            BpfToolchain::RustupNightly
-        );
+        assert_eq!(choose(&found(false, true), None).unwrap(), BpfToolchain::RustupNightly);
     }
 
     #[test]
     fn forced_choice_is_honoured_or_explained() {
-        assert_eq!(
-            choose(&found(true, true), Some("nightly")).unwrap(),
-            BpfToolchain::RustupNightly
-        );
+        assert_eq!(choose(&found(true, true), Some("nightly")).unwrap(), BpfToolchain::RustupNightly);
         let err = choose(&found(false, true), Some("system")).unwrap_err();
         assert!(err.contains("apt-get install"), "{err}");
-        assert!(
-            choose(&found(true, true), Some("gcc"))
-                .unwrap_err()
-                .contains("`system` or `nightly`")
-        );
+        assert!(choose(&found(true, true), Some("gcc")).unwrap_err().contains("`system` or `nightly`"));
     }
 
     #[test]
     fn nothing_found_says_what_to_install() {
         let err = choose(&found(false, false), None).unwrap_err();
-        assert!(
-            err.contains("libstd-rust-web-dev-bpf") && err.contains("rust-src"),
-            "{err}"
-        );
+        assert!(err.contains("libstd-rust-web-dev-bpf") && err.contains("rust-src"), "{err}");
     }
 }

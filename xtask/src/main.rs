@@ -2,10 +2,7 @@
 //! main job. Orchestration only: every step is printed, and a step that is
 //! already done is skipped.
 
-#[allow(
-    dead_code,
-    reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file"
-)]
+#[allow(dead_code, reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file")]
 mod bpf_toolchain;
 
 use std::{
@@ -53,12 +50,8 @@ const BPF_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-
 /// The bpf-linker release known to work with Debian's LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Commands the privileged tests compare zcopy against, and their packages.
-const TEST_TOOLS: &[(&str, &str)] = &[
-    ("strace", "strace"),
-    ("perf", "linux-perf"),
-    ("bpftool", "bpftool"),
-    ("setpriv", "util-linux"),
-];
+const TEST_TOOLS: &[(&str, &str)] =
+    &[("strace", "strace"), ("perf", "linux-perf"), ("bpftool", "bpftool"), ("setpriv", "util-linux")];
 
 fn main() {
     if let Err(err) = run(Cli::parse()) {
@@ -92,9 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut cmd = Command::new(&zcopy);
             cmd.args(&args);
             without_cargo_library_path(&mut cmd, &root);
-            let status = cmd
-                .status()
-                .with_context(|| format!("running {}", zcopy.display()))?;
+            let status = cmd.status().with_context(|| format!("running {}", zcopy.display()))?;
             std::process::exit(status.code().unwrap_or(1));
         }
     }
@@ -102,10 +93,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn workspace_root() -> anyhow::Result<PathBuf> {
     let manifest = env::var("CARGO_MANIFEST_DIR").context("run this through `cargo xtask`")?;
-    Path::new(&manifest)
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask has no parent folder")
+    Path::new(&manifest).parent().map(Path::to_path_buf).context("xtask has no parent folder")
 }
 
 fn step(text: &str) {
@@ -120,11 +108,7 @@ fn is_root() -> bool {
 fn effective_uid() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .map(str::to_owned)
-        })
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Uid:")).map(str::to_owned))
         .and_then(|uids| uids.split_whitespace().nth(1).and_then(|e| e.parse().ok()))
         .unwrap_or(u32::MAX)
 }
@@ -178,11 +162,7 @@ fn setup(root: &Path, for_tests: bool) -> anyhow::Result<()> {
     }
     ensure_bpf_linker(root)?;
     if for_tests {
-        let missing: Vec<&str> = TEST_TOOLS
-            .iter()
-            .filter(|(cmd, _)| !on_path(cmd))
-            .map(|(_, pkg)| *pkg)
-            .collect();
+        let missing: Vec<&str> = TEST_TOOLS.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
         if missing.is_empty() {
             step("test tools: strace, perf, bpftool, setpriv (found)");
         } else {
@@ -194,29 +174,19 @@ fn setup(root: &Path, for_tests: bool) -> anyhow::Result<()> {
 
 fn bpf_linker_version(path: &Path) -> Option<String> {
     let out = Command::new(path).arg("--version").output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// The LLVM 22 shared library that Debian's rustc-web pulls in (libllvm22).
 fn find_libllvm22() -> Option<PathBuf> {
     let lib = Path::new("/usr/lib");
-    std::fs::read_dir(lib)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .chain([lib.to_path_buf()])
-        .find_map(|dir| {
-            std::fs::read_dir(&dir)
-                .ok()?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|p| {
-                    p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.22"))
-                })
-        })
+    std::fs::read_dir(lib).ok()?.filter_map(Result::ok).map(|e| e.path()).chain([lib.to_path_buf()]).find_map(|dir| {
+        std::fs::read_dir(&dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libLLVM.so.22")))
+    })
 }
 
 fn ensure_bpf_linker(root: &Path) -> anyhow::Result<()> {
@@ -224,10 +194,7 @@ fn ensure_bpf_linker(root: &Path) -> anyhow::Result<()> {
     if let Some(found) = bpf_toolchain::find_bpf_linker(&[tools.join("bin")])
         && let Some(version) = bpf_linker_version(&found)
     {
-        step(&format!(
-            "bpf-linker: {} ({version}, found)",
-            found.display()
-        ));
+        step(&format!("bpf-linker: {} ({version}, found)", found.display()));
         return Ok(());
     }
     let Some(libllvm) = find_libllvm22() else {
@@ -240,8 +207,7 @@ fn ensure_bpf_linker(root: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(&shim).with_context(|| format!("creating {}", shim.display()))?;
     let link = shim.join("libLLVM.so");
     let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(&libllvm, &link)
-        .with_context(|| format!("linking {}", link.display()))?;
+    std::os::unix::fs::symlink(&libllvm, &link).with_context(|| format!("linking {}", link.display()))?;
     step(&format!(
         "bpf-linker: building {BPF_LINKER_VERSION} against {} into {} (takes a few minutes, once)",
         libllvm.display(),
@@ -275,9 +241,7 @@ fn cargo(root: &Path) -> Command {
 
 fn check(mut cmd: Command, what: &str) -> anyhow::Result<()> {
     step(what);
-    let status = cmd
-        .status()
-        .with_context(|| format!("{what}: could not start {cmd:?}"))?;
+    let status = cmd.status().with_context(|| format!("{what}: could not start {cmd:?}"))?;
     if !status.success() {
         bail!("{what} failed with {status}");
     }
@@ -290,13 +254,7 @@ fn build(root: &Path, release: bool) -> anyhow::Result<()> {
     if release {
         cmd.arg("--release");
     }
-    check(
-        cmd,
-        &format!(
-            "building zcopy and its eBPF programs ({})",
-            if release { "release" } else { "debug" }
-        ),
-    )
+    check(cmd, &format!("building zcopy and its eBPF programs ({})", if release { "release" } else { "debug" }))
 }
 
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
@@ -317,10 +275,7 @@ fn without_cargo_library_path(cmd: &mut Command, root: &Path) {
         return;
     };
     let kept: Vec<PathBuf> = env::split_paths(&value)
-        .filter(|p| {
-            !p.starts_with(root.join("target"))
-                && !p.components().any(|c| c.as_os_str() == ".rustup")
-        })
+        .filter(|p| !p.starts_with(root.join("target")) && !p.components().any(|c| c.as_os_str() == ".rustup"))
         .collect();
     match env::join_paths(&kept) {
         Ok(joined) if !kept.is_empty() => cmd.env("LD_LIBRARY_PATH", joined),
@@ -342,10 +297,7 @@ fn demo(root: &Path) -> anyhow::Result<()> {
         "count=100000",
     ]);
     without_cargo_library_path(&mut cmd, root);
-    check(
-        cmd,
-        "main job: zcopy trace of dd (4 KiB x 100000 reads and writes)",
-    )?;
+    check(cmd, "main job: zcopy trace of dd (4 KiB x 100000 reads and writes)")?;
     step(&format!("report written to {}", json.display()));
     Ok(())
 }

@@ -20,8 +20,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig,
-    SyscallKey, SyscallStats, TargetFlags, drop_reason,
+    Comm, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig, SyscallKey,
+    SyscallStats, TargetFlags, drop_reason,
 };
 
 /// Processes (thread-group ids) being traced. Written by the loader for the
@@ -35,8 +35,7 @@ static SLOTS: Array<SlotConfig> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
 
 /// Per process and tracked syscall: calls, bytes, errors.
 #[map]
-static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
-    PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, 0);
+static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> = PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, 0);
 
 /// Per process: syscalls, faults, context switches.
 #[map]

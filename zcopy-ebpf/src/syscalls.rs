@@ -15,13 +15,10 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::debug;
 use zcopy_common::{
-    Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_TRACKED, SyscallKey, SyscallStats,
-    drop_reason,
+    Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason,
 };
 
-use crate::{
-    INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, with_proc_stats,
-};
+use crate::{INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, with_proc_stats};
 
 const ID: usize = 8;
 const ARGS: usize = 16;
@@ -51,11 +48,7 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
     };
     // SAFETY: args[1] of the sys_enter format.
     let len_arg: u64 = unsafe { field(ctx, ARGS + 8) };
-    let inflight = Inflight {
-        len_arg,
-        slot: config.slot,
-        flags: config.flags,
-    };
+    let inflight = Inflight { len_arg, slot: config.slot, flags: config.flags };
     if INFLIGHT.insert(tid, inflight, 0).is_err() {
         count_drop(drop_reason::INFLIGHT_FULL);
     }
@@ -99,10 +92,7 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
         ret as u64
     };
 
-    let key = SyscallKey {
-        tgid,
-        slot: inflight.slot,
-    };
+    let key = SyscallKey { tgid, slot: inflight.slot };
     let ptr = match SYSCALLS.get_ptr_mut(key) {
         Some(ptr) => ptr,
         None => {

@@ -4,6 +4,11 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::{
+    bench::plan::{BenchOptions, CacheState, parse_size},
+    workload::strategy::{SinkKind, Strategy},
+};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "zcopy",
@@ -24,8 +29,117 @@ pub struct Cli {
 pub enum Command {
     /// Trace a command (and its children) or a running process, and print what it did in the kernel.
     Trace(TraceArgs),
+    /// Compare transfer strategies: the same file moved by each, in fresh traced processes.
+    Bench(BenchArgs),
     /// Show what this kernel and these privileges allow, and what zcopy does about what is missing.
     Doctor(DoctorArgs),
+    /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
+    #[command(hide = true)]
+    Worker { spec: String },
+}
+
+/// A comma-separated list of strategies, or `all`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StrategyList(pub Vec<Strategy>);
+
+fn parse_strategies(text: &str) -> Result<StrategyList, String> {
+    if text == "all" {
+        return Ok(StrategyList(Strategy::ALL.to_vec()));
+    }
+    let mut list = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let s = Strategy::parse(name)?;
+        if !list.contains(&s) {
+            list.push(s);
+        }
+    }
+    if list.is_empty() {
+        return Err("give at least one strategy, or `all`".into());
+    }
+    Ok(StrategyList(list))
+}
+
+/// A comma-separated list of chunk sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkList(pub Vec<u64>);
+
+fn parse_chunks(text: &str) -> Result<ChunkList, String> {
+    text.split(',').map(|c| parse_size(c.trim())).collect::<Result<_, _>>().map(ChunkList)
+}
+
+/// Cache states: warm, cold or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheList(pub Vec<CacheState>);
+
+fn parse_caches(text: &str) -> Result<CacheList, String> {
+    CacheState::parse_list(text).map(CacheList)
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Strategies to compare, comma-separated, or `all`.
+    #[arg(short, long, value_name = "LIST", default_value = "all", value_parser = parse_strategies)]
+    pub strategies: StrategyList,
+
+    /// Where the bytes go: tcp (127.0.0.1), unix, pipe, file, null. Sockets and pipes have a receiver process.
+    #[arg(long, default_value = "tcp", value_parser = SinkKind::parse)]
+    pub sink: SinkKind,
+
+    /// Size of the source file (K, M, G are powers of 1024).
+    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    pub size: u64,
+
+    /// Chunk size per call; a comma-separated list sweeps several (e.g. 4K,64K,1M).
+    #[arg(long, value_name = "LIST", default_value = "64K", value_parser = parse_chunks)]
+    pub chunk: ChunkList,
+
+    /// Page-cache state of the source before each run: warm, cold or both.
+    #[arg(long, default_value = "warm", value_parser = parse_caches)]
+    pub cache: CacheList,
+
+    /// Measured runs per case.
+    #[arg(long, default_value_t = 5)]
+    pub runs: u32,
+
+    /// Unmeasured runs before them.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: u32,
+
+    /// Check the received bytes' CRC-32 too (costs receiver CPU).
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Folder for the source file (default: the system's temporary folder).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Write the results as JSON to FILE ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_json: Option<PathBuf>,
+
+    /// Write the results as CSV to FILE ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_csv: Option<PathBuf>,
+
+    /// Write the results as a Markdown table to FILE ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub export_markdown: Option<PathBuf>,
+}
+
+impl BenchArgs {
+    pub fn options(&self) -> BenchOptions {
+        BenchOptions {
+            strategies: self.strategies.0.clone(),
+            sink: self.sink,
+            size: self.size,
+            chunks: self.chunk.0.clone(),
+            caches: self.cache.0.clone(),
+            runs: self.runs,
+            warmup: self.warmup,
+            verify: self.verify,
+            dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -60,9 +174,7 @@ impl TraceArgs {
     /// Checks what clap cannot express (a `last` positional defeats `requires`).
     pub fn validate(&self) -> Result<(), String> {
         if self.duration.is_some() && self.pid.is_none() {
-            return Err(
-                "--duration only applies to --pid: a command is traced until it exits".into(),
-            );
+            return Err("--duration only applies to --pid: a command is traced until it exits".into());
         }
         Ok(())
     }
@@ -82,9 +194,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds (e.g. 5 or 0.5)"))?;
     if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(format!(
-            "`{text}`: the duration must be more than 0 seconds"
-        ));
+        return Err(format!("`{text}`: the duration must be more than 0 seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
 }
@@ -100,9 +210,7 @@ mod tests {
     #[test]
     fn trace_a_command_after_double_dash() {
         let cli = parse(&["trace", "--json", "--", "dd", "if=/dev/zero", "--weird"]).unwrap();
-        let Command::Trace(t) = cli.command else {
-            panic!("not trace")
-        };
+        let Command::Trace(t) = cli.command else { panic!("not trace") };
         assert_eq!(t.command, ["dd", "if=/dev/zero", "--weird"]);
         assert!(t.json && t.pid.is_none());
     }
@@ -110,33 +218,49 @@ mod tests {
     #[test]
     fn trace_a_pid_for_a_while() {
         let cli = parse(&["trace", "--pid", "42", "--duration", "1.5"]).unwrap();
-        let Command::Trace(t) = cli.command else {
-            panic!("not trace")
-        };
+        let Command::Trace(t) = cli.command else { panic!("not trace") };
         assert_eq!(t.pid, Some(42));
         assert_eq!(t.duration, Some(Duration::from_millis(1500)));
     }
 
     #[test]
+    fn bench_defaults_and_lists() {
+        let Command::Bench(b) = parse(&["bench"]).unwrap().command else { panic!("not bench") };
+        let o = b.options();
+        assert_eq!(o.strategies, Strategy::ALL.to_vec());
+        assert_eq!(
+            (o.sink, o.chunks.as_slice(), o.caches.as_slice()),
+            (SinkKind::Tcp, &[65536u64][..], &[CacheState::Warm][..])
+        );
+        let Command::Bench(b) =
+            parse(&["bench", "-s", "sendfile,splice,sendfile", "--chunk", "4K,1M", "--cache", "both"]).unwrap().command
+        else {
+            panic!("not bench")
+        };
+        let o = b.options();
+        assert_eq!(o.strategies, vec![Strategy::Sendfile, Strategy::Splice]);
+        assert_eq!(o.chunks, vec![4096, 1 << 20]);
+        assert_eq!(o.caches.len(), 2);
+    }
+
+    #[test]
     fn bad_input_is_refused() {
         assert!(parse(&["trace"]).is_err(), "needs a pid or a command");
-        assert!(
-            parse(&["trace", "--pid", "1", "--", "ls"]).is_err(),
-            "not both"
-        );
-        let Command::Trace(t) = parse(&["trace", "--duration", "1", "--", "ls"])
-            .unwrap()
-            .command
-        else {
+        assert!(parse(&["trace", "--pid", "1", "--", "ls"]).is_err(), "not both");
+        let Command::Trace(t) = parse(&["trace", "--duration", "1", "--", "ls"]).unwrap().command else {
             panic!("not trace")
         };
-        assert!(
-            t.validate()
-                .unwrap_err()
-                .contains("--duration only applies to --pid")
-        );
+        assert!(t.validate().unwrap_err().contains("--duration only applies to --pid"));
         assert!(parse(&["trace", "--pid", "0"]).is_err());
         assert!(parse(&["trace", "--pid", "abc"]).is_err());
+        assert!(
+            parse(&["bench", "--strategies", "sendfile,zerocopy"])
+                .unwrap_err()
+                .to_string()
+                .contains("unknown strategy `zerocopy`")
+        );
+        assert!(parse(&["bench", "--sink", "udp"]).is_err());
+        assert!(parse(&["bench", "--chunk", "4K,x"]).is_err());
         for bad in ["0", "-1", "nan", "inf", "x"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }

@@ -68,8 +68,7 @@ fn lockdown(mounts: &Mounts) -> String {
         return format!("unknown: securityfs {}", mounts.securityfs.describe());
     };
     match std::fs::read_to_string(dir.join("lockdown")) {
-        Ok(text) => parse_lockdown(&text)
-            .map_or_else(|| format!("unknown ({})", text.trim()), str::to_owned),
+        Ok(text) => parse_lockdown(&text).map_or_else(|| format!("unknown ({})", text.trim()), str::to_owned),
         Err(e) => format!("unknown: {e} (kernel without the lockdown LSM?)"),
     }
 }
@@ -83,14 +82,11 @@ pub fn examine(mounts: &Mounts) -> Report {
         Err(e) => format!("not usable: {e}"),
     };
     let capset = CapSet::current().unwrap_or(CapSet(0));
-    let capabilities = [
-        ("CAP_BPF", caps::CAP_BPF),
-        ("CAP_PERFMON", caps::CAP_PERFMON),
-        ("CAP_SYS_ADMIN", caps::CAP_SYS_ADMIN),
-    ]
-    .into_iter()
-    .map(|(name, cap)| (name.to_owned(), capset.has(cap)))
-    .collect();
+    let capabilities =
+        [("CAP_BPF", caps::CAP_BPF), ("CAP_PERFMON", caps::CAP_PERFMON), ("CAP_SYS_ADMIN", caps::CAP_SYS_ADMIN)]
+            .into_iter()
+            .map(|(name, cap)| (name.to_owned(), capset.has(cap)))
+            .collect();
     let tracepoints = HOOKS
         .iter()
         .filter_map(|h| match h.attach {
@@ -99,24 +95,15 @@ pub fn examine(mounts: &Mounts) -> Report {
         })
         .map(|(category, name)| TracepointCheck {
             name: format!("{category}:{name}"),
-            present: mounts.tracefs.path().is_some_and(|t| {
-                t.join("events")
-                    .join(category)
-                    .join(name)
-                    .join("id")
-                    .exists()
-            }),
+            present: mounts
+                .tracefs
+                .path()
+                .is_some_and(|t| t.join("events").join(category).join(name).join("id").exists()),
         })
         .collect();
     let outcomes = probe::probe_all(bpf::BPF_OBJECT, btf.as_ref().ok());
     let works = |m: Mechanism| outcomes.iter().any(|(mm, o)| *mm == m && o.works());
-    let plan = FEATURES
-        .iter()
-        .map(|f| FeaturePlan {
-            what: f.what,
-            decision: features::decide(f, works),
-        })
-        .collect();
+    let plan = FEATURES.iter().map(|f| FeaturePlan { what: f.what, decision: features::decide(f, works) }).collect();
     Report {
         kernel: kernel_release(),
         btf: btf_text,
@@ -126,11 +113,7 @@ pub fn examine(mounts: &Mounts) -> Report {
         tracepoints,
         mechanisms: outcomes
             .into_iter()
-            .map(|(mechanism, outcome)| MechanismCheck {
-                mechanism,
-                needs: mechanism.needs(),
-                outcome,
-            })
+            .map(|(mechanism, outcome)| MechanismCheck { mechanism, needs: mechanism.needs(), outcome })
             .collect(),
         plan,
     }
@@ -143,20 +126,12 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "BTF          {}", r.btf);
     let _ = writeln!(out, "tracefs      {}", r.tracefs);
     let _ = writeln!(out, "lockdown     {}", r.lockdown);
-    let caps: Vec<String> = r
-        .capabilities
-        .iter()
-        .map(|(n, has)| format!("{n} {}", if *has { "yes" } else { "NO" }))
-        .collect();
+    let caps: Vec<String> =
+        r.capabilities.iter().map(|(n, has)| format!("{n} {}", if *has { "yes" } else { "NO" })).collect();
     let _ = writeln!(out, "capabilities {}", caps.join(", "));
     let _ = writeln!(out, "\ntracepoints zcopy uses:");
     for t in &r.tracepoints {
-        let _ = writeln!(
-            out,
-            "  {:<40} {}",
-            t.name,
-            if t.present { "present" } else { "MISSING" }
-        );
+        let _ = writeln!(out, "  {:<40} {}", t.name, if t.present { "present" } else { "MISSING" });
     }
     let _ = writeln!(out, "\nprogram types (loaded and attached for real):");
     for m in &r.mechanisms {
@@ -191,10 +166,7 @@ pub fn run(json: bool, mounts: &Mounts) -> anyhow::Result<i32> {
         print!("{}", render(&report));
     }
     let usable = !matches!(mounts.tracefs, Availability::Missing(_))
-        && report
-            .mechanisms
-            .iter()
-            .any(|m| m.mechanism == Mechanism::Tracepoint && m.outcome.works());
+        && report.mechanisms.iter().any(|m| m.mechanism == Mechanism::Tracepoint && m.outcome.works());
     Ok(if usable { 0 } else { 1 })
 }
 
@@ -204,14 +176,8 @@ mod tests {
 
     #[test]
     fn lockdown_mode_is_the_bracketed_word() {
-        assert_eq!(
-            parse_lockdown("none [integrity] confidentiality\n"),
-            Some("integrity")
-        );
-        assert_eq!(
-            parse_lockdown("[none] integrity confidentiality"),
-            Some("none")
-        );
+        assert_eq!(parse_lockdown("none [integrity] confidentiality\n"), Some("integrity"));
+        assert_eq!(parse_lockdown("[none] integrity confidentiality"), Some("none"));
         assert_eq!(parse_lockdown("garbage"), None);
     }
 }

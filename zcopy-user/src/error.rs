@@ -12,10 +12,7 @@ pub enum ZcopyError {
     NotPrivileged { missing: Vec<&'static str> },
 
     #[error("the kernel refused to {action} ({reason}): run zcopy as root, and see `zcopy doctor`")]
-    PermissionDenied {
-        action: String,
-        reason: std::io::Error,
-    },
+    PermissionDenied { action: String, reason: std::io::Error },
 
     #[error("no process with PID {0}: check the id with `ps -p {0}`")]
     NoSuchProcess(u32),
@@ -27,10 +24,7 @@ pub enum ZcopyError {
     CommandNotFound(String),
 
     #[error("cannot execute {path}: {reason}")]
-    CannotExecute {
-        path: String,
-        reason: std::io::Error,
-    },
+    CannotExecute { path: String, reason: std::io::Error },
 
     #[error(
         "tracefs is {0}; zcopy cannot attach tracepoints without it: mount it with `sudo mount -t tracefs nodev /sys/kernel/tracing`"
@@ -45,10 +39,7 @@ pub enum ZcopyError {
 pub fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
-        if let Some(code) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::raw_os_error)
-        {
+        if let Some(code) = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) {
             return Some(code);
         }
         current = e.source();
@@ -95,18 +86,8 @@ mod tests {
 
     #[test]
     fn messages_name_the_fix() {
-        let msg = ZcopyError::NotPrivileged {
-            missing: vec!["CAP_BPF", "CAP_PERFMON"],
-        }
-        .to_string();
-        assert!(
-            msg.contains("CAP_BPF and CAP_PERFMON") && msg.contains("sudo"),
-            "{msg}"
-        );
-        assert!(
-            ZcopyError::NoSuchProcess(42)
-                .to_string()
-                .contains("ps -p 42")
-        );
+        let msg = ZcopyError::NotPrivileged { missing: vec!["CAP_BPF", "CAP_PERFMON"] }.to_string();
+        assert!(msg.contains("CAP_BPF and CAP_PERFMON") && msg.contains("sudo"), "{msg}");
+        assert!(ZcopyError::NoSuchProcess(42).to_string().contains("ps -p 42"));
     }
 }

@@ -17,14 +17,8 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    pub const ALL: [Self; 6] = [
-        Self::Tracepoint,
-        Self::RawTracepoint,
-        Self::TpBtf,
-        Self::PerfEvent,
-        Self::Fentry,
-        Self::Kprobe,
-    ];
+    pub const ALL: [Self; 6] =
+        [Self::Tracepoint, Self::RawTracepoint, Self::TpBtf, Self::PerfEvent, Self::Fentry, Self::Kprobe];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,9 +38,7 @@ impl Mechanism {
             Self::RawTracepoint => "CAP_BPF + CAP_PERFMON",
             Self::TpBtf => "kernel BTF (/sys/kernel/btf/vmlinux), CAP_BPF + CAP_PERFMON",
             Self::PerfEvent => "CAP_PERFMON (or perf_event_paranoid allowing it), CAP_BPF",
-            Self::Fentry => {
-                "kernel BTF, BPF trampolines, and no lockdown/LSM policy refusing tracing programs"
-            }
+            Self::Fentry => "kernel BTF, BPF trampolines, and no lockdown/LSM policy refusing tracing programs",
             Self::Kprobe => "CONFIG_KPROBES, and no lockdown/LSM policy refusing kprobes",
         }
     }
@@ -110,12 +102,7 @@ pub fn decide(feature: &Feature, works: impl Fn(Mechanism) -> bool) -> Decision 
         .iter()
         .copied()
         .find(|m| works(*m))
-        .map_or(
-            Decision::FallsBack {
-                instead: feature.fallback,
-            },
-            |mechanism| Decision::Uses { mechanism },
-        )
+        .map_or(Decision::FallsBack { instead: feature.fallback }, |mechanism| Decision::Uses { mechanism })
 }
 
 #[cfg(test)]
@@ -123,31 +110,18 @@ mod tests {
     use super::*;
 
     fn copies() -> &'static Feature {
-        FEATURES
-            .iter()
-            .find(|f| f.what.starts_with("bytes copied"))
-            .unwrap()
+        FEATURES.iter().find(|f| f.what.starts_with("bytes copied")).unwrap()
     }
 
     #[test]
     fn fentry_preferred_over_kprobe() {
-        assert_eq!(
-            decide(copies(), |_| true),
-            Decision::Uses {
-                mechanism: Mechanism::Fentry
-            }
-        );
+        assert_eq!(decide(copies(), |_| true), Decision::Uses { mechanism: Mechanism::Fentry });
     }
 
     #[test]
     fn kprobe_when_fentry_is_refused() {
         let d = decide(copies(), |m| m != Mechanism::Fentry);
-        assert_eq!(
-            d,
-            Decision::Uses {
-                mechanism: Mechanism::Kprobe
-            }
-        );
+        assert_eq!(d, Decision::Uses { mechanism: Mechanism::Kprobe });
     }
 
     #[test]
@@ -159,11 +133,6 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let syscalls = &FEATURES[0];
-        assert_eq!(
-            decide(syscalls, works),
-            Decision::Uses {
-                mechanism: Mechanism::Tracepoint
-            }
-        );
+        assert_eq!(decide(syscalls, works), Decision::Uses { mechanism: Mechanism::Tracepoint });
     }
 }

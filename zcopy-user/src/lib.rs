@@ -5,6 +5,7 @@
 //! (starting or attaching to processes), `summary` (the result structure),
 //! `output`/`export` (table, JSON), `trace`/`doctor` (the commands).
 
+pub mod bench;
 pub mod bpf;
 pub mod cli;
 pub mod doctor;
@@ -17,6 +18,7 @@ pub mod syscalls;
 pub mod system;
 pub mod target;
 pub mod trace;
+pub mod workload;
 
 use anyhow::Context as _;
 
@@ -43,45 +45,53 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
     logger.parse_env("ZCOPY_LOG").init();
 
     match cli.command {
+        Command::Worker { spec } => Ok(workload::worker_main(&spec)),
+        Command::Bench(args) => {
+            require_tracing_caps()?;
+            let options = args.options();
+            options.validate().map_err(anyhow::Error::msg)?;
+            let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
+            let report = runtime()?.block_on(bench::run(options, &mounts))?;
+            eprint!("{}", output::bench::render(&report));
+            if let Some(path) = &args.export_json {
+                export::write_json(&report, path)?;
+            }
+            if let Some(path) = &args.export_csv {
+                export::write_text(&export::csv::render(&report), path)?;
+            }
+            if let Some(path) = &args.export_markdown {
+                export::write_text(&export::markdown::render(&report), path)?;
+            }
+            let failed = report.cases.iter().any(|c| c.status == bench::report::Status::Failed);
+            Ok(i32::from(failed))
+        }
         Command::Doctor(args) => {
             // Before any thread exists: may enter a private mount namespace.
-            let mounts = mounts::ensure(mounts::Needs {
-                tracefs: true,
-                securityfs: true,
-            });
+            let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: true });
             doctor::run(args.json, &mounts)
         }
         Command::Trace(args) => {
             args.validate().map_err(anyhow::Error::msg)?;
             let bpf_log = args.bpf_log;
-            if let Some(missing) = CapSet::current()
-                .map(CapSet::missing_for_tracing)
-                .filter(|m| !m.is_empty())
-            {
-                return Err(ZcopyError::NotPrivileged { missing }.into());
-            }
+            require_tracing_caps()?;
             let target = match args.pid {
-                Some(pid) => TargetSpec::Pid {
-                    pid,
-                    duration: args.duration,
-                },
+                Some(pid) => TargetSpec::Pid { pid, duration: args.duration },
                 None => TargetSpec::Command(args.command),
             };
-            let opts = TraceOptions {
-                target,
-                json_stdout: args.json,
-                export_json: args.export_json,
-                bpf_log,
-            };
-            let mounts = mounts::ensure(mounts::Needs {
-                tracefs: true,
-                securityfs: false,
-            });
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            runtime.block_on(trace::run(opts, &mounts))
+            let opts = TraceOptions { target, json_stdout: args.json, export_json: args.export_json, bpf_log };
+            let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
+            runtime()?.block_on(trace::run(opts, &mounts))
         }
     }
+}
+
+fn require_tracing_caps() -> anyhow::Result<()> {
+    if let Some(missing) = CapSet::current().map(CapSet::missing_for_tracing).filter(|m| !m.is_empty()) {
+        return Err(ZcopyError::NotPrivileged { missing }.into());
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")
 }

@@ -40,13 +40,8 @@ pub struct Coverage {
 }
 
 impl Coverage {
-    pub const FULL: Self = Self {
-        syscalls: true,
-        faults_by_mode: true,
-        faults_perf: true,
-        switches: true,
-        children: true,
-    };
+    pub const FULL: Self =
+        Self { syscalls: true, faults_by_mode: true, faults_perf: true, switches: true, children: true };
 }
 
 /// What was traced.
@@ -141,11 +136,7 @@ pub struct Summary {
 /// Provenance of each figure, by JSON field path.
 pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
     let pick = |available: bool, measured: &str, missing: &str| {
-        if available {
-            format!("measured: {measured}")
-        } else {
-            format!("unavailable: {missing}")
-        }
+        if available { format!("measured: {measured}") } else { format!("unavailable: {missing}") }
     };
     let mut map = BTreeMap::new();
     let mut put = |key: &str, value: String| {
@@ -162,17 +153,12 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
     );
     put(
         "syscalls_total",
-        pick(
-            coverage.syscalls,
-            "tracepoint raw_syscalls:sys_enter",
-            "raw_syscalls:sys_enter could not be attached",
-        ),
+        pick(coverage.syscalls, "tracepoint raw_syscalls:sys_enter", "raw_syscalls:sys_enter could not be attached"),
     );
     put(
         "mode_transitions",
         if coverage.syscalls {
-            "inferred: 2 x syscalls_total (each syscall enters the kernel once and returns once)"
-                .to_owned()
+            "inferred: 2 x syscalls_total (each syscall enters the kernel once and returns once)".to_owned()
         } else {
             "unavailable: needs syscalls_total".to_owned()
         },
@@ -187,19 +173,11 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
     );
     put(
         "faults.minor",
-        pick(
-            coverage.faults_perf,
-            "perf software event minor-faults",
-            "perf software events could not be attached",
-        ),
+        pick(coverage.faults_perf, "perf software event minor-faults", "perf software events could not be attached"),
     );
     put(
         "faults.major",
-        pick(
-            coverage.faults_perf,
-            "perf software event major-faults",
-            "perf software events could not be attached",
-        ),
+        pick(coverage.faults_perf, "perf software event major-faults", "perf software events could not be attached"),
     );
     put(
         "faults.user",
@@ -231,14 +209,7 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
 fn figures(slot: u32, stats: &SyscallStats) -> Option<(String, SyscallFigures)> {
     let sc = syscalls::by_slot(slot)?;
     let bytes = (sc.bytes != Bytes::None).then_some(stats.bytes);
-    Some((
-        sc.name.to_owned(),
-        SyscallFigures {
-            calls: stats.calls,
-            bytes,
-            errors: stats.errors,
-        },
-    ))
+    Some((sc.name.to_owned(), SyscallFigures { calls: stats.calls, bytes, errors: stats.errors }))
 }
 
 fn faults_of(s: &ProcStats, c: Coverage) -> Faults {
@@ -290,6 +261,25 @@ pub fn add_syscall_stats(acc: &mut SyscallStats, s: &SyscallStats) {
     acc.errors += s.errors;
 }
 
+impl ProcessSummary {
+    /// The figures of one process.
+    pub fn from_raw(pid: u32, p: &RawProcess, coverage: Coverage) -> Self {
+        Self {
+            pid,
+            comm: p.comm.clone(),
+            syscalls_total: coverage.syscalls.then_some(p.stats.syscalls),
+            syscalls: p
+                .syscalls
+                .iter()
+                .filter(|(_, s)| s.calls > 0)
+                .filter_map(|(slot, s)| figures(*slot, s))
+                .collect(),
+            faults: faults_of(&p.stats, coverage),
+            switches: switches_of(&p.stats, coverage),
+        }
+    }
+}
+
 impl Summary {
     /// Builds the summary from the kernel counters and what is known of the run.
     pub fn build(
@@ -301,37 +291,16 @@ impl Summary {
         warnings: Vec<String>,
     ) -> Self {
         let (stats, per_slot) = total(raw);
-        let mut all: BTreeMap<String, SyscallFigures> = (0u32..)
-            .zip(syscalls::TRACKED)
-            .filter_map(|(slot, _)| figures(slot, &SyscallStats::default()))
-            .collect();
+        let mut all: BTreeMap<String, SyscallFigures> =
+            (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
         all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));
         let syscalls_total = coverage.syscalls.then_some(stats.syscalls);
-        let processes = raw
-            .processes
-            .iter()
-            .map(|(pid, p)| ProcessSummary {
-                pid: *pid,
-                comm: p.comm.clone(),
-                syscalls_total: coverage.syscalls.then_some(p.stats.syscalls),
-                syscalls: p
-                    .syscalls
-                    .iter()
-                    .filter_map(|(slot, s)| figures(*slot, s))
-                    .collect(),
-                faults: faults_of(&p.stats, coverage),
-                switches: switches_of(&p.stats, coverage),
-            })
-            .collect();
+        let processes = raw.processes.iter().map(|(pid, p)| ProcessSummary::from_raw(*pid, p, coverage)).collect();
         Self {
             schema: SCHEMA.to_owned(),
             target,
             wall_s,
-            syscalls: if coverage.syscalls {
-                all
-            } else {
-                BTreeMap::new()
-            },
+            syscalls: if coverage.syscalls { all } else { BTreeMap::new() },
             syscalls_total,
             mode_transitions: syscalls_total.map(|n| 2 * n),
             faults: faults_of(&stats, coverage),
@@ -352,10 +321,7 @@ mod tests {
     pub(crate) fn sample_raw() -> RawCounters {
         let mut raw = RawCounters::default();
         let read_slot = 0; // syscalls::TRACKED[0] is read
-        let mmap_slot = syscalls::TRACKED
-            .iter()
-            .position(|s| s.name == "mmap")
-            .unwrap() as u32;
+        let mmap_slot = syscalls::TRACKED.iter().position(|s| s.name == "mmap").unwrap() as u32;
         let mut p = RawProcess {
             comm: Some("dd".into()),
             stats: ProcStats {
@@ -370,22 +336,8 @@ mod tests {
             },
             ..Default::default()
         };
-        p.syscalls.insert(
-            read_slot,
-            SyscallStats {
-                calls: 5,
-                bytes: 500,
-                errors: 1,
-            },
-        );
-        p.syscalls.insert(
-            mmap_slot,
-            SyscallStats {
-                calls: 1,
-                bytes: 4096,
-                errors: 0,
-            },
-        );
+        p.syscalls.insert(read_slot, SyscallStats { calls: 5, bytes: 500, errors: 1 });
+        p.syscalls.insert(mmap_slot, SyscallStats { calls: 1, bytes: 4096, errors: 0 });
         raw.processes.insert(100, p.clone());
         raw.processes.insert(101, p);
         raw.drops.insert("inflight_full".into(), 0);
@@ -405,66 +357,23 @@ mod tests {
 
     #[test]
     fn totals_add_up_over_processes() {
-        let s = Summary::build(
-            sample_target(),
-            1.5,
-            &sample_raw(),
-            Coverage::FULL,
-            None,
-            vec![],
-        );
+        let s = Summary::build(sample_target(), 1.5, &sample_raw(), Coverage::FULL, None, vec![]);
         assert_eq!(s.syscalls_total, Some(20));
         assert_eq!(s.mode_transitions, Some(40));
-        assert_eq!(
-            s.syscalls["read"],
-            SyscallFigures {
-                calls: 10,
-                bytes: Some(1000),
-                errors: 2
-            }
-        );
+        assert_eq!(s.syscalls["read"], SyscallFigures { calls: 10, bytes: Some(1000), errors: 2 });
         assert_eq!(s.syscalls["mmap"].bytes, Some(8192));
-        assert_eq!(
-            s.syscalls["write"],
-            SyscallFigures {
-                calls: 0,
-                bytes: Some(0),
-                errors: 0
-            }
-        );
+        assert_eq!(s.syscalls["write"], SyscallFigures { calls: 0, bytes: Some(0), errors: 0 });
         assert_eq!(s.syscalls["sendmmsg"].bytes, None);
         assert_eq!(s.syscalls.len(), syscalls::TRACKED.len());
-        assert_eq!(
-            s.faults,
-            Faults {
-                total: Some(8),
-                user: Some(6),
-                kernel: Some(2),
-                minor: Some(8),
-                major: Some(0)
-            }
-        );
-        assert_eq!(
-            s.switches,
-            Switches {
-                voluntary: Some(4),
-                involuntary: Some(2)
-            }
-        );
+        assert_eq!(s.faults, Faults { total: Some(8), user: Some(6), kernel: Some(2), minor: Some(8), major: Some(0) });
+        assert_eq!(s.switches, Switches { voluntary: Some(4), involuntary: Some(2) });
         assert_eq!(s.processes.len(), 2);
-        assert_eq!(
-            s.processes[0].syscalls.len(),
-            2,
-            "per process: only what it called"
-        );
+        assert_eq!(s.processes[0].syscalls.len(), 2, "per process: only what it called");
     }
 
     #[test]
     fn missing_sources_give_null_and_say_why() {
-        let coverage = Coverage {
-            faults_by_mode: false,
-            ..Coverage::FULL
-        };
+        let coverage = Coverage { faults_by_mode: false, ..Coverage::FULL };
         let s = Summary::build(sample_target(), 1.0, &sample_raw(), coverage, None, vec![]);
         assert_eq!(s.faults.user, None);
         assert_eq!(s.faults.kernel, None);

@@ -49,11 +49,7 @@ pub const TRACKED: &[Syscall] = &[
     sc("splice", libc::SYS_splice, Bytes::Returned),
     sc("vmsplice", libc::SYS_vmsplice, Bytes::Returned),
     sc("tee", libc::SYS_tee, Bytes::Returned),
-    sc(
-        "copy_file_range",
-        libc::SYS_copy_file_range,
-        Bytes::Returned,
-    ),
+    sc("copy_file_range", libc::SYS_copy_file_range, Bytes::Returned),
     sc("sendto", libc::SYS_sendto, Bytes::Returned),
     sc("recvfrom", libc::SYS_recvfrom, Bytes::Returned),
     sc("sendmsg", libc::SYS_sendmsg, Bytes::Returned),
@@ -71,15 +67,8 @@ pub fn by_slot(slot: u32) -> Option<&'static Syscall> {
 /// The `SLOTS` table entries the loader writes: (syscall number, config).
 pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
     TRACKED.iter().zip(0u32..).filter_map(|(sc, slot)| {
-        let nr = u32::try_from(sc.nr)
-            .ok()
-            .filter(|nr| *nr < MAX_SYSCALL_NR)?;
-        let flags = SLOT_TRACKED
-            | if sc.bytes == Bytes::LengthArg {
-                SLOT_BYTES_FROM_LEN_ARG
-            } else {
-                0
-            };
+        let nr = u32::try_from(sc.nr).ok().filter(|nr| *nr < MAX_SYSCALL_NR)?;
+        let flags = SLOT_TRACKED | if sc.bytes == Bytes::LengthArg { SLOT_BYTES_FROM_LEN_ARG } else { 0 };
         Some((nr, SlotConfig { slot, flags }))
     })
 }

@@ -43,11 +43,7 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
     }
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(not_found())
-        };
+        return if path.is_file() { Ok(path) } else { Err(not_found()) };
     }
     let path_var = path_var.unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(path_var)
@@ -58,23 +54,11 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
 
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 fn cstring(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte"))
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds: [RawFd; 2] = [-1; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 returned two new descriptors we now own.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte"))
 }
 
 /// A forked command waiting before its `execve`. Dropping it without
@@ -90,15 +74,10 @@ pub struct HeldCommand {
 impl HeldCommand {
     /// Forks `argv` (argv[0] resolved through PATH) and holds it before exec.
     pub fn spawn(argv: &[OsString]) -> Result<Self, anyhow::Error> {
-        let first = argv
-            .first()
-            .ok_or_else(|| ZcopyError::CommandNotFound(String::new()))?;
+        let first = argv.first().ok_or_else(|| ZcopyError::CommandNotFound(String::new()))?;
         let path = resolve_program(first, std::env::var_os("PATH").as_deref())?;
         let c_path = cstring(path.as_os_str())?;
-        let c_args = argv
-            .iter()
-            .map(|a| cstring(a))
-            .collect::<io::Result<Vec<_>>>()?;
+        let c_args = argv.iter().map(|a| cstring(a)).collect::<io::Result<Vec<_>>>()?;
         let c_env = std::env::vars_os()
             .map(|(k, v)| {
                 let mut kv = k;
@@ -112,8 +91,8 @@ impl HeldCommand {
         let mut env_ptrs: Vec<*const libc::c_char> = c_env.iter().map(|e| e.as_ptr()).collect();
         env_ptrs.push(std::ptr::null());
 
-        let (go_read, go_write) = pipe()?;
-        let (err_read, err_write) = pipe()?;
+        let (go_read, go_write) = crate::workload::sys::pipe()?;
+        let (err_read, err_write) = crate::workload::sys::pipe()?;
         // SAFETY: the child only makes async-signal-safe calls (read, execve,
         // write, _exit) on memory prepared before the fork.
         let pid = unsafe { libc::fork() };
@@ -129,25 +108,14 @@ impl HeldCommand {
                 }
                 libc::execve(c_path.as_ptr(), arg_ptrs.as_ptr(), env_ptrs.as_ptr());
                 let errno = *libc::__errno_location();
-                libc::write(
-                    err_write.as_raw_fd(),
-                    (&raw const errno).cast(),
-                    size_of::<i32>(),
-                );
+                libc::write(err_write.as_raw_fd(), (&raw const errno).cast(), size_of::<i32>());
                 libc::_exit(127);
             }
         }
         drop(go_read);
         drop(err_write);
-        let pid =
-            u32::try_from(pid).map_err(|_| io::Error::other("fork returned a negative pid"))?;
-        Ok(Self {
-            pid,
-            go: Some(go_write),
-            exec_error: err_read,
-            path,
-            released: false,
-        })
+        let pid = u32::try_from(pid).map_err(|_| io::Error::other("fork returned a negative pid"))?;
+        Ok(Self { pid, go: Some(go_write), exec_error: err_read, path, released: false })
     }
 
     pub fn pid(&self) -> u32 {
@@ -156,10 +124,7 @@ impl HeldCommand {
 
     /// Lets the command run its `execve`; fails if the exec failed.
     pub fn release(mut self) -> Result<u32, anyhow::Error> {
-        let go = self
-            .go
-            .take()
-            .ok_or_else(|| io::Error::other("command already released"))?;
+        let go = self.go.take().ok_or_else(|| io::Error::other("command already released"))?;
         let byte = 1u8;
         // SAFETY: valid fd and buffer.
         if unsafe { libc::write(go.as_raw_fd(), (&raw const byte).cast(), 1) } != 1 {
@@ -168,20 +133,10 @@ impl HeldCommand {
         drop(go);
         let mut errno = 0i32;
         // SAFETY: valid fd and buffer; blocks until exec succeeds (EOF) or fails.
-        let n = unsafe {
-            libc::read(
-                self.exec_error.as_raw_fd(),
-                (&raw mut errno).cast(),
-                size_of::<i32>(),
-            )
-        };
+        let n = unsafe { libc::read(self.exec_error.as_raw_fd(), (&raw mut errno).cast(), size_of::<i32>()) };
         if n == size_of::<i32>() as isize {
             let path = self.path.display().to_string();
-            return Err(ZcopyError::CannotExecute {
-                path,
-                reason: io::Error::from_raw_os_error(errno),
-            }
-            .into());
+            return Err(ZcopyError::CannotExecute { path, reason: io::Error::from_raw_os_error(errno) }.into());
         }
         self.released = true;
         Ok(self.pid)
@@ -233,10 +188,8 @@ impl PidFd {
     /// Waits until the process exits.
     pub async fn exited(self) -> io::Result<()> {
         // SAFETY: the OwnedFd stays open, and the same, for the AsyncFd's lifetime.
-        let fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(self.0, tokio::io::Interest::READABLE)
-        }
-        .map_err(io::Error::from)?;
+        let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(self.0, tokio::io::Interest::READABLE) }
+            .map_err(io::Error::from)?;
         let _guard = fd.readable().await?;
         Ok(())
     }
@@ -278,21 +231,15 @@ mod tests {
 
     #[test]
     fn resolves_through_path_like_a_shell() {
-        let path =
-            resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
+        let path = resolve_program(OsStr::new("sh"), Some(OsStr::new("/nonexistent:/bin"))).unwrap();
         assert_eq!(path, PathBuf::from("/bin/sh"));
         assert!(resolve_program(OsStr::new("/bin/sh"), None).is_ok());
     }
 
     #[test]
     fn unknown_commands_are_named() {
-        let err =
-            resolve_program(OsStr::new("no-such-cmd-zcopy"), Some(OsStr::new("/bin"))).unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("command not found: no-such-cmd-zcopy"),
-            "{err}"
-        );
+        let err = resolve_program(OsStr::new("no-such-cmd-zcopy"), Some(OsStr::new("/bin"))).unwrap_err();
+        assert!(err.to_string().contains("command not found: no-such-cmd-zcopy"), "{err}");
         assert!(resolve_program(OsStr::new("./missing/x"), None).is_err());
         assert!(resolve_program(OsStr::new(""), None).is_err());
     }

@@ -24,10 +24,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
     Command(Vec<OsString>),
-    Pid {
-        pid: u32,
-        duration: Option<Duration>,
-    },
+    Pid { pid: u32, duration: Option<Duration> },
 }
 
 #[derive(Debug, Clone)]
@@ -68,18 +65,11 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     let coverage = tracer.coverage();
     drop(tracer);
 
-    let summary = Summary::build(
-        ended.target,
-        ended.wall_s,
-        &raw,
-        coverage,
-        ended.accounting,
-        warnings,
-    );
+    let summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
     if opts.json_stdout {
         export::write_json(&summary, std::path::Path::new("-"))?;
     } else {
-        eprint!("{}", output::render(&summary));
+        eprint!("{}", output::trace::render(&summary));
     }
     if let Some(path) = &opts.export_json {
         export::write_json(&summary, path)?;
@@ -131,11 +121,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
     Ok(Ended {
         target: Target {
             mode: "command".into(),
-            command: Some(
-                argv.iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
-            ),
+            command: Some(argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()),
             pid,
             exit_code,
             exit_signal,
@@ -147,11 +133,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
     })
 }
 
-async fn trace_pid(
-    tracer: &mut Tracer,
-    pid: u32,
-    duration: Option<Duration>,
-) -> anyhow::Result<Ended> {
+async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) -> anyhow::Result<Ended> {
     let pidfd = PidFd::open(pid)?;
     let comm = procfs::comm_of(pid);
     let before = ProcCounters::read(pid).ok();

@@ -24,9 +24,7 @@ fn die(msg: &str) -> ! {
 }
 
 fn arg(args: &[String], i: usize, name: &str) -> usize {
-    args.get(i)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
+    args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
 }
 
 fn main() {
@@ -40,16 +38,12 @@ fn main() {
     let size = arg(&args, 2, "SIZE");
     let pages = arg(&args, 3, "PAGES");
     let sleeps = arg(&args, 4, "SLEEPS");
-    let file = args
-        .get(5)
-        .cloned()
-        .unwrap_or_else(|| format!("/tmp/zcopy-helper-{}.bin", std::process::id()));
+    let file = args.get(5).cloned().unwrap_or_else(|| format!("/tmp/zcopy-helper-{}.bin", std::process::id()));
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
     let created = !std::path::Path::new(&file).exists();
     if created {
-        fs::write(&file, vec![7u8; pages.max(1) * page])
-            .unwrap_or_else(|e| die(&format!("writing {file}: {e}")));
+        fs::write(&file, vec![7u8; pages.max(1) * page]).unwrap_or_else(|e| die(&format!("writing {file}: {e}")));
     }
 
     if wait_for_signal {
@@ -103,14 +97,7 @@ fn main() {
             }
             if pages > 0 {
                 let len = pages * page;
-                let map = libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ,
-                    libc::MAP_SHARED,
-                    file_fd,
-                    0,
-                );
+                let map = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file_fd, 0);
                 if map == libc::MAP_FAILED {
                     libc::_exit(5);
                 }
@@ -121,10 +108,7 @@ fn main() {
                 std::hint::black_box(sum);
                 libc::munmap(map, len);
             }
-            let ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 1_000_000,
-            };
+            let ts = libc::timespec { tv_sec: 0, tv_nsec: 1_000_000 };
             for _ in 0..sleeps {
                 libc::nanosleep(&ts, std::ptr::null_mut());
             }
@@ -135,13 +119,7 @@ fn main() {
     // SAFETY: waiting for our own child with valid pointers.
     let (stat, status, usage, code) = unsafe {
         let mut info: libc::siginfo_t = std::mem::zeroed();
-        if libc::waitid(
-            libc::P_PID,
-            worker as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT,
-        ) != 0
-        {
+        if libc::waitid(libc::P_PID, worker as libc::id_t, &mut info, libc::WEXITED | libc::WNOWAIT) != 0 {
             die("waitid failed");
         }
         let stat = fs::read_to_string(format!("/proc/{worker}/stat")).unwrap_or_default();
@@ -157,13 +135,8 @@ fn main() {
     let after_comm = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     let field = |n: usize| fields.get(n - 3).copied().unwrap_or("null");
-    let status_field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map_or("null", str::trim)
-            .to_owned()
-    };
+    let status_field =
+        |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map_or("null", str::trim).to_owned();
     println!(
         "{{\"worker_pid\":{worker},\"worker_exit\":{},\"page_size\":{page},\
          \"proc\":{{\"minflt\":{},\"majflt\":{},\"nvcsw\":{},\"nivcsw\":{}}},\

@@ -17,10 +17,7 @@ fn binary(env: &str, name: &str) -> PathBuf {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("current_exe");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target dir");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -42,33 +39,26 @@ pub fn helper() -> PathBuf {
 /// skipped with a message, unless ZCOPY_REQUIRE_BPF=1, where that fails.
 pub fn bpf_available(test: &str) -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|u| u.split_whitespace().nth(1))
-        == Some("0");
+    let root =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|u| u.split_whitespace().nth(1)) == Some("0");
     if root {
         return true;
     }
     if std::env::var("ZCOPY_REQUIRE_BPF").as_deref() == Ok("1") {
         panic!("{test}: needs root to load BPF programs, and ZCOPY_REQUIRE_BPF=1 forbids skipping");
     }
-    eprintln!(
-        "SKIPPED {test}: needs root to load BPF programs (set ZCOPY_REQUIRE_BPF=1 to make this a failure)"
-    );
+    eprintln!("SKIPPED {test}: needs root to load BPF programs (set ZCOPY_REQUIRE_BPF=1 to make this a failure)");
     false
 }
 
 /// Privileged tests share kernel state (and the CPU): one at a time.
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    cmd.output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+    cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
 }
 
 pub fn stderr(out: &Output) -> String {
@@ -79,12 +69,7 @@ pub fn stderr(out: &Output) -> String {
 pub fn trace_command(argv: &[&str]) -> (Output, Value) {
     let dir = tempdir();
     let json = dir.join("summary.json");
-    let out = run(Command::new(zcopy())
-        .arg("trace")
-        .arg("--export-json")
-        .arg(&json)
-        .arg("--")
-        .args(argv));
+    let out = run(Command::new(zcopy()).arg("trace").arg("--export-json").arg(&json).arg("--").args(argv));
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no JSON from zcopy ({e}); stderr:\n{}", stderr(&out)));
     let _ = std::fs::remove_dir_all(&dir);
@@ -95,11 +80,8 @@ pub fn trace_command(argv: &[&str]) -> (Output, Value) {
 pub fn tempdir() -> PathBuf {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "zcopy-test-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("zcopy-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
 }

@@ -10,10 +10,7 @@ use crate::summary::Coverage;
 #[derive(Debug, Clone, Copy)]
 pub enum Attach {
     /// A classic tracepoint (needs tracefs for its id).
-    Tracepoint {
-        category: &'static str,
-        name: &'static str,
-    },
+    Tracepoint { category: &'static str, name: &'static str },
     /// A perf software event on every online CPU, sample period 1.
     PerfSoftware(SoftwareEvent),
 }
@@ -60,35 +57,16 @@ pub fn software_event_name(event: SoftwareEvent) -> &'static str {
     }
 }
 
-const fn tp(
-    program: &'static str,
-    category: &'static str,
-    name: &'static str,
-    feeds: Feeds,
-) -> Hook {
-    Hook {
-        program,
-        attach: Attach::Tracepoint { category, name },
-        feeds,
-    }
+const fn tp(program: &'static str, category: &'static str, name: &'static str, feeds: Feeds) -> Hook {
+    Hook { program, attach: Attach::Tracepoint { category, name }, feeds }
 }
 
 /// Every hook of `zcopy trace`.
 pub const HOOKS: &[Hook] = &[
     tp("sys_enter", "raw_syscalls", "sys_enter", Feeds::Syscalls),
     tp("sys_exit", "raw_syscalls", "sys_exit", Feeds::Syscalls),
-    tp(
-        "page_fault_user",
-        "exceptions",
-        "page_fault_user",
-        Feeds::FaultsByMode,
-    ),
-    tp(
-        "page_fault_kernel",
-        "exceptions",
-        "page_fault_kernel",
-        Feeds::FaultsByMode,
-    ),
+    tp("page_fault_user", "exceptions", "page_fault_user", Feeds::FaultsByMode),
+    tp("page_fault_kernel", "exceptions", "page_fault_kernel", Feeds::FaultsByMode),
     Hook {
         program: "perf_page_faults",
         attach: Attach::PerfSoftware(SoftwareEvent::PageFaults),
@@ -105,35 +83,15 @@ pub const HOOKS: &[Hook] = &[
         feeds: Feeds::FaultsPerf,
     },
     tp("sched_switch", "sched", "sched_switch", Feeds::Switches),
-    tp(
-        "sched_process_fork",
-        "sched",
-        "sched_process_fork",
-        Feeds::Children,
-    ),
-    tp(
-        "sched_process_exec",
-        "sched",
-        "sched_process_exec",
-        Feeds::Children,
-    ),
-    tp(
-        "sched_process_exit",
-        "sched",
-        "sched_process_exit",
-        Feeds::Children,
-    ),
+    tp("sched_process_fork", "sched", "sched_process_fork", Feeds::Children),
+    tp("sched_process_exec", "sched", "sched_process_exec", Feeds::Children),
+    tp("sched_process_exit", "sched", "sched_process_exit", Feeds::Children),
 ];
 
 /// Which figure groups are complete, given which hooks attached: a group is
 /// covered only when every hook feeding it attached.
 pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
-    let all = |feeds: Feeds| {
-        attached
-            .iter()
-            .filter(|(f, _)| *f == feeds)
-            .all(|(_, ok)| *ok)
-    };
+    let all = |feeds: Feeds| attached.iter().filter(|(f, _)| *f == feeds).all(|(_, ok)| *ok);
     Coverage {
         syscalls: all(Feeds::Syscalls),
         faults_by_mode: all(Feeds::FaultsByMode),
@@ -149,10 +107,7 @@ mod tests {
 
     #[test]
     fn one_missing_hook_uncovers_only_its_group() {
-        let attached: Vec<(Feeds, bool)> = HOOKS
-            .iter()
-            .map(|h| (h.feeds, h.program != "page_fault_kernel"))
-            .collect();
+        let attached: Vec<(Feeds, bool)> = HOOKS.iter().map(|h| (h.feeds, h.program != "page_fault_kernel")).collect();
         let c = coverage(&attached);
         assert!(!c.faults_by_mode);
         assert!(c.syscalls && c.faults_perf && c.switches && c.children);

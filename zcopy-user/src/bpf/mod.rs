@@ -14,20 +14,18 @@ use aya::{
     programs::{PerfEvent, TracePoint, perf_event},
 };
 use zcopy_common::{
-    Comm, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, drop_reason,
-    maps,
+    Comm, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, drop_reason, maps,
 };
 
 use crate::{
     error::{ZcopyError, chain, is_permission},
-    summary::{Coverage, RawCounters, add_proc_stats, add_syscall_stats},
+    summary::{Coverage, RawCounters, RawProcess, add_proc_stats, add_syscall_stats},
     syscalls,
 };
 use hooks::{Attach, HOOKS, Hook};
 
 /// The compiled eBPF programs, embedded at build time (see build.rs).
-pub(crate) static BPF_OBJECT: &[u8] =
-    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
+pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
 
 /// Loaded and attached counting programs.
 pub struct Tracer {
@@ -49,9 +47,7 @@ impl Tracer {
 
         let mut slots: Array<_, SlotConfig> = Array::try_from(map_mut(&mut ebpf, maps::SLOTS)?)?;
         for (nr, config) in syscalls::slot_table() {
-            slots
-                .set(nr, config, 0)
-                .with_context(|| format!("setting the slot of syscall {nr}"))?;
+            slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
         }
 
         let mut attached = Vec::with_capacity(HOOKS.len());
@@ -78,11 +74,7 @@ impl Tracer {
         if attached.iter().all(|(_, ok)| !ok) {
             return Err(ZcopyError::NothingAttached(failures).into());
         }
-        Ok(Self {
-            coverage: hooks::coverage(&attached),
-            ebpf,
-            warnings,
-        })
+        Ok(Self { coverage: hooks::coverage(&attached), ebpf, warnings })
     }
 
     /// Which figure groups are measured.
@@ -95,11 +87,9 @@ impl Tracer {
     pub fn forward_logs(&mut self) -> anyhow::Result<()> {
         let logger = aya_log::EbpfLogger::init(&mut self.ebpf).context("initialising aya-log")?;
         // SAFETY: the logger owns its ring buffer's fd for as long as the AsyncFd lives.
-        let mut fd = unsafe {
-            tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE)
-        }
-        .map_err(std::io::Error::from)
-        .context("watching the aya-log ring buffer")?;
+        let mut fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) }
+            .map_err(std::io::Error::from)
+            .context("watching the aya-log ring buffer")?;
         tokio::spawn(async move {
             while let Ok(mut guard) = fd.readable_mut().await {
                 guard.get_inner_mut().flush();
@@ -112,19 +102,52 @@ impl Tracer {
     /// Makes process `pid` (all its threads, and the children it forks from
     /// now on) a target.
     pub fn add_target(&mut self, pid: u32) -> anyhow::Result<()> {
-        let mut targets: HashMap<_, u32, TargetFlags> =
-            HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
-        targets
-            .insert(pid, TARGET_ROOT, 0)
-            .with_context(|| format!("adding PID {pid} to the targets"))?;
+        let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
+        targets.insert(pid, TARGET_ROOT, 0).with_context(|| format!("adding PID {pid} to the targets"))?;
+        Ok(())
+    }
+
+    /// Reads the counters of one process (summed over CPUs).
+    pub fn snapshot(&self, pid: u32) -> anyhow::Result<RawProcess> {
+        let mut process = RawProcess::default();
+        let procs: PerCpuHashMap<_, u32, ProcStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
+        if let Ok(per_cpu) = procs.get(&pid, 0) {
+            for stats in per_cpu.iter() {
+                add_proc_stats(&mut process.stats, stats);
+            }
+        }
+        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
+            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
+        for slot in (0u32..).take(syscalls::TRACKED.len()) {
+            if let Ok(per_cpu) = per_syscall.get(&SyscallKey { tgid: pid, slot }, 0) {
+                let entry = process.syscalls.entry(slot).or_default();
+                for stats in per_cpu.iter() {
+                    add_syscall_stats(entry, stats);
+                }
+            }
+        }
+        Ok(process)
+    }
+
+    /// Stops tracing `pid` and deletes its counters.
+    pub fn forget(&mut self, pid: u32) -> anyhow::Result<()> {
+        let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
+        let _ = targets.remove(&pid);
+        let mut procs: PerCpuHashMap<_, u32, ProcStats> =
+            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::PROCS)?)?;
+        let _ = procs.remove(&pid);
+        let mut per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
+            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?)?;
+        for slot in (0u32..).take(syscalls::TRACKED.len()) {
+            let _ = per_syscall.remove(&SyscallKey { tgid: pid, slot });
+        }
         Ok(())
     }
 
     /// Reads every counter, summed over CPUs.
     pub fn read(&self) -> anyhow::Result<RawCounters> {
         let mut raw = RawCounters::default();
-        let procs: PerCpuHashMap<_, u32, ProcStats> =
-            PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
+        let procs: PerCpuHashMap<_, u32, ProcStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
         for entry in procs.iter() {
             let (pid, per_cpu) = entry.context("reading per-process counters")?;
             let process = raw.processes.entry(pid).or_default();
@@ -162,9 +185,7 @@ fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
     names
         .into_iter()
         .map(|(index, name)| {
-            let per_cpu = drops
-                .get(&index, 0)
-                .with_context(|| format!("reading drop counter {name}"))?;
+            let per_cpu = drops.get(&index, 0).with_context(|| format!("reading drop counter {name}"))?;
             Ok((name.to_owned(), per_cpu.iter().sum()))
         })
         .collect()
@@ -176,13 +197,11 @@ fn comm_to_string(comm: &Comm) -> String {
 }
 
 fn map<'a>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<&'a aya::maps::Map> {
-    ebpf.map(name)
-        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
+    ebpf.map(name).ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
 }
 
 fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::maps::Map> {
-    ebpf.map_mut(name)
-        .ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
+    ebpf.map_mut(name).ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
 }
 
 /// Turns a permission error into [`ZcopyError::PermissionDenied`]; other
@@ -193,20 +212,18 @@ where
 {
     let err: anyhow::Error = err.into();
     match crate::error::os_error(err.as_ref()) {
-        Some(code @ (libc::EPERM | libc::EACCES)) => ZcopyError::PermissionDenied {
-            action: action.to_owned(),
-            reason: std::io::Error::from_raw_os_error(code),
+        Some(code @ (libc::EPERM | libc::EACCES)) => {
+            ZcopyError::PermissionDenied { action: action.to_owned(), reason: std::io::Error::from_raw_os_error(code) }
+                .into()
         }
-        .into(),
         _ => err.context(format!("could not {action}")),
     }
 }
 
 /// Loads and attaches one hook.
 fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
-    let program = ebpf
-        .program_mut(hook.program)
-        .ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
+    let program =
+        ebpf.program_mut(hook.program).ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
     match hook.attach {
         Attach::Tracepoint { category, name } => {
             let program: &mut TracePoint = program.try_into()?;
@@ -216,9 +233,8 @@ fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;
             program.load()?;
-            let cpus = aya::util::online_cpus().map_err(|(path, err)| {
-                anyhow::Error::new(err).context(format!("reading {path}"))
-            })?;
+            let cpus = aya::util::online_cpus()
+                .map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
             for cpu in cpus {
                 program.attach(
                     perf_event::PerfEventConfig::Software(event),

@@ -38,9 +38,7 @@ impl Outcome {
                 let text = chain(err.as_ref());
                 match os_error(err.as_ref()) {
                     Some(libc::EPERM | libc::EACCES) => Self::Refused(text),
-                    Some(libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV) => {
-                        Self::Unsupported(text)
-                    }
+                    Some(libc::ENOENT | libc::EOPNOTSUPP | libc::EINVAL | libc::ENODEV) => Self::Unsupported(text),
                     _ => Self::Failed(text),
                 }
             }
@@ -66,16 +64,13 @@ fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut T>
 where
     &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
-    let prog = ebpf
-        .program_mut(name)
-        .ok_or_else(|| anyhow::anyhow!("no program {name} in the object"))?;
+    let prog = ebpf.program_mut(name).ok_or_else(|| anyhow::anyhow!("no program {name} in the object"))?;
     Ok(prog.try_into()?)
 }
 
 fn need_btf(btf: Option<&Btf>) -> anyhow::Result<&Btf> {
     btf.ok_or_else(|| {
-        anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT))
-            .context("kernel BTF is not available")
+        anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT)).context("kernel BTF is not available")
     })
 }
 

@@ -40,10 +40,7 @@ impl CapSet {
 
 /// The `CapEff:` line of a /proc/PID/status text.
 pub fn parse_cap_eff(status: &str) -> Option<u64> {
-    let hex = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))?
-        .trim();
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?.trim();
     u64::from_str_radix(hex, 16).ok()
 }
 
@@ -59,19 +56,9 @@ mod tests {
 
     #[test]
     fn names_what_is_missing() {
-        assert_eq!(
-            CapSet(0).missing_for_tracing(),
-            vec!["CAP_BPF", "CAP_PERFMON"]
-        );
-        assert_eq!(
-            CapSet(1 << CAP_BPF).missing_for_tracing(),
-            vec!["CAP_PERFMON"]
-        );
-        assert!(
-            CapSet((1 << CAP_BPF) | (1 << CAP_PERFMON))
-                .missing_for_tracing()
-                .is_empty()
-        );
+        assert_eq!(CapSet(0).missing_for_tracing(), vec!["CAP_BPF", "CAP_PERFMON"]);
+        assert_eq!(CapSet(1 << CAP_BPF).missing_for_tracing(), vec!["CAP_PERFMON"]);
+        assert!(CapSet((1 << CAP_BPF) | (1 << CAP_PERFMON)).missing_for_tracing().is_empty());
     }
 
     #[test]

@@ -63,10 +63,7 @@ fn is_populated(path: &Path) -> bool {
 
 /// Where tracefs is mounted, if it is.
 pub fn find_tracefs() -> Option<PathBuf> {
-    TRACEFS_PATHS
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| is_populated(p))
+    TRACEFS_PATHS.iter().map(PathBuf::from).find(|p| is_populated(p))
 }
 
 /// The filesystems a command needs.
@@ -94,10 +91,7 @@ pub fn ensure(needs: Needs) -> Mounts {
     let must_mount_securityfs = needs.securityfs && !securityfs_found;
 
     let mut mounts = Mounts {
-        tracefs: tracefs_found.map_or_else(
-            || Availability::Missing("not mounted".into()),
-            Availability::Mounted,
-        ),
+        tracefs: tracefs_found.map_or_else(|| Availability::Missing("not mounted".into()), Availability::Mounted),
         securityfs: if securityfs_found {
             Availability::Mounted(SECURITYFS.into())
         } else {
@@ -123,10 +117,7 @@ pub fn ensure(needs: Needs) -> Mounts {
         let target = PathBuf::from(TRACEFS_PATHS[0]);
         mounts.tracefs = match mount_fs("tracefs", &target) {
             Ok(()) => Availability::MountedPrivately(target),
-            Err(e) => Availability::Missing(format!(
-                "mounting tracefs at {} failed: {e}",
-                target.display()
-            )),
+            Err(e) => Availability::Missing(format!("mounting tracefs at {} failed: {e}", target.display())),
         };
     }
     if must_mount_securityfs {
@@ -147,10 +138,7 @@ fn enter_private_namespace() -> Result<(), String> {
     }
     // SAFETY: plain syscalls with valid arguments.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNS): {}",
-            io::Error::last_os_error()
-        ));
+        return Err(format!("unshare(CLONE_NEWNS): {}", io::Error::last_os_error()));
     }
     // Stop mount events from propagating back to the parent namespace.
     let root = c"/";
@@ -174,18 +162,6 @@ fn mount_fs(fstype: &str, target: &Path) -> io::Result<()> {
     let fstype = CString::new(fstype).map_err(io::Error::other)?;
     let target = CString::new(target.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
     // SAFETY: valid C strings.
-    let rc = unsafe {
-        libc::mount(
-            fstype.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
+    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }

@@ -24,12 +24,8 @@ impl ProcCounters {
     pub fn read(pid: u32) -> io::Result<Self> {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
         let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-        parse(&stat, &status).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("unexpected /proc/{pid}/stat format"),
-            )
-        })
+        parse(&stat, &status)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("unexpected /proc/{pid}/stat format")))
     }
 
     /// `self - earlier`, field by field (saturating).
@@ -52,14 +48,7 @@ pub fn parse(stat: &str, status: &str) -> Option<ProcCounters> {
     let fields: Vec<&str> = after_comm.split_whitespace().collect();
     // fields[0] is field 3 (state).
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
-    let status_field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))?
-            .trim()
-            .parse::<u64>()
-            .ok()
-    };
+    let status_field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name))?.trim().parse::<u64>().ok();
     Some(ProcCounters {
         minflt: field(10)?,
         majflt: field(12)?,
@@ -73,17 +62,12 @@ pub fn parse(stat: &str, status: &str) -> Option<ProcCounters> {
 /// The thread-group id of task `tid` (equal to `tid` for a process).
 pub fn tgid_of(tid: u32) -> io::Result<Option<u32>> {
     let status = fs::read_to_string(format!("/proc/{tid}/status"))?;
-    Ok(status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok()))
+    Ok(status.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok()))
 }
 
 /// The command name of process `pid`.
 pub fn comm_of(pid: u32) -> Option<String> {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .ok()
-        .map(|s| s.trim_end().to_owned())
+    fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
 }
 
 /// Clock ticks per second (for utime/stime).
@@ -97,46 +81,21 @@ pub fn ticks_per_second() -> f64 {
 mod tests {
     use super::*;
 
-    const STAT: &str = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 151 0 2 0 7 3 0 0 20 0 1 0 100 1000 10 18446744073709551615";
-    const STATUS: &str =
-        "Name:\tx\nTgid:\t1234\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t2\n";
+    const STAT: &str =
+        "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 151 0 2 0 7 3 0 0 20 0 1 0 100 1000 10 18446744073709551615";
+    const STATUS: &str = "Name:\tx\nTgid:\t1234\nvoluntary_ctxt_switches:\t5\nnonvoluntary_ctxt_switches:\t2\n";
 
     #[test]
     fn parses_fields_after_a_comm_with_spaces_and_parens() {
         let c = parse(STAT, STATUS).unwrap();
-        assert_eq!(
-            c,
-            ProcCounters {
-                minflt: 151,
-                majflt: 2,
-                utime_ticks: 7,
-                stime_ticks: 3,
-                nvcsw: 5,
-                nivcsw: 2
-            }
-        );
+        assert_eq!(c, ProcCounters { minflt: 151, majflt: 2, utime_ticks: 7, stime_ticks: 3, nvcsw: 5, nivcsw: 2 });
     }
 
     #[test]
     fn difference_is_field_by_field() {
-        let a = ProcCounters {
-            minflt: 10,
-            nvcsw: 1,
-            ..Default::default()
-        };
-        let b = ProcCounters {
-            minflt: 25,
-            nvcsw: 4,
-            ..Default::default()
-        };
-        assert_eq!(
-            b.since(&a),
-            ProcCounters {
-                minflt: 15,
-                nvcsw: 3,
-                ..Default::default()
-            }
-        );
+        let a = ProcCounters { minflt: 10, nvcsw: 1, ..Default::default() };
+        let b = ProcCounters { minflt: 25, nvcsw: 4, ..Default::default() };
+        assert_eq!(b.since(&a), ProcCounters { minflt: 15, nvcsw: 3, ..Default::default() });
     }
 
     #[test]

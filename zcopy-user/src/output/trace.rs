@@ -28,29 +28,13 @@ fn describe_target(t: &Target) -> String {
 /// Renders the summary.
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "zcopy trace: {} after {:.3} s\n",
-        describe_target(&s.target),
-        s.wall_s
-    );
+    let _ = writeln!(out, "zcopy trace: {} after {:.3} s\n", describe_target(&s.target), s.wall_s);
 
     let called: Vec<_> = s.syscalls.iter().filter(|(_, f)| f.calls > 0).collect();
     if !s.syscalls.is_empty() {
-        let _ = writeln!(
-            out,
-            "  {:<18} {:>12} {:>16} {:>8}",
-            "syscall", "calls", "bytes", "errors"
-        );
+        let _ = writeln!(out, "  {:<18} {:>12} {:>16} {:>8}", "syscall", "calls", "bytes", "errors");
         for (name, f) in &called {
-            let _ = writeln!(
-                out,
-                "  {:<18} {:>12} {:>16} {:>8}",
-                name,
-                f.calls,
-                opt(f.bytes),
-                f.errors
-            );
+            let _ = writeln!(out, "  {:<18} {:>12} {:>16} {:>8}", name, f.calls, opt(f.bytes), f.errors);
         }
         let idle = s.syscalls.len() - called.len();
         if idle > 0 {
@@ -62,24 +46,9 @@ pub fn render(s: &Summary) -> String {
     let line = |out: &mut String, label: &str, value: String, source: &str| {
         let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
     };
-    line(
-        &mut out,
-        "syscalls",
-        opt(s.syscalls_total),
-        "raw_syscalls:sys_enter",
-    );
-    line(
-        &mut out,
-        "mode transitions",
-        opt(s.mode_transitions),
-        "inferred: 2 per syscall (enter + return)",
-    );
-    line(
-        &mut out,
-        "page faults",
-        opt(s.faults.total),
-        "perf page-faults",
-    );
+    line(&mut out, "syscalls", opt(s.syscalls_total), "raw_syscalls:sys_enter");
+    line(&mut out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
+    line(&mut out, "page faults", opt(s.faults.total), "perf page-faults");
     line(
         &mut out,
         "  user / kernel mode",
@@ -95,11 +64,7 @@ pub fn render(s: &Summary) -> String {
     line(
         &mut out,
         "context switches",
-        format!(
-            "{} vol / {} invol",
-            opt(s.switches.voluntary),
-            opt(s.switches.involuntary)
-        ),
+        format!("{} vol / {} invol", opt(s.switches.voluntary), opt(s.switches.involuntary)),
         "sched:sched_switch",
     );
 
@@ -118,36 +83,15 @@ pub fn render(s: &Summary) -> String {
         );
     }
 
-    let names: Vec<String> = s
-        .processes
-        .iter()
-        .take(8)
-        .map(|p| format!("{} {}", p.pid, p.comm.as_deref().unwrap_or("?")))
-        .collect();
+    let names: Vec<String> =
+        s.processes.iter().take(8).map(|p| format!("{} {}", p.pid, p.comm.as_deref().unwrap_or("?"))).collect();
     let more = s.processes.len().saturating_sub(names.len());
-    let _ = write!(
-        out,
-        "\n  processes: {} ({}",
-        s.processes.len(),
-        names.join(", ")
-    );
-    let _ = writeln!(
-        out,
-        "{})",
-        if more > 0 {
-            format!(", +{more} more")
-        } else {
-            String::new()
-        }
-    );
+    let _ = write!(out, "\n  processes: {} ({}", s.processes.len(), names.join(", "));
+    let _ = writeln!(out, "{})", if more > 0 { format!(", +{more} more") } else { String::new() });
 
     let dropped: u64 = s.drops.values().sum();
     if dropped > 0 {
-        let _ = writeln!(
-            out,
-            "  WARNING: {dropped} events could not be counted: {:?}",
-            s.drops
-        );
+        let _ = writeln!(out, "  WARNING: {dropped} events could not be counted: {:?}", s.drops);
     }
     for w in &s.warnings {
         let _ = writeln!(out, "  note: {w}");
@@ -176,14 +120,7 @@ mod tests {
             },
             ..Default::default()
         };
-        p.syscalls.insert(
-            0,
-            SyscallStats {
-                calls: 3,
-                bytes: 12288,
-                errors: 0,
-            },
-        );
+        p.syscalls.insert(0, SyscallStats { calls: 3, bytes: 12288, errors: 0 });
         raw.processes.insert(42, p);
         let target = Target {
             mode: "command".into(),
@@ -197,22 +134,13 @@ mod tests {
             target,
             0.25,
             &raw,
-            Coverage {
-                switches: false,
-                ..Coverage::FULL
-            },
+            Coverage { switches: false, ..Coverage::FULL },
             None,
             vec!["x is missing".into()],
         );
         let text = render(&s);
-        assert!(
-            text.starts_with("zcopy trace: `dd count=3` (pid 42) exited with code 0 after 0.250 s"),
-            "{text}"
-        );
-        assert!(
-            text.contains("  read                          3            12288        0"),
-            "{text}"
-        );
+        assert!(text.starts_with("zcopy trace: `dd count=3` (pid 42) exited with code 0 after 0.250 s"), "{text}");
+        assert!(text.contains("  read                          3            12288        0"), "{text}");
         assert!(text.contains("mode transitions"));
         assert!(text.contains("14   inferred: 2 per syscall"), "{text}");
         assert!(text.contains("n/a vol / n/a invol"), "{text}");

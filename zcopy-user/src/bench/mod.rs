@@ -1,0 +1,144 @@
+//! `zcopy bench`: the same transfer with every strategy, each run in fresh
+//! worker processes traced by zcopy's in-kernel counters.
+
+pub mod plan;
+pub mod report;
+pub mod runner;
+pub mod source;
+pub mod stats;
+
+use anyhow::{Context as _, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    bpf::Tracer,
+    system::mounts::{Availability, Mounts},
+    workload::strategy::SinkKind,
+};
+use plan::{BenchOptions, Case};
+use report::{BenchReport, CaseResult, SideSummary, Status};
+use runner::{RunContext, RunFailure};
+use stats::Stats;
+
+/// Runs the comparison and returns its report.
+pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
+    options.validate().map_err(anyhow::Error::msg)?;
+    if let Availability::Missing(why) = &mounts.tracefs {
+        return Err(crate::error::ZcopyError::NoTracefs(why.clone()).into());
+    }
+    let mut tracer = Tracer::load(false)?;
+    let mut warnings = tracer.warnings.clone();
+    let coverage = tracer.coverage();
+
+    // Room for the source, and for a copy of it with a file sink.
+    let need = options.size * if options.sink == SinkKind::File { 2 } else { 1 } + (16 << 20);
+    let work = source::WorkDir::create(&options.dir, need)?;
+    let source_path = work.path().join("source.bin");
+    eprintln!("zcopy bench: writing a {} source file in {}", plan::format_size(options.size), work.path().display());
+    let source_crc = source::create_source(&source_path, options.size)?;
+
+    let mut sigchld = signal(SignalKind::child()).context("watching SIGCHLD")?;
+    let mut ctx = RunContext {
+        tracer: &mut tracer,
+        coverage,
+        exe: std::env::current_exe().context("finding zcopy's own executable")?,
+        source: source_path,
+        source_crc,
+        work: work.path().to_path_buf(),
+        size: options.size,
+        verify: options.verify,
+        sigchld: &mut sigchld,
+        seq: 0,
+    };
+
+    let cases = options.cases();
+    let runs_per_case = u64::from(options.warmup + options.runs);
+    let total = cases.iter().filter(|c| c.skip.is_none()).count() as u64 * runs_per_case;
+    let progress = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} runs  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = Vec::with_capacity(cases.len());
+    for case in &cases {
+        progress.set_message(format!("{} {} {}", case.strategy, plan::format_size(case.chunk), case.cache.name()));
+        let result = tokio::select! {
+            r = run_case(&mut ctx, &options, case, &progress) => r?,
+            _ = tokio::signal::ctrl_c() => {
+                progress.finish_and_clear();
+                bail!("interrupted: no report written (workers stopped, temporary files removed)");
+            }
+        };
+        warnings.extend(report::warnings(&result));
+        results.push(result);
+    }
+    progress.finish_and_clear();
+    drop(ctx);
+    drop(tracer);
+    Ok(BenchReport {
+        schema: report::SCHEMA.to_owned(),
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+        options,
+        cases: results,
+        sources: report::sources(),
+        warnings,
+    })
+}
+
+fn empty_result(case: &Case, options: &BenchOptions, status: Status, reason: Option<String>) -> CaseResult {
+    CaseResult {
+        strategy: case.strategy,
+        description: case.strategy.describe().to_owned(),
+        sink: case.sink,
+        chunk: case.chunk,
+        cache: case.cache,
+        status,
+        reason,
+        chunks_per_run: options.size.div_ceil(case.chunk),
+        throughput_mib_s: None,
+        wall_s: None,
+        sender: None,
+        receiver: None,
+        runs: Vec::new(),
+    }
+}
+
+async fn run_case(
+    ctx: &mut RunContext<'_>,
+    options: &BenchOptions,
+    case: &Case,
+    progress: &ProgressBar,
+) -> anyhow::Result<CaseResult> {
+    if let Some(reason) = &case.skip {
+        return Ok(empty_result(case, options, Status::Skipped, Some(reason.clone())));
+    }
+    let mut result = empty_result(case, options, Status::Ok, None);
+    for i in 0..options.warmup + options.runs {
+        match runner::run_once(ctx, case).await? {
+            Ok(run) => {
+                if i >= options.warmup {
+                    result.runs.push(run);
+                }
+            }
+            Err(RunFailure { message, unsupported }) => {
+                progress.inc(runs_per_case_left(options, i));
+                let status = if unsupported { Status::Skipped } else { Status::Failed };
+                return Ok(CaseResult { status, reason: Some(message), runs: Vec::new(), ..result });
+            }
+        }
+        progress.inc(1);
+    }
+    let throughputs: Vec<f64> = result.runs.iter().map(|r| r.throughput_mib_s).collect();
+    let walls: Vec<f64> = result.runs.iter().map(|r| r.wall_s).collect();
+    result.throughput_mib_s = Stats::of(&throughputs);
+    result.wall_s = Stats::of(&walls);
+    let senders: Vec<_> = result.runs.iter().map(|r| &r.sender).collect();
+    let receivers: Vec<_> = result.runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
+    result.sender = SideSummary::of(&senders, result.chunks_per_run, options.size);
+    result.receiver = SideSummary::of(&receivers, result.chunks_per_run, options.size);
+    Ok(result)
+}
+
+fn runs_per_case_left(options: &BenchOptions, done: u32) -> u64 {
+    u64::from(options.warmup + options.runs - done)
+}

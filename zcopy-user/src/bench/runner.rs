@@ -1,0 +1,337 @@
+//! One measured run: start the receiver and sender workers, hold them at
+//! `ready`, make them targets, let them go, wait until both stopped
+//! themselves, read their counters, let them finish.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, RawFd},
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use anyhow::{Context as _, anyhow, bail};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines},
+    process::{Child, ChildStdin, ChildStdout, Command},
+    signal::unix::Signal,
+};
+
+use crate::{
+    bench::{
+        plan::{CacheState, Case},
+        report::{RunResult, SideRun},
+        source,
+    },
+    bpf::Tracer,
+    summary::{Coverage, ProcessSummary, RawProcess},
+    workload::{PIPE_FD, SinkTarget, WorkerReport, WorkerSpec, strategy::SinkKind},
+};
+
+/// How long one run may take before it is abandoned.
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Why a run did not produce a result.
+#[derive(Debug)]
+pub struct RunFailure {
+    pub message: String,
+    /// The kernel or filesystem does not support the strategy here.
+    pub unsupported: bool,
+}
+
+/// What every run of a comparison shares.
+pub struct RunContext<'a> {
+    pub tracer: &'a mut Tracer,
+    pub coverage: Coverage,
+    pub exe: PathBuf,
+    pub source: PathBuf,
+    pub source_crc: u32,
+    pub work: PathBuf,
+    pub size: u64,
+    pub verify: bool,
+    pub sigchld: &'a mut Signal,
+    pub seq: u32,
+}
+
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+    pid: u32,
+}
+
+impl Worker {
+    fn spawn(exe: &Path, spec: &WorkerSpec, pipe_end: Option<RawFd>) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(exe);
+        cmd.arg("worker")
+            .arg(serde_json::to_string(spec)?)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(fd) = pipe_end {
+            // SAFETY: dup2 is async-signal-safe; fd is open in the parent.
+            unsafe {
+                cmd.pre_exec(
+                    move || {
+                        if libc::dup2(fd, PIPE_FD) < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+                    },
+                );
+            }
+        }
+        let mut child = cmd.spawn().with_context(|| format!("starting worker {}", exe.display()))?;
+        let pid = child.id().ok_or_else(|| anyhow!("worker exited at once"))?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("worker has no stdin"))?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow!("worker has no stdout"))?;
+        Ok(Self { child, stdin, lines: BufReader::new(stdout).lines(), pid })
+    }
+
+    /// The next protocol line; a JSON line means the worker failed.
+    async fn expect(&mut self, prefix: &str) -> anyhow::Result<Result<String, RunFailure>> {
+        let line = self.lines.next_line().await?.unwrap_or_default();
+        if line.starts_with(prefix) {
+            return Ok(Ok(line));
+        }
+        Ok(Err(failure_of(&line)))
+    }
+
+    async fn go(&mut self) -> anyhow::Result<()> {
+        self.stdin.write_all(b"g").await?;
+        self.stdin.flush().await?;
+        Ok(())
+    }
+
+    async fn report(&mut self) -> anyhow::Result<WorkerReport> {
+        let line = self.lines.next_line().await?.unwrap_or_default();
+        serde_json::from_str(&line).with_context(|| format!("worker {} said {line:?}", self.pid))
+    }
+}
+
+fn failure_of(line: &str) -> RunFailure {
+    match serde_json::from_str::<WorkerReport>(line) {
+        Ok(WorkerReport { error: Some(message), unsupported, .. }) => RunFailure { message, unsupported },
+        _ if line.is_empty() => RunFailure { message: "the worker exited without a word".into(), unsupported: false },
+        _ => RunFailure { message: format!("unexpected worker output: {line}"), unsupported: false },
+    }
+}
+
+enum ChildState {
+    Running,
+    Stopped,
+    Exited,
+}
+
+/// Peeks at a child's state without reaping it.
+fn peek(pid: u32) -> io::Result<ChildState> {
+    // SAFETY: zeroed siginfo is valid for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let flags = libc::WSTOPPED | libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+    // SAFETY: valid pointer; pid is our child.
+    if unsafe { libc::waitid(libc::P_PID, pid, &raw mut info, flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: waitid filled info (si_pid is 0 when nothing changed).
+    if unsafe { info.si_pid() } == 0 {
+        return Ok(ChildState::Running);
+    }
+    Ok(match info.si_code {
+        libc::CLD_STOPPED => ChildState::Stopped,
+        libc::CLD_EXITED | libc::CLD_KILLED | libc::CLD_DUMPED => ChildState::Exited,
+        _ => ChildState::Running,
+    })
+}
+
+/// Waits until every worker has stopped itself; `Err(pid)` if one exited.
+async fn wait_stopped(pids: &[u32], sigchld: &mut Signal) -> anyhow::Result<Result<(), u32>> {
+    let deadline = tokio::time::Instant::now() + RUN_TIMEOUT;
+    loop {
+        let mut all_stopped = true;
+        for &pid in pids {
+            match peek(pid)? {
+                ChildState::Stopped => {}
+                ChildState::Exited => return Ok(Err(pid)),
+                ChildState::Running => all_stopped = false,
+            }
+        }
+        if all_stopped {
+            return Ok(Ok(()));
+        }
+        tokio::select! {
+            _ = sigchld.recv() => {}
+            () = tokio::time::sleep_until(deadline) => bail!("a run took longer than {} s", RUN_TIMEOUT.as_secs()),
+        }
+    }
+}
+
+fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport) -> SideRun {
+    let figures = ProcessSummary::from_raw(pid, raw, coverage);
+    SideRun {
+        pid,
+        syscalls: figures.syscalls,
+        // The kill(2) that ends the window was entered while still a target.
+        syscalls_total: figures.syscalls_total.map(|n| n.saturating_sub(1)),
+        faults: figures.faults,
+        switches: figures.switches,
+        user_s: report.utime_us as f64 / 1e6,
+        sys_s: report.stime_us as f64 / 1e6,
+        bytes: report.bytes,
+        zerocopy: report.zerocopy,
+    }
+}
+
+/// Prepares the page cache as asked, and says how resident the file is.
+fn prepare_cache(path: &Path, cache: CacheState) -> anyhow::Result<f64> {
+    match cache {
+        CacheState::Warm => source::warm(path),
+        CacheState::Cold => source::evict(path),
+    }
+    .with_context(|| format!("preparing a {} cache for {}", cache.name(), path.display()))?;
+    source::resident_fraction(path).context("checking page-cache residency with mincore")
+}
+
+/// Runs `case` once.
+pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<Result<RunResult, RunFailure>> {
+    ctx.seq += 1;
+    let (pipe_r, pipe_w) = if case.sink == SinkKind::Pipe {
+        let (r, w) = crate::workload::sys::pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let sink_file = ctx.work.join("sink.bin");
+
+    let mut receiver = None;
+    let mut port = 0u16;
+    let unix_name = format!("zcopy-bench-{}-{}", std::process::id(), ctx.seq);
+    if case.sink.has_receiver() {
+        let spec = WorkerSpec::Receiver {
+            sink: case.sink,
+            unix_name: (case.sink == SinkKind::Unix).then(|| unix_name.clone()),
+            expected: ctx.size,
+            verify: ctx.verify,
+        };
+        let mut w = Worker::spawn(&ctx.exe, &spec, pipe_r.as_ref().map(AsRawFd::as_raw_fd))?;
+        if case.sink.is_socket() {
+            match w.expect("listening ").await? {
+                Ok(line) => port = line.trim_start_matches("listening ").trim().parse().unwrap_or(0),
+                Err(f) => return Ok(Err(f)),
+            }
+        }
+        receiver = Some(w);
+    }
+    let target = match case.sink {
+        SinkKind::Tcp => SinkTarget::Tcp { port },
+        SinkKind::Unix => SinkTarget::Unix { name: unix_name },
+        SinkKind::Pipe => SinkTarget::Pipe,
+        SinkKind::File => SinkTarget::File { path: sink_file.clone() },
+        SinkKind::Null => SinkTarget::Null,
+    };
+    let spec = WorkerSpec::Sender {
+        strategy: case.strategy,
+        sink: target,
+        source: ctx.source.clone(),
+        size: ctx.size,
+        chunk: usize::try_from(case.chunk)?,
+    };
+    let mut sender = Worker::spawn(&ctx.exe, &spec, pipe_w.as_ref().map(AsRawFd::as_raw_fd))?;
+    drop((pipe_r, pipe_w));
+    if let Err(f) = sender.expect("ready").await? {
+        return Ok(Err(f));
+    }
+    if let Some(r) = receiver.as_mut()
+        && let Err(f) = r.expect("ready").await?
+    {
+        return Ok(Err(f));
+    }
+
+    let resident_before = prepare_cache(&ctx.source, case.cache)?;
+    let mut pids = vec![sender.pid];
+    pids.extend(receiver.as_ref().map(|r| r.pid));
+    for &pid in &pids {
+        ctx.tracer.add_target(pid)?;
+    }
+    if let Some(r) = receiver.as_mut() {
+        r.go().await?;
+    }
+    sender.go().await?;
+    let stopped = wait_stopped(&pids, ctx.sigchld).await;
+
+    // Read the counters while the workers are stopped, then forget them.
+    let mut raw = Vec::with_capacity(pids.len());
+    for &pid in &pids {
+        raw.push(ctx.tracer.snapshot(pid)?);
+        ctx.tracer.forget(pid)?;
+    }
+    if let Err(exited) = stopped? {
+        let who = if exited == sender.pid { &mut sender } else { receiver.as_mut().unwrap_or(&mut sender) };
+        let line = who.lines.next_line().await?.unwrap_or_default();
+        return Ok(Err(failure_of(&line)));
+    }
+    for &pid in &pids {
+        crate::target::signal(pid, libc::SIGCONT);
+    }
+    let sender_report = sender.report().await?;
+    let receiver_report = match receiver.as_mut() {
+        Some(r) => Some(r.report().await?),
+        None => None,
+    };
+    for report in std::iter::once(&sender_report).chain(receiver_report.as_ref()) {
+        if let Some(message) = &report.error {
+            return Ok(Err(RunFailure { message: message.clone(), unsupported: report.unsupported }));
+        }
+    }
+    let _ = sender.child.wait().await;
+    if let Some(r) = receiver.as_mut() {
+        let _ = r.child.wait().await;
+    }
+
+    let verified = verify(ctx, case, &sink_file, &sender_report, receiver_report.as_ref())?;
+    let _ = std::fs::remove_file(&sink_file);
+    if let Err(message) = verified {
+        return Ok(Err(RunFailure { message, unsupported: false }));
+    }
+    let end_ns = sender_report.end_ns.max(receiver_report.as_ref().map_or(0, |r| r.end_ns));
+    let wall_s = end_ns.saturating_sub(sender_report.start_ns) as f64 / 1e9;
+    Ok(Ok(RunResult {
+        wall_s,
+        throughput_mib_s: if wall_s > 0.0 { ctx.size as f64 / f64::from(1 << 20) / wall_s } else { 0.0 },
+        resident_before,
+        sender: side(ctx.coverage, sender.pid, &raw[0], &sender_report),
+        receiver: match (receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
+            (Some(r), Some(report), Some(raw)) => Some(side(ctx.coverage, r.pid, raw, report)),
+            _ => None,
+        },
+        verified: verified.unwrap_or_default(),
+    }))
+}
+
+/// Checks the bytes arrived, and their CRC-32 with --verify.
+fn verify(
+    ctx: &RunContext<'_>,
+    case: &Case,
+    sink_file: &Path,
+    sender: &WorkerReport,
+    receiver: Option<&WorkerReport>,
+) -> anyhow::Result<Result<String, String>> {
+    if sender.bytes != ctx.size {
+        return Ok(Err(format!("the sender moved {} of {} bytes", sender.bytes, ctx.size)));
+    }
+    let (bytes, crc) = match (case.sink, receiver) {
+        (SinkKind::File, _) => {
+            let len = std::fs::metadata(sink_file).map(|m| m.len()).unwrap_or(0);
+            (len, if ctx.verify { Some(source::crc_of(sink_file)?) } else { None })
+        }
+        (_, Some(r)) => (r.bytes, r.crc32),
+        (_, None) => return Ok(Ok("bytes sent (the sink keeps nothing to check)".into())),
+    };
+    if bytes != ctx.size {
+        return Ok(Err(format!("the sink got {bytes} of {} bytes", ctx.size)));
+    }
+    match crc {
+        Some(crc) if crc != ctx.source_crc => {
+            Ok(Err(format!("CRC-32 mismatch: sent {:08x}, got {crc:08x}", ctx.source_crc)))
+        }
+        Some(_) => Ok(Ok("bytes and CRC-32 match".into())),
+        None => Ok(Ok("byte count matches".into())),
+    }
+}

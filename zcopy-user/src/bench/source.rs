@@ -1,0 +1,175 @@
+//! The source file, its folder, and page-cache control.
+//!
+//! The folder is removed on drop (also when a run fails or Ctrl-C ends the
+//! comparison), so nothing is left behind.
+
+use std::{
+    fs::{self, File},
+    io::{self, Write as _},
+    os::fd::AsRawFd,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, bail};
+
+use crate::bench::plan::format_size;
+
+/// A private folder under the user's `--dir`, removed on drop.
+pub struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    /// Creates `dir/zcopy-bench-PID`, checking there is room for `need` bytes.
+    pub fn create(dir: &Path, need: u64) -> anyhow::Result<Self> {
+        if !dir.is_dir() {
+            bail!("--dir {} is not a folder: create it, or choose another with --dir", dir.display());
+        }
+        let free = free_bytes(dir).with_context(|| format!("checking free space in {}", dir.display()))?;
+        if free < need {
+            bail!(
+                "not enough disk space in {}: the comparison needs {} and {} is free; use a smaller --size or another --dir",
+                dir.display(),
+                format_size(need),
+                format_size(free)
+            );
+        }
+        let path = dir.join(format!("zcopy-bench-{}", std::process::id()));
+        fs::create_dir(&path).map_err(|e| {
+            anyhow::anyhow!("cannot create a folder in {} ({e}): choose a writable folder with --dir", dir.display())
+        })?;
+        Ok(Self { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    // SAFETY: zeroed statvfs is valid for statvfs to fill.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid path and pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &raw mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_bavail * st.f_frsize)
+}
+
+/// Writes `size` bytes of pseudo-random data (xorshift: not compressible, not
+/// zeros) to `path`, fsyncs it, and returns its CRC-32.
+pub fn create_source(path: &Path, size: u64) -> anyhow::Result<u32> {
+    let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut block = vec![0u8; 1 << 20];
+    let mut left = size;
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = usize::try_from(left.min(block.len() as u64)).unwrap_or(block.len());
+        file.write_all(&block[..n]).with_context(|| format!("writing {}", path.display()))?;
+        hasher.update(&block[..n]);
+        left -= n as u64;
+    }
+    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    Ok(hasher.finalize())
+}
+
+/// CRC-32 of a whole file.
+pub fn crc_of(path: &Path) -> io::Result<u32> {
+    let mut file = File::open(path)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Reads the whole file so every page is in the page cache.
+pub fn warm(path: &Path) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    io::copy(&mut file, &mut io::sink())?;
+    Ok(())
+}
+
+/// Drops the file's pages from the page cache (they are clean: it was fsynced).
+pub fn evict(path: &Path) -> io::Result<()> {
+    let file = File::open(path)?;
+    file.sync_all()?;
+    // SAFETY: fadvise on our own open file.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// The fraction (0..=1) of the file's pages resident in the page cache,
+/// from mincore(2) on a fresh mapping (mapping does not fault pages in).
+pub fn resident_fraction(path: &Path) -> io::Result<f64> {
+    let file = File::open(path)?;
+    let len = usize::try_from(file.metadata()?.len()).map_err(io::Error::other)?;
+    if len == 0 {
+        return Ok(1.0);
+    }
+    // SAFETY: a new read-only mapping of our own file, unmapped below.
+    let map = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0) };
+    if map == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: vec has one byte per page of the mapping.
+    let rc = unsafe { libc::mincore(map, len, vec.as_mut_ptr()) };
+    let err = io::Error::last_os_error();
+    // SAFETY: unmapping our own mapping.
+    unsafe { libc::munmap(map, len) };
+    if rc != 0 {
+        return Err(err);
+    }
+    let resident = vec.iter().filter(|b| *b & 1 != 0).count();
+    Ok(resident as f64 / pages as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_checksum_matches_its_contents_and_the_folder_goes_away() {
+        let work = WorkDir::create(&std::env::temp_dir(), 1 << 20).unwrap();
+        let path = work.path().join("src.bin");
+        let crc = create_source(&path, 300_001).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().len(), 300_001);
+        assert_eq!(crc_of(&path).unwrap(), crc);
+        let dir = work.path().to_path_buf();
+        drop(work);
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn missing_or_full_folders_are_explained() {
+        let err = WorkDir::create(Path::new("/no/such/dir"), 1).err().unwrap().to_string();
+        assert!(err.contains("is not a folder"), "{err}");
+        let err = WorkDir::create(&std::env::temp_dir(), u64::MAX).err().unwrap().to_string();
+        assert!(err.contains("not enough disk space"), "{err}");
+    }
+}

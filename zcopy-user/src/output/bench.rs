@@ -1,0 +1,126 @@
+//! The comparison as a table for the terminal.
+
+use std::fmt::Write as _;
+
+use crate::bench::{
+    plan::format_size,
+    report::{BenchReport, CaseResult, SideSummary, Status},
+};
+
+fn f(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+fn side_cells(s: Option<&SideSummary>) -> [String; 4] {
+    match s {
+        None => ["-".into(), "-".into(), "-".into(), "-".into()],
+        Some(s) => [
+            f(s.syscalls_per_chunk, 2),
+            f(s.faults_per_run, 0),
+            format!("{}/{}", f(s.switches_voluntary_per_run, 0), f(s.switches_involuntary_per_run, 0)),
+            format!("{:.0}/{:.0}", 1e3 * s.user_s.mean, 1e3 * s.sys_s.mean),
+        ],
+    }
+}
+
+fn zerocopy_note(c: &CaseResult) -> Option<String> {
+    let zc = c.sender.as_ref()?.zerocopy?;
+    Some(format!(
+        "{}: {} zero-copy sends, {} completed, {} of them copied by the kernel anyway",
+        c.strategy, zc.sends, zc.completions, zc.copied
+    ))
+}
+
+/// Renders the report.
+pub fn render(r: &BenchReport) -> String {
+    let o = &r.options;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "zcopy bench: {} file -> {} sink, {} measured run(s) + {} warmup per case, kernel {}\n",
+        format_size(o.size),
+        o.sink,
+        o.runs,
+        o.warmup,
+        r.kernel
+    );
+    let header = [
+        "strategy",
+        "chunk",
+        "cache",
+        "MiB/s mean",
+        "± σ",
+        "median",
+        "min",
+        "max",
+        "snd sys/chunk",
+        "snd faults",
+        "snd cs v/i",
+        "snd usr/sys ms",
+        "rcv sys/chunk",
+        "rcv faults",
+        "rcv cs v/i",
+        "rcv usr/sys ms",
+    ];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    for c in &r.cases {
+        let mut row = vec![c.strategy.to_string(), format_size(c.chunk), c.cache.name().to_owned()];
+        match (&c.status, &c.throughput_mib_s) {
+            (Status::Ok, Some(t)) => row.extend([
+                format!("{:.0}", t.mean),
+                format!("{:.0}", t.stddev),
+                format!("{:.0}", t.median),
+                format!("{:.0}", t.min),
+                format!("{:.0}", t.max),
+            ]),
+            (status, _) => {
+                let word = match status {
+                    Status::Skipped => "skipped",
+                    Status::Failed => "FAILED",
+                    Status::Ok => "no runs",
+                };
+                row.extend([word.to_owned(), String::new(), String::new(), String::new(), String::new()]);
+            }
+        }
+        row.extend(side_cells(c.sender.as_ref()));
+        row.extend(side_cells(c.receiver.as_ref()));
+        rows.push(row);
+    }
+    let widths: Vec<usize> = (0..header.len()).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    for (n, row) in rows.iter().enumerate() {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (cell, w))| if i < 3 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+            .collect();
+        let _ = writeln!(out, "  {}", cells.join("  "));
+        if n == 0 {
+            let _ = writeln!(out, "  {}", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n  sys/chunk: syscalls per chunk (tracepoints raw_syscalls); mode transitions are 2 per syscall (inferred).\n  \
+         faults: perf page-faults per run; cs v/i: voluntary/involuntary context switches per run (sched_switch);\n  \
+         usr/sys: CPU ms per run (getrusage). snd = sender process, rcv = receiver process, counted apart."
+    );
+    for c in &r.cases {
+        if let Some(note) = zerocopy_note(c) {
+            let _ = writeln!(out, "  {note}");
+        }
+        if c.status != Status::Ok {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                c.strategy,
+                if c.status == Status::Skipped { "skipped" } else { "FAILED" },
+                c.reason.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    out
+}

@@ -1,0 +1,4 @@
+//! Tables for the terminal (written to stderr).
+
+pub mod bench;
+pub mod trace;

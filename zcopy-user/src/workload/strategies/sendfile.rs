@@ -1,0 +1,18 @@
+//! sendfile() from the file to the sink, one call per chunk.
+
+use std::{io, os::fd::AsFd};
+
+use super::{SendStats, Transfer, unexpected_eof};
+use crate::workload::sys;
+
+pub fn run(t: &Transfer<'_>) -> io::Result<SendStats> {
+    let mut offset = 0u64;
+    while offset < t.size {
+        let n = sys::sendfile(t.sink, t.src.as_fd(), t.chunk_at(offset))?;
+        if n == 0 {
+            return Err(unexpected_eof(offset, t.size));
+        }
+        offset += n as u64;
+    }
+    Ok(SendStats { bytes: offset, zerocopy: None })
+}

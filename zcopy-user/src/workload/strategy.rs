@@ -1,0 +1,179 @@
+//! The transfer strategies, the sinks they can write to, and their names.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the sender's bytes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SinkKind {
+    /// TCP over 127.0.0.1, to a receiver process.
+    Tcp,
+    /// A Unix stream socket (abstract name), to a receiver process.
+    Unix,
+    /// A pipe, to a receiver process.
+    Pipe,
+    /// A regular file next to the source.
+    File,
+    /// /dev/null.
+    Null,
+}
+
+impl SinkKind {
+    pub const ALL: [Self; 5] = [Self::Tcp, Self::Unix, Self::Pipe, Self::File, Self::Null];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Unix => "unix",
+            Self::Pipe => "pipe",
+            Self::File => "file",
+            Self::Null => "null",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| format!("unknown sink `{text}`: use one of {}", Self::ALL.map(Self::name).join(", ")))
+    }
+
+    /// Whether a separate receiver process reads what the sender sends.
+    pub fn has_receiver(self) -> bool {
+        matches!(self, Self::Tcp | Self::Unix | Self::Pipe)
+    }
+
+    pub fn is_socket(self) -> bool {
+        matches!(self, Self::Tcp | Self::Unix)
+    }
+}
+
+impl fmt::Display for SinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A way of moving a file's bytes to a sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    ReadWrite,
+    MmapWrite,
+    MmapPopulateWrite,
+    Sendfile,
+    Splice,
+    MsgZerocopy,
+    IoUring,
+    IoUringSendZc,
+    CopyFileRange,
+    DirectRead,
+}
+
+impl Strategy {
+    pub const ALL: [Self; 10] = [
+        Self::ReadWrite,
+        Self::MmapWrite,
+        Self::MmapPopulateWrite,
+        Self::Sendfile,
+        Self::Splice,
+        Self::MsgZerocopy,
+        Self::IoUring,
+        Self::IoUringSendZc,
+        Self::CopyFileRange,
+        Self::DirectRead,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "read-write",
+            Self::MmapWrite => "mmap-write",
+            Self::MmapPopulateWrite => "mmap-populate-write",
+            Self::Sendfile => "sendfile",
+            Self::Splice => "splice",
+            Self::MsgZerocopy => "msg-zerocopy",
+            Self::IoUring => "io-uring",
+            Self::IoUringSendZc => "io-uring-send-zc",
+            Self::CopyFileRange => "copy-file-range",
+            Self::DirectRead => "direct-read",
+        }
+    }
+
+    /// One line: what the sender does per chunk.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::ReadWrite => "read() into a user buffer, write() it to the sink",
+            Self::MmapWrite => "mmap() the file (MAP_SHARED, read-only) once, write() from the mapping",
+            Self::MmapPopulateWrite => "as mmap-write, with MAP_POPULATE (pages mapped up front)",
+            Self::Sendfile => "sendfile() from the file to the sink",
+            Self::Splice => "splice() file -> pipe, then pipe -> sink",
+            Self::MsgZerocopy => "send(MSG_ZEROCOPY) from a mapping of the file; completions read from the error queue",
+            Self::IoUring => "io_uring: a read linked to a send/write per chunk",
+            Self::IoUringSendZc => "io_uring: a read linked to a zero-copy send (SEND_ZC) per chunk",
+            Self::CopyFileRange => "copy_file_range() from the file to another file",
+            Self::DirectRead => "read() with O_DIRECT (bypassing the page cache) into an aligned buffer, write() it",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| format!("unknown strategy `{text}`: use one of {}", Self::ALL.map(Self::name).join(", ")))
+    }
+
+    /// Why this strategy cannot write to `sink`, if it cannot.
+    pub fn unsupported_sink(self, sink: SinkKind) -> Option<String> {
+        let only = |allowed: &[SinkKind], why: &str| {
+            (!allowed.contains(&sink)).then(|| {
+                format!(
+                    "{} needs a {} sink ({why})",
+                    self.name(),
+                    allowed.iter().map(|s| s.name()).collect::<Vec<_>>().join(" or ")
+                )
+            })
+        };
+        match self {
+            Self::MsgZerocopy => only(&[SinkKind::Tcp], "MSG_ZEROCOPY is implemented for TCP and UDP sockets"),
+            Self::IoUringSendZc => only(&[SinkKind::Tcp], "SEND_ZC needs a socket that supports zero-copy sends"),
+            Self::CopyFileRange => only(&[SinkKind::File], "copy_file_range copies between files"),
+            _ => None,
+        }
+    }
+
+    /// Whether the strategy reads through the page cache (cache state matters).
+    pub fn uses_page_cache(self) -> bool {
+        self != Self::DirectRead
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_list_the_valid_ones() {
+        for s in Strategy::ALL {
+            assert_eq!(Strategy::parse(s.name()), Ok(s));
+        }
+        let err = Strategy::parse("zerocopy").unwrap_err();
+        assert!(err.contains("unknown strategy `zerocopy`") && err.contains("sendfile"), "{err}");
+        assert!(SinkKind::parse("udp").unwrap_err().contains("tcp, unix, pipe, file, null"));
+    }
+
+    #[test]
+    fn sink_support_is_explained() {
+        assert!(Strategy::Sendfile.unsupported_sink(SinkKind::Tcp).is_none());
+        let why = Strategy::CopyFileRange.unsupported_sink(SinkKind::Tcp).unwrap();
+        assert!(why.contains("needs a file sink"), "{why}");
+        assert!(Strategy::MsgZerocopy.unsupported_sink(SinkKind::Unix).is_some());
+    }
+}
