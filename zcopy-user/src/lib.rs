@@ -49,7 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(args) => {
             require_tracing_caps()?;
             let options = args.options();
-            options.validate().map_err(anyhow::Error::msg)?;
             let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
             let report = runtime()?.block_on(bench::run(options, &mounts))?;
             eprint!("{}", output::bench::render(&report));

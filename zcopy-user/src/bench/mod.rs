@@ -27,13 +27,13 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     if let Availability::Missing(why) = &mounts.tracefs {
         return Err(crate::error::ZcopyError::NoTracefs(why.clone()).into());
     }
+    // Room for the source, and for a copy of it with a file sink.
+    let need = options.size * if options.sink == SinkKind::File { 2 } else { 1 } + (16 << 20);
+    let work = source::WorkDir::create(&options.dir, need)?;
     let mut tracer = Tracer::load(false)?;
     let mut warnings = tracer.warnings.clone();
     let coverage = tracer.coverage();
 
-    // Room for the source, and for a copy of it with a file sink.
-    let need = options.size * if options.sink == SinkKind::File { 2 } else { 1 } + (16 << 20);
-    let work = source::WorkDir::create(&options.dir, need)?;
     let source_path = work.path().join("source.bin");
     eprintln!("zcopy bench: writing a {} source file in {}", plan::format_size(options.size), work.path().display());
     let source_crc = source::create_source(&source_path, options.size)?;

@@ -53,11 +53,24 @@ pub struct RunContext<'a> {
     pub seq: u32,
 }
 
+/// A worker process; dropped before it was reaped (a failed or interrupted
+/// run), it is killed and reaped, so no process is left behind.
 struct Worker {
     child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     pid: u32,
+    reaped: bool,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if !self.reaped {
+            crate::target::signal(self.pid, libc::SIGKILL);
+            // SAFETY: pid is our unreaped child.
+            unsafe { libc::waitpid(self.pid as libc::pid_t, std::ptr::null_mut(), 0) };
+        }
+    }
 }
 
 impl Worker {
@@ -83,7 +96,7 @@ impl Worker {
         let pid = child.id().ok_or_else(|| anyhow!("worker exited at once"))?;
         let stdin = child.stdin.take().ok_or_else(|| anyhow!("worker has no stdin"))?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("worker has no stdout"))?;
-        Ok(Self { child, stdin, lines: BufReader::new(stdout).lines(), pid })
+        Ok(Self { child, stdin, lines: BufReader::new(stdout).lines(), pid, reaped: false })
     }
 
     /// The next protocol line; a JSON line means the worker failed.
@@ -93,6 +106,11 @@ impl Worker {
             return Ok(Ok(line));
         }
         Ok(Err(failure_of(&line)))
+    }
+
+    async fn reap(&mut self) {
+        let _ = self.child.wait().await;
+        self.reaped = true;
     }
 
     async fn go(&mut self) -> anyhow::Result<()> {
@@ -280,9 +298,9 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
             return Ok(Err(RunFailure { message: message.clone(), unsupported: report.unsupported }));
         }
     }
-    let _ = sender.child.wait().await;
+    sender.reap().await;
     if let Some(r) = receiver.as_mut() {
-        let _ = r.child.wait().await;
+        r.reap().await;
     }
 
     let verified = verify(ctx, case, &sink_file, &sender_report, receiver_report.as_ref())?;

@@ -25,6 +25,11 @@ impl WorkDir {
         if !dir.is_dir() {
             bail!("--dir {} is not a folder: create it, or choose another with --dir", dir.display());
         }
+        let path = dir.join(format!("zcopy-bench-{}", std::process::id()));
+        fs::create_dir(&path).map_err(|e| {
+            anyhow::anyhow!("cannot create a folder in {} ({e}): choose a writable folder with --dir", dir.display())
+        })?;
+        let work = Self { path };
         let free = free_bytes(dir).with_context(|| format!("checking free space in {}", dir.display()))?;
         if free < need {
             bail!(
@@ -34,11 +39,7 @@ impl WorkDir {
                 format_size(free)
             );
         }
-        let path = dir.join(format!("zcopy-bench-{}", std::process::id()));
-        fs::create_dir(&path).map_err(|e| {
-            anyhow::anyhow!("cannot create a folder in {} ({e}): choose a writable folder with --dir", dir.display())
-        })?;
-        Ok(Self { path })
+        Ok(work)
     }
 
     pub fn path(&self) -> &Path {

@@ -1,0 +1,237 @@
+//! Tier 2: `zcopy bench` moves exactly the bytes asked for, with exactly
+//! the calls each strategy's design implies, in processes counted apart.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{bpf_available, run, serial, stderr, u, zcopy};
+use serde_json::Value;
+
+const SIZE: u64 = 64 << 20;
+const CHUNK: u64 = 64 << 10;
+const CHUNKS: u64 = SIZE / CHUNK; // 1024
+
+/// Runs `zcopy bench` with `args`, 1 run, no warmup; returns the report.
+fn bench(args: &[&str]) -> Value {
+    let dir = common::tempdir();
+    let json = dir.join("bench.json");
+    let out = run(Command::new(zcopy())
+        .args(["bench", "--size", "64M", "--chunk", "64K", "--runs", "1", "--warmup", "0", "--verify", "--export-json"])
+        .arg(&json)
+        .args(args));
+    assert!(out.status.success(), "{args:?}:\n{}", stderr(&out));
+    let report = serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+fn case<'a>(report: &'a Value, strategy: &str) -> &'a Value {
+    report["cases"].as_array().expect("cases").iter().find(|c| c["strategy"] == strategy).expect("case")
+}
+
+/// The sender side of the (only) run of `strategy`.
+fn sender<'a>(report: &'a Value, strategy: &str) -> &'a Value {
+    let c = case(report, strategy);
+    assert_eq!(c["status"], "ok", "{strategy}: {}", c["reason"]);
+    &c["runs"][0]["sender"]
+}
+
+fn calls(side: &Value, name: &str) -> u64 {
+    side["syscalls"].get(name).map_or(0, |s| u(&s["calls"]))
+}
+
+fn bytes(side: &Value, name: &str) -> u64 {
+    side["syscalls"].get(name).map_or(0, |s| u(&s["bytes"]))
+}
+
+#[test]
+fn each_strategy_makes_exactly_the_calls_its_design_implies() {
+    if !bpf_available("each_strategy_makes_exactly_the_calls_its_design_implies") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&[
+        "--sink",
+        "null",
+        "-s",
+        "read-write,mmap-write,mmap-populate-write,sendfile,splice,direct-read,io-uring",
+    ]);
+
+    let s = sender(&r, "read-write");
+    assert_eq!((calls(s, "read"), bytes(s, "read")), (CHUNKS, SIZE));
+    assert_eq!((calls(s, "write"), bytes(s, "write")), (CHUNKS, SIZE));
+
+    for strategy in ["mmap-write", "mmap-populate-write"] {
+        let s = sender(&r, strategy);
+        assert_eq!((calls(s, "mmap"), bytes(s, "mmap")), (1, SIZE), "{strategy}");
+        assert_eq!((calls(s, "munmap"), bytes(s, "munmap")), (1, SIZE), "{strategy}");
+        assert_eq!((calls(s, "write"), bytes(s, "write")), (CHUNKS, SIZE), "{strategy}");
+        assert_eq!(calls(s, "read"), 0, "{strategy}");
+    }
+
+    let s = sender(&r, "sendfile");
+    assert_eq!((calls(s, "sendfile"), bytes(s, "sendfile")), (CHUNKS, SIZE));
+    assert_eq!(calls(s, "read") + calls(s, "write"), 0);
+
+    // file -> pipe and pipe -> /dev/null: two splices per chunk.
+    let s = sender(&r, "splice");
+    assert_eq!((calls(s, "splice"), bytes(s, "splice")), (2 * CHUNKS, 2 * SIZE));
+
+    let s = sender(&r, "direct-read");
+    assert_eq!((calls(s, "read"), bytes(s, "read")), (CHUNKS, SIZE));
+    assert_eq!((calls(s, "write"), bytes(s, "write")), (CHUNKS, SIZE));
+
+    // io_uring: no read/write syscalls at all; at least one enter per batch of 4 chunks.
+    let s = sender(&r, "io-uring");
+    assert_eq!(calls(s, "read") + calls(s, "write"), 0);
+    let enters = calls(s, "io_uring_enter");
+    assert!((CHUNKS / 4..=2 * CHUNKS).contains(&enters), "io_uring_enter {enters}");
+
+    // Untracked syscalls: at most 2 from the allocator (the chunk buffer),
+    // and splice's own pipe: pipe2, fcntl(F_SETPIPE_SZ), two closes.
+    for (strategy, extra) in [("read-write", 2), ("sendfile", 2), ("splice", 4 + 2)] {
+        let s = sender(&r, strategy);
+        let tracked: u64 = s["syscalls"].as_object().expect("map").values().map(|f| u(&f["calls"])).sum();
+        let total = u(&s["syscalls_total"]);
+        assert!(
+            total >= tracked && total - tracked <= extra,
+            "{strategy}: {total} syscalls, {tracked} tracked, at most {extra} others expected"
+        );
+    }
+}
+
+#[test]
+fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
+    if !bpf_available("sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&["--sink", "tcp", "-s", "sendfile,msg-zerocopy,read-write"]);
+    let s = sender(&r, "sendfile");
+    assert_eq!(
+        (calls(s, "sendfile"), bytes(s, "sendfile")),
+        (CHUNKS, SIZE),
+        "a blocking TCP socket takes each chunk whole"
+    );
+    let run = &case(&r, "sendfile")["runs"][0];
+    let receiver = &run["receiver"];
+    assert_ne!(receiver["pid"], s["pid"]);
+    assert_eq!(bytes(receiver, "read"), SIZE, "the receiver read every byte");
+    assert_eq!(calls(receiver, "sendfile"), 0, "no sender calls in the receiver's counts");
+    assert_eq!(calls(s, "read"), 0, "no receiver calls in the sender's counts");
+    assert_eq!(run["verified"], "bytes and CRC-32 match");
+
+    let s = sender(&r, "msg-zerocopy");
+    let sendto = &s["syscalls"]["sendto"];
+    assert_eq!(u(&sendto["calls"]) - u(&sendto["errors"]), CHUNKS);
+    assert_eq!(u(&sendto["bytes"]), SIZE);
+    let zc = &s["zerocopy"];
+    assert_eq!(u(&zc["sends"]), CHUNKS);
+    assert_eq!(u(&zc["completions"]), CHUNKS, "every zero-copy send completes");
+
+    let r = bench(&["--sink", "file", "-s", "copy-file-range,sendfile"]);
+    let s = sender(&r, "copy-file-range");
+    assert_eq!((calls(s, "copy_file_range"), bytes(s, "copy_file_range")), (CHUNKS, SIZE));
+    assert_eq!(case(&r, "copy-file-range")["runs"][0]["verified"], "bytes and CRC-32 match");
+    assert!(case(&r, "sendfile")["runs"][0]["receiver"].is_null(), "a file sink has no receiver process");
+}
+
+#[test]
+fn cache_state_is_prepared_and_checked_with_mincore() {
+    if !bpf_available("cache_state_is_prepared_and_checked_with_mincore") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&["--sink", "null", "-s", "read-write", "--cache", "both"]);
+    let cases = r["cases"].as_array().expect("cases");
+    let resident = |cache: &str| {
+        let c = cases.iter().find(|c| c["cache"] == cache).expect("case");
+        c["runs"][0]["resident_before"].as_f64().expect("fraction")
+    };
+    assert_eq!(resident("warm"), 1.0);
+    assert_eq!(resident("cold"), 0.0);
+    // A cold read-write reads from the device: its reads block.
+    let cold = cases.iter().find(|c| c["cache"] == "cold").expect("cold");
+    assert!(u(&cold["runs"][0]["sender"]["switches"]["voluntary"]) > 0);
+}
+
+#[test]
+fn unsupported_combinations_are_skipped_with_a_reason() {
+    if !bpf_available("unsupported_combinations_are_skipped_with_a_reason") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&["--sink", "unix", "-s", "copy-file-range,msg-zerocopy,splice"]);
+    for strategy in ["copy-file-range", "msg-zerocopy"] {
+        let c = case(&r, strategy);
+        assert_eq!(c["status"], "skipped");
+        assert!(c["reason"].as_str().is_some_and(|s| s.contains("needs a")), "{}", c["reason"]);
+    }
+    assert_eq!(case(&r, "splice")["status"], "ok");
+}
+
+#[test]
+fn bad_bench_input_gets_one_clear_line_and_leaves_nothing() {
+    if !bpf_available("bad_bench_input_gets_one_clear_line_and_leaves_nothing") {
+        return;
+    }
+    let _serial = serial();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--chunk", "0"], "--chunk 0"),
+        (&["--size", "1M", "--chunk", "2M"], "larger than --size 1M"),
+        (&["--dir", "/nonexistent-zcopy"], "is not a folder"),
+        (&["--dir", "/proc"], "cannot create a folder in /proc"),
+        (&["--size", "100000G"], "not enough disk space"),
+    ];
+    for (args, expected) in cases {
+        let out = run(Command::new(zcopy()).arg("bench").args(*args));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    }
+    let out = run(Command::new(zcopy()).args(["bench", "-s", "zerocopy"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("read-write, mmap-write"), "{}", stderr(&out));
+}
+
+#[test]
+fn ctrl_c_stops_workers_and_removes_the_files() {
+    if !bpf_available("ctrl_c_stops_workers_and_removes_the_files") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let mut child = Command::new(zcopy())
+        .args(["bench", "--size", "256M", "--runs", "50", "--sink", "tcp", "-s", "read-write", "--dir"])
+        .arg(&dir)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start bench");
+    let pid = child.id();
+    // Wait until workers exist.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        if !kids.trim().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "bench started no workers");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let workers = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("bench ends");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for w in workers.split_whitespace() {
+        let state = std::fs::read_to_string(format!("/proc/{w}/stat")).unwrap_or_default();
+        assert!(state.is_empty(), "worker {w} left behind: {state}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
