@@ -203,7 +203,7 @@ fn ctrl_c_stops_workers_and_removes_the_files() {
     }
     let _serial = serial();
     let dir = common::tempdir();
-    let mut child = Command::new(zcopy())
+    let child = Command::new(zcopy())
         .args(["bench", "--size", "256M", "--runs", "50", "--sink", "tcp", "-s", "read-write", "--dir"])
         .arg(&dir)
         .stderr(Stdio::piped())

@@ -4,6 +4,7 @@
 
 #[allow(dead_code, reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file")]
 mod bpf_toolchain;
+mod iperf3;
 
 use std::{
     env,
@@ -36,8 +37,17 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Set up, build, and run zcopy's main job, writing its report under reports/.
+    /// Set up, build, and run zcopy's main job: the default strategy comparison, with reports under reports/.
     Demo,
+    /// Compare zcopy's workload engine with iperf3 on this machine (see BENCHMARKS.md).
+    CompareIperf3 {
+        /// Bytes per transfer.
+        #[arg(long, default_value = "1G")]
+        size: String,
+        /// Measured runs of each side.
+        #[arg(long, default_value_t = 5)]
+        runs: u32,
+    },
     /// Set up, build (release) and run zcopy with these arguments.
     Run {
         #[arg(last = true)]
@@ -76,6 +86,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             setup(&root, false)?;
             build(&root, true)?;
             demo(&root)
+        }
+        Task::CompareIperf3 { size, runs } => {
+            setup(&root, false)?;
+            build(&root, true)?;
+            iperf3::compare(&root, &size, runs)
         }
         Task::Run { args } => {
             setup(&root, false)?;
@@ -122,7 +137,7 @@ fn on_path(cmd: &str) -> bool {
 }
 
 /// apt-get install, with one apt-get update first.
-fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+pub(crate) fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     if !has_apt() || !is_root() {
         bail!(
             "{why}: install the packages {} (as root: `apt-get install {}`)",
@@ -286,18 +301,16 @@ fn without_cargo_library_path(cmd: &mut Command, root: &Path) {
 fn demo(root: &Path) -> anyhow::Result<()> {
     let reports = root.join("reports");
     std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
-    let json = reports.join("trace-dd.json");
     let mut cmd = Command::new(root.join("target/release/zcopy"));
-    cmd.args(["trace", "--export-json"]).arg(&json).args([
-        "--",
-        "dd",
-        "if=/dev/zero",
-        "of=/dev/null",
-        "bs=4096",
-        "count=100000",
-    ]);
+    cmd.arg("bench")
+        .arg("--export-json")
+        .arg(reports.join("bench.json"))
+        .arg("--export-csv")
+        .arg(reports.join("bench.csv"))
+        .arg("--export-markdown")
+        .arg(reports.join("bench.md"));
     without_cargo_library_path(&mut cmd, root);
-    check(cmd, "main job: zcopy trace of dd (4 KiB x 100000 reads and writes)")?;
-    step(&format!("report written to {}", json.display()));
+    check(cmd, "main job: zcopy bench, every strategy over TCP loopback (about a minute)")?;
+    step(&format!("reports written to {}/bench.{{json,csv,md}}", reports.display()));
     Ok(())
 }

@@ -86,7 +86,7 @@ pub struct BenchArgs {
     pub sink: SinkKind,
 
     /// Size of the source file (K, M, G are powers of 1024).
-    #[arg(long, default_value = "256M", value_parser = parse_size)]
+    #[arg(long, default_value = "512M", value_parser = parse_size)]
     pub size: u64,
 
     /// Chunk size per call; a comma-separated list sweeps several (e.g. 4K,64K,1M).

@@ -40,3 +40,128 @@ pub fn write_json<T: Serialize>(value: &T, path: &Path) -> anyhow::Result<()> {
     writer.flush().with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::{
+        bench::{
+            plan::{BenchOptions, CacheState},
+            report::{self, BenchReport, CaseResult, RunResult, SideRun, SideSummary, Status},
+            stats::Stats,
+        },
+        summary::{Faults, Switches, SyscallFigures},
+        workload::{
+            strategies::ZeroCopyStats,
+            strategy::{SinkKind, Strategy},
+        },
+    };
+
+    fn side(pid: u32, name: &str, calls: u64, zerocopy: Option<ZeroCopyStats>) -> SideRun {
+        SideRun {
+            pid,
+            syscalls: BTreeMap::from([(name.to_owned(), SyscallFigures { calls, bytes: Some(64 << 20), errors: 0 })]),
+            syscalls_total: Some(calls + 1),
+            faults: Faults { total: Some(3), user: Some(2), kernel: Some(1), minor: Some(3), major: Some(0) },
+            switches: Switches { voluntary: Some(5), involuntary: Some(1) },
+            user_s: 0.001,
+            sys_s: 0.05,
+            bytes: 64 << 20,
+            zerocopy,
+        }
+    }
+
+    /// A fixed report: one measured case with a receiver, one skipped, one failed.
+    fn sample() -> BenchReport {
+        let chunks = 1024;
+        let run = |mib_s: f64, zc| RunResult {
+            wall_s: 64.0 / mib_s,
+            throughput_mib_s: mib_s,
+            resident_before: 1.0,
+            sender: side(100, "sendto", chunks, zc),
+            receiver: Some(side(101, "read", 70, None)),
+            verified: "bytes and CRC-32 match".into(),
+        };
+        let runs =
+            vec![run(1000.0, Some(ZeroCopyStats { sends: 1024, completions: 1024, copied: 1024 })), run(1200.0, None)];
+        let senders: Vec<_> = runs.iter().map(|r| &r.sender).collect();
+        let receivers: Vec<_> = runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
+        let base = |strategy: Strategy, status, reason: Option<&str>| CaseResult {
+            strategy,
+            description: strategy.describe().into(),
+            sink: SinkKind::Tcp,
+            chunk: 64 << 10,
+            cache: CacheState::Warm,
+            status,
+            reason: reason.map(str::to_owned),
+            chunks_per_run: chunks,
+            throughput_mib_s: None,
+            wall_s: None,
+            sender: None,
+            receiver: None,
+            runs: Vec::new(),
+        };
+        let measured = CaseResult {
+            throughput_mib_s: Stats::of(&[1000.0, 1200.0]),
+            wall_s: Stats::of(&[0.064, 0.0533]),
+            sender: SideSummary::of(&senders, chunks, 64 << 20),
+            receiver: SideSummary::of(&receivers, chunks, 64 << 20),
+            runs: runs.clone(),
+            ..base(Strategy::MsgZerocopy, Status::Ok, None)
+        };
+        let mut cases = vec![
+            measured,
+            base(Strategy::CopyFileRange, Status::Skipped, Some("copy-file-range needs a file sink")),
+            base(Strategy::IoUring, Status::Failed, Some("io_uring send: 10 of 65536 bytes, \"short\"")),
+        ];
+        let warnings = cases.iter().flat_map(report::warnings).collect();
+        cases[0].runs.truncate(2);
+        BenchReport {
+            schema: report::SCHEMA.into(),
+            kernel: "6.18.0-test".into(),
+            options: BenchOptions {
+                strategies: vec![Strategy::MsgZerocopy, Strategy::CopyFileRange, Strategy::IoUring],
+                sink: SinkKind::Tcp,
+                size: 64 << 20,
+                chunks: vec![64 << 10],
+                caches: vec![CacheState::Warm],
+                runs: 2,
+                warmup: 1,
+                verify: true,
+                dir: "/tmp".into(),
+            },
+            cases,
+            sources: report::sources(),
+            warnings,
+        }
+    }
+
+    #[test]
+    fn csv() {
+        insta::assert_snapshot!(super::csv::render(&sample()));
+    }
+
+    #[test]
+    fn markdown() {
+        insta::assert_snapshot!(super::markdown::render(&sample()));
+    }
+
+    #[test]
+    fn json() {
+        insta::assert_json_snapshot!(sample());
+    }
+
+    #[test]
+    fn terminal_table() {
+        insta::assert_snapshot!(crate::output::bench::render(&sample()));
+    }
+
+    #[test]
+    fn json_round_trips() {
+        let report = sample();
+        let text = serde_json::to_string(&report).unwrap();
+        let back: BenchReport = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, report);
+    }
+}
