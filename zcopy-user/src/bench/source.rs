@@ -25,7 +25,9 @@ impl WorkDir {
         if !dir.is_dir() {
             bail!("--dir {} is not a folder: create it, or choose another with --dir", dir.display());
         }
-        let path = dir.join(format!("zcopy-bench-{}", std::process::id()));
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("zcopy-bench-{}-{seq}", std::process::id()));
         fs::create_dir(&path).map_err(|e| {
             anyhow::anyhow!("cannot create a folder in {} ({e}): choose a writable folder with --dir", dir.display())
         })?;
