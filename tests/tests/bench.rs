@@ -121,6 +121,13 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
     assert_eq!(calls(receiver, "sendfile"), 0, "no sender calls in the receiver's counts");
     assert_eq!(calls(s, "read"), 0, "no receiver calls in the sender's counts");
     assert_eq!(run["verified"], "bytes and CRC-32 match");
+    // The receive copy (kernel -> user) is measured in the receiver only, byte for byte.
+    assert_eq!(u(&receiver["data"]["recv_copy_bytes"]), SIZE);
+    assert_eq!(u(&s["data"]["recv_copy_bytes"]), 0);
+    // Loopback carried the data (plus headers), less what the kernel skipped.
+    let lo = u(&run["net_transmit"]["loopback_bytes"]);
+    let missed = run["missed_events"].get("net_dev_xmit").map_or(0, u);
+    assert!(lo >= SIZE || missed > 0, "loopback {lo} bytes < {SIZE} with no missed events");
 
     let s = sender(&r, "msg-zerocopy");
     let sendto = &s["syscalls"]["sendto"];
@@ -151,6 +158,14 @@ fn cache_state_is_prepared_and_checked_with_mincore() {
     };
     assert_eq!(resident("warm"), 1.0);
     assert_eq!(resident("cold"), 0.0);
+    // Cold: the device read the whole file into the page cache, for the sender.
+    let data =
+        |cache: &str| cases.iter().find(|c| c["cache"] == cache).expect("case")["runs"][0]["sender"]["data"].clone();
+    let (cold, warm) = (data("cold"), data("warm"));
+    assert_eq!(u(&cold["pagecache_added_bytes"]), SIZE, "{cold}");
+    assert!(u(&cold["block_read_bytes"]) >= SIZE, "{cold}");
+    assert_eq!(u(&warm["pagecache_added_bytes"]), 0, "{warm}");
+    assert_eq!(u(&warm["block_read_bytes"]), 0, "{warm}");
     // A cold read-write reads from the device: its reads block.
     let cold = cases.iter().find(|c| c["cache"] == "cold").expect("cold");
     assert!(u(&cold["runs"][0]["sender"]["switches"]["voluntary"]) > 0);

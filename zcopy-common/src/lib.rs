@@ -92,6 +92,42 @@ pub struct ProcStats {
     pub switches_involuntary: u64,
 }
 
+/// Evidence of where data went, per process (one copy per CPU). Each field is
+/// counted by a tracepoint that fires in the context of the task that caused
+/// the work, so it can be charged to that process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Evidence {
+    /// skb:skb_copy_datagram_iovec: bytes the CPU copied from socket buffers
+    /// into user memory (receive path).
+    pub recv_copy_bytes: u64,
+    pub recv_copy_calls: u64,
+    /// block:block_bio_queue with a read op: bytes the process asked devices to read.
+    pub block_read_bytes: u64,
+    /// block:block_bio_queue with a write op.
+    pub block_write_bytes: u64,
+    /// filemap:mm_filemap_add_to_page_cache: bytes of folios inserted into the page cache.
+    pub pagecache_added_bytes: u64,
+    pub pagecache_added_folios: u64,
+}
+
+/// Machine-wide device transmit counters (`NETDEV` array index).
+pub mod netdev {
+    /// The loopback device (`lo`): no DMA, the "transmit" hands the skb to the receive path.
+    pub const LOOPBACK: u32 = 0;
+    /// Any other device.
+    pub const OTHER: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
+
+/// Bytes and packets a device transmitted (net:net_dev_xmit with rc 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Transmit {
+    pub bytes: u64,
+    pub packets: u64,
+}
+
 /// Indices into the `DROPS` per-CPU array: events that could not be counted.
 pub mod drop_reason {
     /// The per-process counters map was full.
@@ -126,6 +162,8 @@ pub mod maps {
     pub const INFLIGHT: &str = "INFLIGHT";
     pub const COMMS: &str = "COMMS";
     pub const DROPS: &str = "DROPS";
+    pub const EVIDENCE: &str = "EVIDENCE";
+    pub const NETDEV: &str = "NETDEV";
 }
 
 #[cfg(feature = "user")]
@@ -136,6 +174,8 @@ mod pod {
     unsafe impl aya::Pod for super::SyscallStats {}
     unsafe impl aya::Pod for super::Inflight {}
     unsafe impl aya::Pod for super::ProcStats {}
+    unsafe impl aya::Pod for super::Evidence {}
+    unsafe impl aya::Pod for super::Transmit {}
 }
 
 #[cfg(test)]
@@ -150,5 +190,7 @@ mod tests {
         assert_eq!(size_of::<SyscallStats>(), 24);
         assert_eq!(size_of::<Inflight>(), 16);
         assert_eq!(size_of::<ProcStats>(), 8 * 8);
+        assert_eq!(size_of::<Evidence>(), 6 * 8);
+        assert_eq!(size_of::<Transmit>(), 16);
     }
 }

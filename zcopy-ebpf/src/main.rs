@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+mod evidence;
 mod faults;
 mod probes;
 mod sched;
@@ -20,8 +21,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig, SyscallKey,
-    SyscallStats, TargetFlags, drop_reason,
+    Comm, Evidence, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig, SyscallKey,
+    SyscallStats, TargetFlags, Transmit, drop_reason, netdev,
 };
 
 /// Processes (thread-group ids) being traced. Written by the loader for the
@@ -48,6 +49,14 @@ static INFLIGHT: LruHashMap<u32, Inflight> = LruHashMap::with_max_entries(MAX_IN
 /// Process -> command name, written at fork and exec.
 #[map]
 static COMMS: HashMap<u32, Comm> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Per process: where data went (receive copies, block I/O, page cache).
+#[map]
+static EVIDENCE: PerCpuHashMap<u32, Evidence> = PerCpuHashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Machine-wide device transmits, by `netdev` index.
+#[map]
+static NETDEV: PerCpuArray<Transmit> = PerCpuArray::with_max_entries(netdev::COUNT, 0);
 
 /// Events that could not be counted, by `drop_reason`.
 #[map]
@@ -77,17 +86,18 @@ fn count_drop(reason: u32) {
     }
 }
 
-/// Applies `update` to this CPU's counters of `tgid`, creating them if needed.
+/// Applies `update` to this CPU's value of `key` in `map`, creating it if
+/// needed; counts a drop for `reason` if the map is full.
 #[inline(always)]
-fn with_proc_stats(tgid: u32, update: impl FnOnce(&mut ProcStats)) {
-    let ptr = match PROCS.get_ptr_mut(tgid) {
+fn upsert<K, V: Default>(map: &PerCpuHashMap<K, V>, key: K, reason: u32, update: impl FnOnce(&mut V)) {
+    let ptr = match map.get_ptr_mut(&key) {
         Some(ptr) => ptr,
         None => {
-            if PROCS.insert(tgid, ProcStats::default(), 0).is_err() {
-                count_drop(drop_reason::PROC_MAP_FULL);
+            if map.insert(&key, V::default(), 0).is_err() {
+                count_drop(reason);
                 return;
             }
-            match PROCS.get_ptr_mut(tgid) {
+            match map.get_ptr_mut(&key) {
                 Some(ptr) => ptr,
                 None => return,
             }
@@ -95,6 +105,12 @@ fn with_proc_stats(tgid: u32, update: impl FnOnce(&mut ProcStats)) {
     };
     // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
     update(unsafe { &mut *ptr });
+}
+
+/// Applies `update` to this CPU's counters of `tgid`, creating them if needed.
+#[inline(always)]
+fn with_proc_stats(tgid: u32, update: impl FnOnce(&mut ProcStats)) {
+    upsert(&PROCS, tgid, drop_reason::PROC_MAP_FULL, update);
 }
 
 /// Reads a field of a classic tracepoint's record at `offset` (from its

@@ -18,7 +18,7 @@ use zcopy_common::{
     Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason,
 };
 
-use crate::{INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, with_proc_stats};
+use crate::{INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
 
 const ID: usize = 8;
 const ARGS: usize = 16;
@@ -93,21 +93,11 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
     };
 
     let key = SyscallKey { tgid, slot: inflight.slot };
-    let ptr = match SYSCALLS.get_ptr_mut(key) {
-        Some(ptr) => ptr,
-        None => {
-            if SYSCALLS.insert(key, SyscallStats::default(), 0).is_err() {
-                count_drop(drop_reason::SYSCALL_MAP_FULL);
-                return Ok(0);
-            }
-            SYSCALLS.get_ptr_mut(key).ok_or(0i64)?
-        }
-    };
-    // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
-    let stats = unsafe { &mut *ptr };
-    stats.calls += 1;
-    stats.bytes += bytes;
-    stats.errors += u64::from(failed);
+    upsert(&SYSCALLS, key, drop_reason::SYSCALL_MAP_FULL, |stats: &mut SyscallStats| {
+        stats.calls += 1;
+        stats.bytes += bytes;
+        stats.errors += u64::from(failed);
+    });
     Ok(0)
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use zcopy_common::{ProcStats, SyscallStats};
+use zcopy_common::{Evidence, ProcStats, SyscallStats};
 
 use crate::syscalls::{self, Bytes};
 
@@ -17,6 +17,7 @@ pub const SCHEMA: &str = "zcopy.trace/1";
 pub struct RawProcess {
     pub comm: Option<String>,
     pub stats: ProcStats,
+    pub evidence: Evidence,
     /// Per tracked-syscall slot.
     pub syscalls: BTreeMap<u32, SyscallStats>,
 }
@@ -27,6 +28,10 @@ pub struct RawCounters {
     pub processes: BTreeMap<u32, RawProcess>,
     /// Events that could not be counted, by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Machine-wide device transmits during the trace.
+    pub net: Option<NetTransmit>,
+    /// Recursion misses by program.
+    pub missed: BTreeMap<String, u64>,
 }
 
 /// Which counter sources were attached; a missing one makes its figures `null`.
@@ -37,11 +42,73 @@ pub struct Coverage {
     pub faults_perf: bool,
     pub switches: bool,
     pub children: bool,
+    pub recv_copy: bool,
+    pub block_io: bool,
+    pub page_cache: bool,
+    pub net_device: bool,
 }
 
 impl Coverage {
-    pub const FULL: Self =
-        Self { syscalls: true, faults_by_mode: true, faults_perf: true, switches: true, children: true };
+    pub const FULL: Self = Self {
+        syscalls: true,
+        faults_by_mode: true,
+        faults_perf: true,
+        switches: true,
+        children: true,
+        recv_copy: true,
+        block_io: true,
+        page_cache: true,
+        net_device: true,
+    };
+}
+
+/// Where a process's data went, from tracepoints that fire in its own
+/// context; `null` where the tracepoint was not available.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataMovement {
+    /// Bytes the CPU copied from socket buffers into the process's memory (receive).
+    pub recv_copy_bytes: Option<u64>,
+    /// Bytes the process had devices read (block I/O it submitted: device DMA).
+    pub block_read_bytes: Option<u64>,
+    /// Bytes the process had devices write.
+    pub block_write_bytes: Option<u64>,
+    /// Bytes of page-cache folios inserted on the process's behalf.
+    pub pagecache_added_bytes: Option<u64>,
+}
+
+impl NetTransmit {
+    /// `self - earlier`, field by field.
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            loopback_bytes: self.loopback_bytes.saturating_sub(earlier.loopback_bytes),
+            loopback_packets: self.loopback_packets.saturating_sub(earlier.loopback_packets),
+            device_bytes: self.device_bytes.saturating_sub(earlier.device_bytes),
+            device_packets: self.device_packets.saturating_sub(earlier.device_packets),
+        }
+    }
+}
+
+impl DataMovement {
+    pub fn from_raw(e: &Evidence, c: Coverage) -> Self {
+        Self {
+            recv_copy_bytes: c.recv_copy.then_some(e.recv_copy_bytes),
+            block_read_bytes: c.block_io.then_some(e.block_read_bytes),
+            block_write_bytes: c.block_io.then_some(e.block_write_bytes),
+            pagecache_added_bytes: c.page_cache.then_some(e.pagecache_added_bytes),
+        }
+    }
+}
+
+/// Machine-wide device transmits over the traced window (not per process: a
+/// loopback transmit can run in another task's softirq).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetTransmit {
+    /// The loopback device: it does no DMA; its "transmit" hands the packet to the receive path.
+    pub loopback_bytes: u64,
+    pub loopback_packets: u64,
+    /// Every other device (these can DMA from memory to the wire).
+    pub device_bytes: u64,
+    pub device_packets: u64,
 }
 
 /// What was traced.
@@ -96,6 +163,7 @@ pub struct ProcessSummary {
     pub syscalls: BTreeMap<String, SyscallFigures>,
     pub faults: Faults,
     pub switches: Switches,
+    pub data: DataMovement,
 }
 
 /// The kernel's own accounting of the traced processes, independent of BPF.
@@ -124,12 +192,19 @@ pub struct Summary {
     pub mode_transitions: Option<u64>,
     pub faults: Faults,
     pub switches: Switches,
+    /// Summed over processes.
+    pub data: DataMovement,
+    /// Machine-wide device transmits during the trace; `null` if unavailable.
+    pub net_transmit: Option<NetTransmit>,
     pub processes: Vec<ProcessSummary>,
     pub kernel_accounting: Option<KernelAccounting>,
     /// Where each figure comes from, by field path.
     pub sources: BTreeMap<String, String>,
     /// Events the kernel side could not count, by reason.
     pub drops: BTreeMap<String, u64>,
+    /// Events each program missed because another BPF program was running on
+    /// that CPU (kernel recursion-miss counters), by program.
+    pub missed_events: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
 }
 
@@ -196,6 +271,46 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         ),
     );
     put(
+        "data.recv_copy_bytes",
+        pick(
+            coverage.recv_copy,
+            "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user",
+            "skb:skb_copy_datagram_iovec could not be attached",
+        ),
+    );
+    put(
+        "data.block_read_bytes",
+        pick(
+            coverage.block_io,
+            "tracepoint block:block_bio_queue, read ops, in the submitting task's context (device DMA into memory)",
+            "block:block_bio_queue could not be attached",
+        ),
+    );
+    put(
+        "data.block_write_bytes",
+        pick(
+            coverage.block_io,
+            "tracepoint block:block_bio_queue, write ops, in the submitting task's context",
+            "block:block_bio_queue could not be attached",
+        ),
+    );
+    put(
+        "data.pagecache_added_bytes",
+        pick(
+            coverage.page_cache,
+            "tracepoint filemap:mm_filemap_add_to_page_cache (folio size), in the inserting task's context",
+            "filemap:mm_filemap_add_to_page_cache could not be attached",
+        ),
+    );
+    put(
+        "net_transmit",
+        pick(
+            coverage.net_device,
+            "tracepoint net:net_dev_xmit (rc 0), machine-wide over the window, loopback apart: loopback does no DMA",
+            "net:net_dev_xmit could not be attached",
+        ),
+    );
+    put(
         "switches",
         pick(
             coverage.switches,
@@ -230,16 +345,28 @@ fn switches_of(s: &ProcStats, c: Coverage) -> Switches {
 }
 
 /// Sums the per-process kernel counters.
-fn total(raw: &RawCounters) -> (ProcStats, BTreeMap<u32, SyscallStats>) {
+fn total(raw: &RawCounters) -> (ProcStats, Evidence, BTreeMap<u32, SyscallStats>) {
     let mut stats = ProcStats::default();
+    let mut evidence = Evidence::default();
     let mut per_slot: BTreeMap<u32, SyscallStats> = BTreeMap::new();
     for p in raw.processes.values() {
         add_proc_stats(&mut stats, &p.stats);
+        add_evidence(&mut evidence, &p.evidence);
         for (slot, s) in &p.syscalls {
             add_syscall_stats(per_slot.entry(*slot).or_default(), s);
         }
     }
-    (stats, per_slot)
+    (stats, evidence, per_slot)
+}
+
+/// `acc += e`, field by field.
+pub fn add_evidence(acc: &mut Evidence, e: &Evidence) {
+    acc.recv_copy_bytes += e.recv_copy_bytes;
+    acc.recv_copy_calls += e.recv_copy_calls;
+    acc.block_read_bytes += e.block_read_bytes;
+    acc.block_write_bytes += e.block_write_bytes;
+    acc.pagecache_added_bytes += e.pagecache_added_bytes;
+    acc.pagecache_added_folios += e.pagecache_added_folios;
 }
 
 /// `acc += s`, field by field.
@@ -276,6 +403,7 @@ impl ProcessSummary {
                 .collect(),
             faults: faults_of(&p.stats, coverage),
             switches: switches_of(&p.stats, coverage),
+            data: DataMovement::from_raw(&p.evidence, coverage),
         }
     }
 }
@@ -290,7 +418,7 @@ impl Summary {
         kernel_accounting: Option<KernelAccounting>,
         warnings: Vec<String>,
     ) -> Self {
-        let (stats, per_slot) = total(raw);
+        let (stats, evidence, per_slot) = total(raw);
         let mut all: BTreeMap<String, SyscallFigures> =
             (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
         all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));
@@ -305,10 +433,13 @@ impl Summary {
             mode_transitions: syscalls_total.map(|n| 2 * n),
             faults: faults_of(&stats, coverage),
             switches: switches_of(&stats, coverage),
+            data: DataMovement::from_raw(&evidence, coverage),
+            net_transmit: raw.net.filter(|_| coverage.net_device),
             processes,
             kernel_accounting,
             sources: sources(coverage),
             drops: raw.drops.clone(),
+            missed_events: raw.missed.clone(),
             warnings,
         }
     }

@@ -57,11 +57,14 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
         warnings.push(format!("tracefs {}", mounts.tracefs.describe()));
     }
 
+    let net_before = tracer.net_totals()?;
     let ended = match &opts.target {
         TargetSpec::Command(argv) => trace_command(&mut tracer, argv).await?,
         TargetSpec::Pid { pid, duration } => trace_pid(&mut tracer, *pid, *duration).await?,
     };
-    let raw = tracer.read().context("reading the kernel counters")?;
+    let mut raw = tracer.read().context("reading the kernel counters")?;
+    raw.net = Some(tracer.net_totals()?.since(&net_before));
+    raw.missed = tracer.missed_events();
     let coverage = tracer.coverage();
     drop(tracer);
 

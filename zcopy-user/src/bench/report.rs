@@ -10,7 +10,7 @@ use crate::{
         plan::{BenchOptions, CacheState},
         stats::Stats,
     },
-    summary::{Faults, Switches, SyscallFigures},
+    summary::{DataMovement, Faults, NetTransmit, Switches, SyscallFigures},
     workload::{
         strategies::ZeroCopyStats,
         strategy::{SinkKind, Strategy},
@@ -30,6 +30,8 @@ pub struct SideRun {
     pub syscalls_total: Option<u64>,
     pub faults: Faults,
     pub switches: Switches,
+    /// Where the data went (receive copies, device I/O, page cache).
+    pub data: DataMovement,
     /// CPU time in the window (getrusage of the worker).
     pub user_s: f64,
     pub sys_s: f64,
@@ -48,6 +50,11 @@ pub struct RunResult {
     pub resident_before: f64,
     pub sender: SideRun,
     pub receiver: Option<SideRun>,
+    /// Machine-wide device transmits from go to the workers' stop.
+    pub net_transmit: Option<NetTransmit>,
+    /// Events zcopy's programs missed during the run (another BPF program
+    /// was running on the CPU), by program; only programs that missed some.
+    pub missed_events: BTreeMap<String, u64>,
     /// Whether the data arrived intact (bytes, and CRC-32 with --verify).
     pub verified: String,
 }
@@ -67,6 +74,10 @@ pub struct SideSummary {
     pub faults_major_per_run: Option<f64>,
     pub switches_voluntary_per_run: Option<f64>,
     pub switches_involuntary_per_run: Option<f64>,
+    /// Means per run of the data-movement figures.
+    pub recv_copy_bytes_per_run: Option<f64>,
+    pub block_read_bytes_per_run: Option<f64>,
+    pub pagecache_added_bytes_per_run: Option<f64>,
     pub user_s: Stats,
     pub sys_s: Stats,
     pub zerocopy: Option<ZeroCopyStats>,
@@ -150,6 +161,9 @@ impl SideSummary {
             faults_major_per_run: field(&|s| s.faults.major),
             switches_voluntary_per_run: field(&|s| s.switches.voluntary),
             switches_involuntary_per_run: field(&|s| s.switches.involuntary),
+            recv_copy_bytes_per_run: field(&|s| s.data.recv_copy_bytes),
+            block_read_bytes_per_run: field(&|s| s.data.block_read_bytes),
+            pagecache_added_bytes_per_run: field(&|s| s.data.pagecache_added_bytes),
             user_s: Stats::of(&sides.iter().map(|s| s.user_s).collect::<Vec<_>>())?,
             sys_s: Stats::of(&sides.iter().map(|s| s.sys_s).collect::<Vec<_>>())?,
             zerocopy,
@@ -167,6 +181,10 @@ pub fn sources() -> BTreeMap<String, String> {
         ("switches", "measured: tracepoint sched:sched_switch, per worker process"),
         ("user_s, sys_s", "measured: getrusage(RUSAGE_SELF) of each worker, before go and after the window"),
         ("resident_before", "measured: mincore(2) on the source file right before go"),
+        ("data.recv_copy_bytes", "measured: tracepoint skb:skb_copy_datagram_iovec in the worker's context (CPU copy kernel -> user)"),
+        ("data.block_read_bytes, data.block_write_bytes", "measured: tracepoint block:block_bio_queue in the worker's context (device DMA)"),
+        ("data.pagecache_added_bytes", "measured: tracepoint filemap:mm_filemap_add_to_page_cache in the worker's context"),
+        ("net_transmit", "measured: tracepoint net:net_dev_xmit, machine-wide from go to the workers' stop; loopback does no DMA"),
         ("zerocopy", "reported by the kernel: MSG_ZEROCOPY error-queue completions / io_uring SEND_ZC notifications"),
     ]
     .into_iter()
@@ -190,6 +208,20 @@ pub fn warnings(case: &CaseResult) -> Vec<String> {
         out.push(format!(
             "{label}: throughput varies by {:.0}% between runs; close other programs, or use more --runs",
             100.0 * t.relative_stddev()
+        ));
+    }
+    let mut missed: BTreeMap<&str, u64> = BTreeMap::new();
+    for run in &case.runs {
+        for (program, n) in &run.missed_events {
+            *missed.entry(program).or_default() += n;
+        }
+    }
+    if !missed.is_empty() {
+        let list: Vec<String> = missed.iter().map(|(p, n)| format!("{p} {n}")).collect();
+        out.push(format!(
+            "{label}: zcopy's programs missed events while another BPF program ran on the CPU ({} over {} runs); the figures they feed are low by that much",
+            list.join(", "),
+            case.runs.len()
         ));
     }
     for (i, run) in case.runs.iter().enumerate() {

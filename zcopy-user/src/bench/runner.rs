@@ -190,6 +190,7 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport) -
         syscalls_total: figures.syscalls_total.map(|n| n.saturating_sub(1)),
         faults: figures.faults,
         switches: figures.switches,
+        data: figures.data,
         user_s: report.utime_us as f64 / 1e6,
         sys_s: report.stime_us as f64 / 1e6,
         bytes: report.bytes,
@@ -268,11 +269,22 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
     for &pid in &pids {
         ctx.tracer.add_target(pid)?;
     }
+    let net_before = ctx.tracer.net_totals()?;
+    let missed_before = ctx.tracer.missed_events();
     if let Some(r) = receiver.as_mut() {
         r.go().await?;
     }
     sender.go().await?;
     let stopped = wait_stopped(&pids, ctx.sigchld).await;
+    let net_after = ctx.tracer.net_totals()?;
+    let net_transmit = ctx.coverage.net_device.then(|| net_after.since(&net_before));
+    let missed_events: std::collections::BTreeMap<String, u64> = ctx
+        .tracer
+        .missed_events()
+        .into_iter()
+        .map(|(p, n)| (p.clone(), n.saturating_sub(missed_before.get(&p).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect();
 
     // Read the counters while the workers are stopped, then forget them.
     let mut raw = Vec::with_capacity(pids.len());
@@ -314,6 +326,8 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         wall_s,
         throughput_mib_s: if wall_s > 0.0 { ctx.size as f64 / f64::from(1 << 20) / wall_s } else { 0.0 },
         resident_before,
+        net_transmit,
+        missed_events,
         sender: side(ctx.coverage, sender.pid, &raw[0], &sender_report),
         receiver: match (receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
             (Some(r), Some(report), Some(raw)) => Some(side(ctx.coverage, r.pid, raw, report)),

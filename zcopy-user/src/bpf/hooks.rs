@@ -23,6 +23,10 @@ pub enum Feeds {
     FaultsPerf,
     Switches,
     Children,
+    RecvCopy,
+    BlockIo,
+    PageCache,
+    NetDevice,
 }
 
 /// One attachment.
@@ -86,6 +90,10 @@ pub const HOOKS: &[Hook] = &[
     tp("sched_process_fork", "sched", "sched_process_fork", Feeds::Children),
     tp("sched_process_exec", "sched", "sched_process_exec", Feeds::Children),
     tp("sched_process_exit", "sched", "sched_process_exit", Feeds::Children),
+    tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec", Feeds::RecvCopy),
+    tp("block_bio_queue", "block", "block_bio_queue", Feeds::BlockIo),
+    tp("mm_filemap_add_to_page_cache", "filemap", "mm_filemap_add_to_page_cache", Feeds::PageCache),
+    tp("net_dev_xmit", "net", "net_dev_xmit", Feeds::NetDevice),
 ];
 
 /// Which figure groups are complete, given which hooks attached: a group is
@@ -98,6 +106,10 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         faults_perf: all(Feeds::FaultsPerf),
         switches: all(Feeds::Switches),
         children: all(Feeds::Children),
+        recv_copy: all(Feeds::RecvCopy),
+        block_io: all(Feeds::BlockIo),
+        page_cache: all(Feeds::PageCache),
+        net_device: all(Feeds::NetDevice),
     }
 }
 

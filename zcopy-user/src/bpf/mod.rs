@@ -14,12 +14,13 @@ use aya::{
     programs::{PerfEvent, TracePoint, perf_event},
 };
 use zcopy_common::{
-    Comm, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, drop_reason, maps,
+    Comm, Evidence, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit, drop_reason,
+    maps, netdev,
 };
 
 use crate::{
     error::{ZcopyError, chain, is_permission},
-    summary::{Coverage, RawCounters, RawProcess, add_proc_stats, add_syscall_stats},
+    summary::{Coverage, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats, add_syscall_stats},
     syscalls,
 };
 use hooks::{Attach, HOOKS, Hook};
@@ -40,8 +41,12 @@ impl Tracer {
     /// the programs' aya-log output (off: the log calls are removed at load).
     pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
         let level: u8 = if bpf_log { u8::MAX } else { 0 };
+        // SAFETY: sysconf has no preconditions.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
+            .override_global("PAGE_SHIFT", &page_shift, true)
             .load(BPF_OBJECT)
             .map_err(|e| permission_or(e, "load zcopy's BPF maps and programs"))?;
 
@@ -116,6 +121,12 @@ impl Tracer {
                 add_proc_stats(&mut process.stats, stats);
             }
         }
+        let evidence: PerCpuHashMap<_, u32, Evidence> = PerCpuHashMap::try_from(map(&self.ebpf, maps::EVIDENCE)?)?;
+        if let Ok(per_cpu) = evidence.get(&pid, 0) {
+            for e in per_cpu.iter() {
+                add_evidence(&mut process.evidence, e);
+            }
+        }
         let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
         for slot in (0u32..).take(syscalls::TRACKED.len()) {
@@ -129,6 +140,32 @@ impl Tracer {
         Ok(process)
     }
 
+    /// Events each counting program missed so far because another BPF program
+    /// was already running on that CPU (the kernel's per-program
+    /// `recursion_misses`; e.g. a softirq transmit interrupting sys_enter).
+    pub fn missed_events(&self) -> BTreeMap<String, u64> {
+        HOOKS
+            .iter()
+            .filter_map(|hook| {
+                let fd = self.ebpf.program(hook.program)?.fd().ok()?;
+                let misses = recursion_misses(std::os::fd::AsFd::as_fd(fd)).ok()?;
+                Some((hook.program.to_owned(), misses))
+            })
+            .collect()
+    }
+
+    /// Machine-wide device transmits so far (loopback, other).
+    pub fn net_totals(&self) -> anyhow::Result<NetTransmit> {
+        let netdev: PerCpuArray<_, Transmit> = PerCpuArray::try_from(map(&self.ebpf, maps::NETDEV)?)?;
+        let sum = |index: u32| -> anyhow::Result<(u64, u64)> {
+            let per_cpu = netdev.get(&index, 0).context("reading device transmit counters")?;
+            Ok(per_cpu.iter().fold((0, 0), |(b, p), t| (b + t.bytes, p + t.packets)))
+        };
+        let (loopback_bytes, loopback_packets) = sum(netdev::LOOPBACK)?;
+        let (device_bytes, device_packets) = sum(netdev::OTHER)?;
+        Ok(NetTransmit { loopback_bytes, loopback_packets, device_bytes, device_packets })
+    }
+
     /// Stops tracing `pid` and deletes its counters.
     pub fn forget(&mut self, pid: u32) -> anyhow::Result<()> {
         let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
@@ -136,6 +173,9 @@ impl Tracer {
         let mut procs: PerCpuHashMap<_, u32, ProcStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::PROCS)?)?;
         let _ = procs.remove(&pid);
+        let mut evidence: PerCpuHashMap<_, u32, Evidence> =
+            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::EVIDENCE)?)?;
+        let _ = evidence.remove(&pid);
         let mut per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?)?;
         for slot in (0u32..).take(syscalls::TRACKED.len()) {
@@ -246,4 +286,30 @@ fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `bpf_prog_info.recursion_misses` of a loaded program (Linux 5.12+; 0 before).
+fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u64> {
+    use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_prog_info};
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: zeroed C structs are valid values.
+    let mut info: bpf_prog_info = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut attr: bpf_attr = unsafe { std::mem::zeroed() };
+    attr.info.bpf_fd = u32::try_from(fd.as_raw_fd()).map_err(std::io::Error::other)?;
+    attr.info.info_len = u32::try_from(size_of::<bpf_prog_info>()).map_err(std::io::Error::other)?;
+    attr.info.info = (&raw mut info) as u64;
+    // SAFETY: BPF_OBJ_GET_INFO_BY_FD writes at most info_len bytes into info.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            bpf_cmd::BPF_OBJ_GET_INFO_BY_FD as libc::c_long,
+            &raw mut attr,
+            size_of::<bpf_attr>(),
+        )
+    };
+    if rc < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(info.recursion_misses)
 }

@@ -51,7 +51,7 @@ mod tests {
             report::{self, BenchReport, CaseResult, RunResult, SideRun, SideSummary, Status},
             stats::Stats,
         },
-        summary::{Faults, Switches, SyscallFigures},
+        summary::{DataMovement, Faults, NetTransmit, Switches, SyscallFigures},
         workload::{
             strategies::ZeroCopyStats,
             strategy::{SinkKind, Strategy},
@@ -65,6 +65,12 @@ mod tests {
             syscalls_total: Some(calls + 1),
             faults: Faults { total: Some(3), user: Some(2), kernel: Some(1), minor: Some(3), major: Some(0) },
             switches: Switches { voluntary: Some(5), involuntary: Some(1) },
+            data: DataMovement {
+                recv_copy_bytes: Some(if name == "read" { 64 << 20 } else { 0 }),
+                block_read_bytes: Some(0),
+                block_write_bytes: Some(0),
+                pagecache_added_bytes: Some(0),
+            },
             user_s: 0.001,
             sys_s: 0.05,
             bytes: 64 << 20,
@@ -79,6 +85,12 @@ mod tests {
             wall_s: 64.0 / mib_s,
             throughput_mib_s: mib_s,
             resident_before: 1.0,
+            net_transmit: Some(NetTransmit {
+                loopback_bytes: 68_000_000,
+                loopback_packets: 1100,
+                ..Default::default()
+            }),
+            missed_events: BTreeMap::from([("net_dev_xmit".to_owned(), 3)]),
             sender: side(100, "sendto", chunks, zc),
             receiver: Some(side(101, "read", 70, None)),
             verified: "bytes and CRC-32 match".into(),

@@ -68,6 +68,29 @@ pub fn render(s: &Summary) -> String {
         "sched:sched_switch",
     );
 
+    let d = &s.data;
+    line(
+        &mut out,
+        "received by CPU copy",
+        opt(d.recv_copy_bytes),
+        "skb:skb_copy_datagram_iovec (bytes, kernel -> user)",
+    );
+    line(
+        &mut out,
+        "block I/O read / write",
+        format!("{} / {}", opt(d.block_read_bytes), opt(d.block_write_bytes)),
+        "block:block_bio_queue (bytes, device DMA)",
+    );
+    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), "filemap:mm_filemap_add_to_page_cache (bytes)");
+    if let Some(n) = &s.net_transmit {
+        line(
+            &mut out,
+            "device transmit",
+            format!("lo {} / other {}", n.loopback_bytes, n.device_bytes),
+            "net:net_dev_xmit, machine-wide (bytes; lo does no DMA)",
+        );
+    }
+
     if let Some(k) = &s.kernel_accounting {
         let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3} s"));
         let _ = writeln!(
@@ -89,6 +112,15 @@ pub fn render(s: &Summary) -> String {
     let _ = write!(out, "\n  processes: {} ({}", s.processes.len(), names.join(", "));
     let _ = writeln!(out, "{})", if more > 0 { format!(", +{more} more") } else { String::new() });
 
+    let missed: Vec<String> =
+        s.missed_events.iter().filter(|(_, n)| **n > 0).map(|(p, n)| format!("{p} {n}")).collect();
+    if !missed.is_empty() {
+        let _ = writeln!(
+            out,
+            "  WARNING: events missed because another BPF program was running on the CPU: {} (their figures are low by that much)",
+            missed.join(", ")
+        );
+    }
     let dropped: u64 = s.drops.values().sum();
     if dropped > 0 {
         let _ = writeln!(out, "  WARNING: {dropped} events could not be counted: {:?}", s.drops);

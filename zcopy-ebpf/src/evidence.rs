@@ -1,0 +1,96 @@
+//! Evidence of where data went, charged to the process whose task caused it
+//! (each of these fires in that task's context), plus machine-wide device
+//! transmits (a loopback transmit can run in another task's softirq, so it
+//! cannot be charged to a process).
+//!
+//! Formats (include/trace/events/{skb,block,filemap,net}.h,
+//! https://github.com/torvalds/linux/blob/v6.18/include/trace/events/):
+//! - skb:skb_copy_datagram_iovec: `int len` @16 (bytes copied to user memory)
+//! - block:block_bio_queue: `unsigned int nr_sector` @24, `char rwbs[10]` @28
+//! - filemap:mm_filemap_add_to_page_cache: `unsigned char order` @36
+//! - net:net_dev_xmit: `unsigned int len` @16, `int rc` @20, `__data_loc char[] name` @24
+
+use aya_ebpf::{
+    EbpfContext, Global, helpers::bpf_probe_read_kernel_str_bytes, macros::tracepoint, programs::TracePointContext,
+};
+use zcopy_common::{Evidence, drop_reason, netdev};
+
+use crate::{EVIDENCE, NETDEV, current_ids, field, is_target, upsert};
+
+/// log2 of the page size, set by the loader.
+#[unsafe(no_mangle)]
+static PAGE_SHIFT: Global<u32> = Global::new(12);
+
+const SECTOR_SHIFT: u64 = 9;
+
+#[inline(always)]
+fn count(update: impl FnOnce(&mut Evidence)) -> u32 {
+    let (tgid, _) = current_ids();
+    if is_target(tgid) {
+        upsert(&EVIDENCE, tgid, drop_reason::PROC_MAP_FULL, update);
+    }
+    0
+}
+
+/// skb:skb_copy_datagram_iovec: the receive path copying packet data into
+/// the caller's buffer (tcp_recvmsg, udp_recvmsg, unix stream reads use other paths).
+#[tracepoint(category = "skb", name = "skb_copy_datagram_iovec")]
+pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset from the format.
+    let len: i32 = unsafe { field(&ctx, 16) };
+    count(|e| {
+        e.recv_copy_bytes += u64::from(len.max(0).unsigned_abs());
+        e.recv_copy_calls += 1;
+    })
+}
+
+/// block:block_bio_queue: a bio submitted by the current task.
+#[tracepoint(category = "block", name = "block_bio_queue")]
+pub fn block_bio_queue(ctx: TracePointContext) -> u32 {
+    // SAFETY: offsets from the format.
+    let (sectors, rwbs): (u32, [u8; 4]) = unsafe { (field(&ctx, 24), field(&ctx, 28)) };
+    let bytes = u64::from(sectors) << SECTOR_SHIFT;
+    // rwbs: optional F (flush) first, then R / W / D (discard) / N.
+    let op = if rwbs[0] == b'F' { rwbs[1] } else { rwbs[0] };
+    count(|e| match op {
+        b'R' => e.block_read_bytes += bytes,
+        b'W' => e.block_write_bytes += bytes,
+        _ => {}
+    })
+}
+
+/// filemap:mm_filemap_add_to_page_cache: a folio of 2^order pages inserted.
+#[tracepoint(category = "filemap", name = "mm_filemap_add_to_page_cache")]
+pub fn mm_filemap_add_to_page_cache(ctx: TracePointContext) -> u32 {
+    // SAFETY: offset from the format.
+    let order: u8 = unsafe { field(&ctx, 36) };
+    let bytes = 1u64 << (PAGE_SHIFT.load() + u32::from(order & 31)).min(63);
+    count(|e| {
+        e.pagecache_added_bytes += bytes;
+        e.pagecache_added_folios += 1;
+    })
+}
+
+/// net:net_dev_xmit: machine-wide, split into loopback and other devices.
+#[tracepoint(category = "net", name = "net_dev_xmit")]
+pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
+    // SAFETY: offsets from the format.
+    let (len, rc, loc): (u32, i32, u32) = unsafe { (field(&ctx, 16), field(&ctx, 20), field(&ctx, 24)) };
+    if rc != 0 {
+        return 0;
+    }
+    // __data_loc: low 16 bits offset of the string in the record.
+    let mut name = [0u8; 4];
+    let offset = (loc & 0xffff) as usize;
+    // SAFETY: reading at most 4 bytes of the record's device name.
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(ctx.as_ptr().cast::<u8>().add(offset), &mut name) };
+    let index = if name[0] == b'l' && name[1] == b'o' && name[2] == 0 { netdev::LOOPBACK } else { netdev::OTHER };
+    if let Some(tx) = NETDEV.get_ptr_mut(index) {
+        // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
+        unsafe {
+            (*tx).bytes += u64::from(len);
+            (*tx).packets += 1;
+        }
+    }
+    0
+}
