@@ -250,3 +250,58 @@ fn ctrl_c_stops_workers_and_removes_the_files() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn explain(args: &[&str]) -> (std::process::Output, Value) {
+    let out = run(Command::new(zcopy()).args(["explain", "--size", "16M", "--json"]).args(args));
+    let value =
+        if out.status.success() { serde_json::from_slice(&out.stdout).expect("explain JSON") } else { Value::Null };
+    (out, value)
+}
+
+#[test]
+fn explain_shows_the_path_and_labels_what_is_inferred() {
+    if !bpf_available("explain_shows_the_path_and_labels_what_is_inferred") {
+        return;
+    }
+    let _serial = serial();
+    let size = 16u64 << 20;
+    let (out, v) = explain(&["read-write"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let steps = v["steps"].as_array().expect("steps");
+    let step = |prefix: &str| {
+        steps
+            .iter()
+            .find(|s| s["what"].as_str().is_some_and(|w| w.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no step {prefix}: {steps:?}"))
+    };
+    // Measured where a probe sees it: the receiver's copy, byte for byte.
+    let recv = step("socket buffers -> receiver memory");
+    assert_eq!((recv["how"].as_str(), u(&recv["bytes"])), (Some("measured"), size));
+    // Inferred where no probe sees the copy (no fentry/kprobe on copy routines here).
+    let copies = step("CPU copies in the sender");
+    assert_eq!(
+        (copies["how"].as_str(), u(&copies["bytes"])),
+        (Some("inferred"), 2 * size),
+        "read-write: N bytes in, N bytes out"
+    );
+    // The claims: 2 syscalls per chunk holds, measured; CPU copies inferred.
+    let claims = v["case"]["claims"].as_array().expect("claims");
+    let cells = claims[0]["cells"].as_array().expect("cells");
+    let cell = |what: &str| cells.iter().find(|c| c["what"] == what).expect("cell");
+    assert_eq!(cell("syscalls")["verdict"], "holds");
+    assert_eq!(cell("syscalls")["measured"]["how"], "measured");
+    assert_eq!(cell("CPU copies")["measured"]["how"], "inferred");
+    assert_eq!(cell("mode transitions")["measured"]["how"], "inferred");
+
+    // mmap + write: the table's 2 syscalls per chunk do not hold: mmap is once per file.
+    let (out, v) = explain(&["mmap-write"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let cells = v["case"]["claims"][0]["cells"].as_array().expect("cells").clone();
+    let syscalls = cells.iter().find(|c| c["what"] == "syscalls").expect("cell");
+    assert_eq!(syscalls["verdict"], "differs");
+    assert!(syscalls["reason"].as_str().is_some_and(|r| r.contains("once per file")));
+
+    let out = run(Command::new(zcopy()).args(["explain", "copy-file-range", "--size", "1M"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("needs a file sink"), "{}", stderr(&out));
+}

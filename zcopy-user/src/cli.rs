@@ -31,6 +31,8 @@ pub enum Command {
     Trace(TraceArgs),
     /// Compare transfer strategies: the same file moved by each, in fresh traced processes.
     Bench(BenchArgs),
+    /// Show the path of the data through the kernel for one strategy, from a fresh traced run.
+    Explain(ExplainArgs),
     /// Show what this kernel and these privileges allow, and what zcopy does about what is missing.
     Doctor(DoctorArgs),
     /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
@@ -177,6 +179,53 @@ impl TraceArgs {
             return Err("--duration only applies to --pid: a command is traced until it exits".into());
         }
         Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The strategy to explain.
+    #[arg(value_parser = Strategy::parse)]
+    pub strategy: Strategy,
+
+    /// Where the bytes go: tcp, unix, pipe, file, null.
+    #[arg(long, default_value = "tcp", value_parser = SinkKind::parse)]
+    pub sink: SinkKind,
+
+    /// Size of the file moved.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub size: u64,
+
+    /// Chunk size per call.
+    #[arg(long, default_value = "64K", value_parser = parse_size)]
+    pub chunk: u64,
+
+    /// Page-cache state before the run: warm or cold.
+    #[arg(long, default_value = "warm", value_parser = parse_caches)]
+    pub cache: CacheList,
+
+    /// Folder for the source file.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print the steps and the claims as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ExplainArgs {
+    pub fn options(&self) -> BenchOptions {
+        BenchOptions {
+            strategies: vec![self.strategy],
+            sink: self.sink,
+            size: self.size,
+            chunks: vec![self.chunk],
+            caches: self.cache.0.iter().copied().take(1).collect(),
+            runs: 1,
+            warmup: 0,
+            verify: true,
+            dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
+        }
     }
 }
 

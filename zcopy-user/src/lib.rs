@@ -5,6 +5,7 @@
 //! (starting or attaching to processes), `summary` (the result structure),
 //! `output`/`export` (table, JSON), `trace`/`doctor` (the commands).
 
+pub mod analysis;
 pub mod bench;
 pub mod bpf;
 pub mod cli;
@@ -63,6 +64,30 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let failed = report.cases.iter().any(|c| c.status == bench::report::Status::Failed);
             Ok(i32::from(failed))
+        }
+        Command::Explain(args) => {
+            require_tracing_caps()?;
+            let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
+            let report = runtime()?.block_on(bench::run(args.options(), &mounts))?;
+            let case = report.cases.first().context("the run produced no result")?;
+            let Some(run) = case.runs.first() else {
+                anyhow::bail!(
+                    "{} could not run here: {}",
+                    case.strategy,
+                    case.reason.as_deref().unwrap_or("no measured run")
+                );
+            };
+            let steps = analysis::path::steps(case, run);
+            if args.json {
+                let value = serde_json::json!({ "case": case, "steps": steps });
+                export::write_json(&value, std::path::Path::new("-"))?;
+            } else {
+                print!("{}", output::explain::render(case, &steps));
+                for w in &report.warnings {
+                    eprintln!("  warning: {w}");
+                }
+            }
+            Ok(0)
         }
         Command::Doctor(args) => {
             // Before any thread exists: may enter a private mount namespace.

@@ -100,6 +100,7 @@ fn empty_result(case: &Case, options: &BenchOptions, status: Status, reason: Opt
         sender: None,
         receiver: None,
         runs: Vec::new(),
+        claims: Vec::new(),
     }
 }
 
@@ -136,6 +137,7 @@ async fn run_case(
     let receivers: Vec<_> = result.runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
     result.sender = SideSummary::of(&senders, result.chunks_per_run, options.size);
     result.receiver = SideSummary::of(&receivers, result.chunks_per_run, options.size);
+    result.claims = crate::analysis::claims::compare(&result);
     Ok(result)
 }
 

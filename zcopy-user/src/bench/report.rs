@@ -110,6 +110,9 @@ pub struct CaseResult {
     pub sender: Option<SideSummary>,
     pub receiver: Option<SideSummary>,
     pub runs: Vec<RunResult>,
+    /// The literature's claims about this strategy against this case.
+    #[serde(default)]
+    pub claims: Vec<crate::analysis::claims::Comparison>,
 }
 
 /// The whole comparison.

@@ -78,6 +78,7 @@ pub fn render(r: &BenchReport) -> String {
     if !notes.is_empty() {
         let _ = writeln!(out, "\n{}", notes.join("\n"));
     }
+    out.push_str(&crate::output::claims::render(&r.cases, true));
     let _ = writeln!(out, "\n## Where the numbers come from\n");
     for (k, v) in &r.sources {
         let _ = writeln!(out, "- **{k}**: {v}");

@@ -113,6 +113,7 @@ mod tests {
             sender: None,
             receiver: None,
             runs: Vec::new(),
+            claims: Vec::new(),
         };
         let measured = CaseResult {
             throughput_mib_s: Stats::of(&[1000.0, 1200.0]),

@@ -119,6 +119,7 @@ pub fn render(r: &BenchReport) -> String {
             );
         }
     }
+    out.push_str(&crate::output::claims::render(&r.cases, false));
     for w in &r.warnings {
         let _ = writeln!(out, "  warning: {w}");
     }

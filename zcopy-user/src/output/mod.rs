@@ -1,4 +1,6 @@
 //! Tables for the terminal (written to stderr).
 
 pub mod bench;
+pub mod claims;
+pub mod explain;
 pub mod trace;

@@ -1,0 +1,288 @@
+//! The zero-copy literature's table (../shared/docs/claims.md) as data, and
+//! its cells compared with what a bench run measured, per chunk.
+//!
+//! Every measured figure says how it was obtained: `measured` (a probe
+//! counted it), or `inferred` (a rule applied to measured syscalls and bytes,
+//! because this kernel has no probe on the copy itself: no fentry/kprobe on
+//! copy_to_user here, see `zcopy doctor`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    bench::report::{CaseResult, SideRun},
+    workload::strategy::{SinkKind, Strategy},
+};
+
+/// One row of the classic table, per chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub row: &'static str,
+    pub syscalls: f64,
+    pub mode_transitions: f64,
+    pub cpu_copies: f64,
+    pub dma_copies: f64,
+}
+
+/// The rows that speak about `strategy`.
+pub fn claims_for(strategy: Strategy) -> Vec<Claim> {
+    let row = |row, syscalls, mode_transitions, cpu_copies, dma_copies| Claim {
+        row,
+        syscalls,
+        mode_transitions,
+        cpu_copies,
+        dma_copies,
+    };
+    match strategy {
+        Strategy::ReadWrite => vec![row("read + write", 2.0, 4.0, 2.0, 2.0)],
+        Strategy::MmapWrite | Strategy::MmapPopulateWrite => vec![row("mmap + write", 2.0, 4.0, 1.0, 2.0)],
+        Strategy::Sendfile => vec![row("sendfile", 1.0, 2.0, 1.0, 2.0), row("sendfile + SG-DMA", 1.0, 2.0, 0.0, 2.0)],
+        _ => Vec::new(),
+    }
+}
+
+/// A measured figure and how it was obtained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub value: f64,
+    /// "measured" or "inferred".
+    pub how: String,
+    /// The probe or the rule.
+    pub from: String,
+}
+
+fn measured(value: f64, from: impl Into<String>) -> Figure {
+    Figure { value, how: "measured".into(), from: from.into() }
+}
+
+fn inferred(value: f64, from: impl Into<String>) -> Figure {
+    Figure { value, how: "inferred".into(), from: from.into() }
+}
+
+/// One cell: claimed, measured, verdict, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cell {
+    pub what: String,
+    pub claimed: f64,
+    pub measured: Figure,
+    /// "holds" or "differs".
+    pub verdict: String,
+    pub reason: String,
+}
+
+/// The comparison of one claim row with one case.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub row: String,
+    pub cells: Vec<Cell>,
+}
+
+/// What the sender's copies were, per chunk, and how that is known.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyModel {
+    pub cpu_copies: Figure,
+    pub reason: String,
+}
+
+fn calls_bytes(side: &SideRun, names: &[&str]) -> u64 {
+    names.iter().filter_map(|n| side.syscalls.get(*n)).filter_map(|f| f.bytes).sum()
+}
+
+/// The sender's CPU copies per chunk, from its syscalls and the strategy's
+/// design (inferred), or from the kernel's zero-copy reports (measured).
+pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
+    let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
+    let reads = calls_bytes(side, &["read", "pread64", "readv", "preadv", "preadv2"]);
+    let writes = calls_bytes(side, &["write", "writev", "sendto", "sendmsg", "pwrite64"]);
+    match strategy {
+        Strategy::ReadWrite => CopyModel {
+            cpu_copies: inferred(
+                per_chunk(reads) + per_chunk(writes),
+                "read(2) of a cached file copies page cache -> user; write(2) copies user -> kernel (bytes from raw_syscalls)",
+            ),
+            reason: "one copy into the user buffer, one out of it".into(),
+        },
+        Strategy::MmapWrite | Strategy::MmapPopulateWrite => CopyModel {
+            cpu_copies: inferred(
+                per_chunk(writes),
+                "write(2) from the mapping copies user -> kernel; the mapping itself is the page cache (no copy in)",
+            ),
+            reason: "the page cache is mapped, so only write(2) copies".into(),
+        },
+        Strategy::Sendfile | Strategy::Splice => match sink {
+            SinkKind::Tcp | SinkKind::Unix | SinkKind::Pipe => CopyModel {
+                cpu_copies: inferred(
+                    0.0,
+                    "sendfile/splice to a socket or pipe attach page-cache pages by reference (splice, MSG_SPLICE_PAGES)",
+                ),
+                reason: "page-cache pages are passed by reference, not copied, on this path".into(),
+            },
+            SinkKind::File => CopyModel {
+                cpu_copies: inferred(
+                    per_chunk(side.bytes),
+                    "splicing into a regular file copies page cache -> page cache",
+                ),
+                reason: "a file sink needs its own page-cache copy".into(),
+            },
+            SinkKind::Null => CopyModel {
+                cpu_copies: inferred(0.0, "/dev/null discards without touching the data"),
+                reason: "nothing is copied".into(),
+            },
+        },
+        Strategy::MsgZerocopy | Strategy::IoUringSendZc => {
+            let zc = side.zerocopy.unwrap_or_default();
+            let copied_share = if zc.completions > 0 { zc.copied as f64 / zc.completions as f64 } else { 0.0 };
+            let read_copy = per_chunk(reads);
+            CopyModel {
+                cpu_copies: measured(
+                    read_copy + copied_share,
+                    "kernel zero-copy completion reports (copied or not), plus read(2) copies for io_uring",
+                ),
+                reason: format!("{:.0}% of zero-copy sends were reported copied by the kernel", 100.0 * copied_share),
+            }
+        }
+        Strategy::IoUring => CopyModel {
+            cpu_copies: inferred(
+                2.0 * side.bytes as f64 / chunk_bytes / chunks.max(1.0),
+                "io_uring read copies page cache -> user, send copies user -> kernel",
+            ),
+            reason: "the same two copies as read + write, submitted differently".into(),
+        },
+        Strategy::CopyFileRange => CopyModel {
+            cpu_copies: inferred(
+                per_chunk(side.bytes),
+                "copy_file_range without reflink copies page cache -> page cache in the kernel",
+            ),
+            reason: "one in-kernel copy".into(),
+        },
+        Strategy::DirectRead => CopyModel {
+            cpu_copies: inferred(
+                per_chunk(writes),
+                "O_DIRECT reads are DMA'd into user memory; write(2) copies user -> kernel",
+            ),
+            reason: "the read is a device transfer, only the write copies".into(),
+        },
+    }
+}
+
+fn verdict(claimed: f64, measured: f64) -> &'static str {
+    if (claimed - measured).abs() <= 0.05 * claimed.max(1.0) { "holds" } else { "differs" }
+}
+
+/// Compares `case` (a measured bench case) with every claim about its strategy.
+pub fn compare(case: &CaseResult) -> Vec<Comparison> {
+    let Some(run) = case.runs.first() else { return Vec::new() };
+    let Some(sender) = &case.sender else { return Vec::new() };
+    let chunks = case.chunks_per_run as f64;
+    let chunk_bytes = case.chunk as f64;
+    let syscalls = sender.syscalls_per_chunk.unwrap_or(0.0);
+    let copies = sender_copies(case.strategy, case.sink, &run.sender, chunk_bytes, chunks);
+    let per_chunk = |bytes: f64| bytes / chunk_bytes / chunks;
+    let disk = per_chunk(sender.block_read_bytes_per_run.unwrap_or(0.0));
+    let runs = case.runs.len().max(1) as f64;
+    let mean_net = |get: fn(&crate::summary::NetTransmit) -> u64| {
+        case.runs.iter().filter_map(|r| r.net_transmit.as_ref()).map(|n| get(n) as f64).sum::<f64>() / runs
+    };
+    let nic = per_chunk(mean_net(|n| n.device_bytes));
+    let lo = per_chunk(mean_net(|n| n.loopback_bytes));
+    let dma = disk + nic;
+    let dma_reason = format!(
+        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net:net_dev_xmit){}",
+        case.cache.name(),
+        if lo > 0.0 { format!("; loopback carried {lo:.2}/chunk but does no DMA") } else { String::new() }
+    );
+    let receive_note = case
+        .receiver
+        .as_ref()
+        .and_then(|r| r.recv_copy_bytes_per_run)
+        .filter(|b| *b > 0.0)
+        .map(|b| {
+            format!(
+                "; the receiver copied {:.2}/chunk kernel -> user (skb:skb_copy_datagram_iovec), not part of the claim",
+                b / chunk_bytes / chunks
+            )
+        })
+        .unwrap_or_default();
+    claims_for(case.strategy)
+        .into_iter()
+        .map(|claim| {
+            let cells = vec![
+                Cell {
+                    what: "syscalls".into(),
+                    claimed: claim.syscalls,
+                    measured: measured(syscalls, "tracepoints raw_syscalls, sender process, per chunk"),
+                    verdict: verdict(claim.syscalls, syscalls).into(),
+                    reason: if matches!(case.strategy, Strategy::MmapWrite | Strategy::MmapPopulateWrite) {
+                        "mmap and munmap happen once per file, so per chunk there is one write".into()
+                    } else {
+                        format!("{syscalls:.2} per chunk")
+                    },
+                },
+                Cell {
+                    what: "mode transitions".into(),
+                    claimed: claim.mode_transitions,
+                    measured: inferred(2.0 * syscalls, "2 per measured syscall"),
+                    verdict: verdict(claim.mode_transitions, 2.0 * syscalls).into(),
+                    reason: "each syscall enters and leaves the kernel once".into(),
+                },
+                Cell {
+                    what: "CPU copies".into(),
+                    claimed: claim.cpu_copies,
+                    measured: copies.cpu_copies.clone(),
+                    verdict: verdict(claim.cpu_copies, copies.cpu_copies.value).into(),
+                    reason: format!("{}{receive_note}", copies.reason),
+                },
+                Cell {
+                    what: "DMA copies".into(),
+                    claimed: claim.dma_copies,
+                    measured: measured(dma, "block:block_bio_queue + net:net_dev_xmit (non-loopback)"),
+                    verdict: verdict(claim.dma_copies, dma).into(),
+                    reason: dma_reason.clone(),
+                },
+            ];
+            Comparison { row: claim.row.into(), cells }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_encoded_as_the_articles_give_it() {
+        let sendfile = claims_for(Strategy::Sendfile);
+        assert_eq!(sendfile.len(), 2);
+        assert_eq!((sendfile[1].cpu_copies, sendfile[1].dma_copies), (0.0, 2.0));
+        let rw = claims_for(Strategy::ReadWrite)[0];
+        assert_eq!((rw.syscalls, rw.mode_transitions, rw.cpu_copies, rw.dma_copies), (2.0, 4.0, 2.0, 2.0));
+        assert!(claims_for(Strategy::Splice).is_empty(), "the articles do not cover splice");
+    }
+
+    #[test]
+    fn verdicts_allow_five_percent() {
+        assert_eq!(verdict(2.0, 2.01), "holds");
+        assert_eq!(verdict(4.0, 2.0), "differs");
+        assert_eq!(verdict(0.0, 0.0), "holds");
+        assert_eq!(verdict(0.0, 1.0), "differs");
+    }
+
+    #[test]
+    fn zero_copy_reports_make_a_measured_figure() {
+        let side = SideRun {
+            pid: 1,
+            syscalls: Default::default(),
+            syscalls_total: Some(1),
+            faults: Default::default(),
+            switches: Default::default(),
+            data: Default::default(),
+            user_s: 0.0,
+            sys_s: 0.0,
+            bytes: 1 << 20,
+            zerocopy: Some(crate::workload::strategies::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
+        };
+        let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);
+        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 1.0));
+        let m = sender_copies(Strategy::Sendfile, SinkKind::Tcp, &side, 65536.0, 16.0);
+        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("inferred", 0.0));
+    }
+}

@@ -1,0 +1,4 @@
+//! Analysis of measurements: the literature's claims against them.
+
+pub mod claims;
+pub mod path;

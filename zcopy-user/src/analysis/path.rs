@@ -1,0 +1,121 @@
+//! The path of the data through the kernel in one measured run, step by
+//! step, each with its bytes, how they are known, and the evidence.
+
+use serde::Serialize;
+
+use crate::{
+    analysis::claims::sender_copies,
+    bench::report::{CaseResult, RunResult},
+    workload::strategy::SinkKind,
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    pub what: String,
+    pub bytes: Option<u64>,
+    /// "measured", "inferred" or "reported" (by the kernel to the program).
+    pub how: &'static str,
+    pub evidence: String,
+}
+
+fn step(what: impl Into<String>, bytes: Option<u64>, how: &'static str, evidence: impl Into<String>) -> Step {
+    Step { what: what.into(), bytes, how, evidence: evidence.into() }
+}
+
+/// The steps of `run` of `case`.
+pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
+    let s = &run.sender;
+    let mut out = Vec::new();
+    let block = s.data.block_read_bytes.unwrap_or(0);
+    out.push(step(
+        "disk -> page cache (device DMA)",
+        s.data.block_read_bytes,
+        "measured",
+        format!(
+            "block:block_bio_queue in the sender; {:.1}% of the file was cached before the run (mincore)",
+            100.0 * run.resident_before
+        ),
+    ));
+    if let Some(added) = s.data.pagecache_added_bytes.filter(|b| *b > 0 || block > 0) {
+        out.push(step(
+            "folios added to the page cache",
+            Some(added),
+            "measured",
+            "filemap:mm_filemap_add_to_page_cache in the sender",
+        ));
+    }
+    let calls: Vec<String> = s.syscalls.iter().map(|(n, f)| format!("{} x {n}", f.calls)).collect();
+    out.push(step(
+        format!("sender syscalls: {}", calls.join(", ")),
+        Some(s.bytes),
+        "measured",
+        format!("tracepoints raw_syscalls in the sender; {} syscalls in all", s.syscalls_total.unwrap_or(0)),
+    ));
+    let model = sender_copies(case.strategy, case.sink, s, case.chunk as f64, case.chunks_per_run as f64);
+    let copied = (model.cpu_copies.value * case.chunk as f64 * case.chunks_per_run as f64).round() as u64;
+    out.push(step(
+        format!("CPU copies in the sender ({:.2} per chunk): {}", model.cpu_copies.value, model.reason),
+        Some(copied),
+        if model.cpu_copies.how == "measured" { "reported" } else { "inferred" },
+        model.cpu_copies.from,
+    ));
+    if let Some(zc) = s.zerocopy {
+        out.push(step(
+            format!(
+                "zero-copy sends: {} sent, {} completed, {} copied by the kernel anyway",
+                zc.sends, zc.completions, zc.copied
+            ),
+            None,
+            "reported",
+            "MSG_ZEROCOPY error queue / io_uring SEND_ZC notifications",
+        ));
+    }
+    if let Some(n) = run.net_transmit
+        && (case.sink.is_socket() || n.loopback_bytes + n.device_bytes > 0)
+    {
+        out.push(step(
+            "loopback \"transmit\" (no DMA: the packet is handed to the receive path)",
+            Some(n.loopback_bytes),
+            "measured",
+            format!("net:net_dev_xmit, machine-wide during the run, {} packets; headers included", n.loopback_packets),
+        ));
+        if n.device_bytes > 0 {
+            out.push(step(
+                "other devices' transmit (DMA)",
+                Some(n.device_bytes),
+                "measured",
+                "net:net_dev_xmit, machine-wide",
+            ));
+        }
+    }
+    match (&run.receiver, case.sink) {
+        (Some(r), SinkKind::Tcp | SinkKind::Unix) => out.push(step(
+            "socket buffers -> receiver memory (CPU copy, kernel -> user)",
+            r.data.recv_copy_bytes,
+            "measured",
+            "skb:skb_copy_datagram_iovec in the receiver",
+        )),
+        (Some(r), _) => out.push(step(
+            "pipe -> receiver memory (CPU copy, kernel -> user)",
+            Some(r.bytes),
+            "inferred",
+            "read(2) from a pipe copies (no tracepoint marks it); bytes from raw_syscalls",
+        )),
+        (None, SinkKind::File) => out.push(step(
+            "written to the sink file's page cache",
+            Some(s.bytes),
+            "inferred",
+            "the file sink keeps its own copy; written back to disk later by the kernel (not counted)",
+        )),
+        (None, _) => {}
+    }
+    if !run.missed_events.is_empty() {
+        out.push(step(
+            format!("events zcopy's programs missed (another BPF program was running): {:?}", run.missed_events),
+            None,
+            "measured",
+            "bpf_prog_info.recursion_misses",
+        ));
+    }
+    out
+}

@@ -1,0 +1,94 @@
+//! The literature's claims against the measurements, as a table for the
+//! terminal or Markdown.
+
+use std::fmt::Write as _;
+
+use crate::bench::report::CaseResult;
+
+/// Renders every case's comparisons; `markdown` picks the format.
+pub fn render(cases: &[CaseResult], markdown: bool) -> String {
+    let mut out = String::new();
+    let compared: Vec<&CaseResult> = cases.iter().filter(|c| !c.claims.is_empty()).collect();
+    if compared.is_empty() {
+        return out;
+    }
+    if markdown {
+        let _ = writeln!(out, "\n## The zero-copy table against this kernel (per chunk, sender)\n");
+        let _ =
+            writeln!(out, "| strategy | chunk | cache | claim | figure | claimed | measured | how | verdict | why |");
+        let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---|---|---|");
+    } else {
+        let _ = writeln!(out, "\n  the zero-copy table against this kernel (per chunk, sender process):");
+    }
+    for case in compared {
+        for comparison in &case.claims {
+            for cell in &comparison.cells {
+                let chunk = crate::bench::plan::format_size(case.chunk);
+                if markdown {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {chunk} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+                        case.strategy,
+                        case.cache.name(),
+                        comparison.row,
+                        cell.what,
+                        cell.claimed,
+                        cell.measured.value,
+                        cell.measured.how,
+                        cell.verdict,
+                        cell.reason
+                    );
+                }
+            }
+        }
+    }
+    if !markdown {
+        out.push_str(&terminal(cases));
+    }
+    out
+}
+
+/// One line per claim row: `claimed -> measured` per figure; `*` marks an
+/// inferred figure; the reasons of the cells that differ follow the table.
+fn terminal(cases: &[CaseResult]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<5} {:<18} {:<19} {:<19} {:<19} {:<19}",
+        "strategy", "cache", "claim", "syscalls", "mode transitions", "CPU copies", "DMA copies"
+    );
+    let mut reasons: Vec<String> = Vec::new();
+    for case in cases.iter().filter(|c| !c.claims.is_empty()) {
+        for comparison in &case.claims {
+            let cells: Vec<String> = comparison
+                .cells
+                .iter()
+                .map(|cell| {
+                    let star = if cell.measured.how == "inferred" { "*" } else { "" };
+                    let mark = if cell.verdict == "holds" { "ok" } else { "DIFFERS" };
+                    if cell.verdict != "holds" {
+                        let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
+                        if !reasons.contains(&why) {
+                            reasons.push(why);
+                        }
+                    }
+                    format!("{:.0} -> {:.2}{star} {mark}", cell.claimed, cell.measured.value)
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<5} {:<18} {}",
+                case.strategy.name(),
+                case.cache.name(),
+                comparison.row,
+                cells.iter().map(|c| format!("{c:<19} ")).collect::<String>().trim_end()
+            );
+        }
+    }
+    let _ =
+        writeln!(out, "  (claimed -> measured per chunk; * inferred: a rule applied to measured syscalls and bytes)");
+    for why in reasons {
+        let _ = writeln!(out, "  why: {why}");
+    }
+    out
+}
