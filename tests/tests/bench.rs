@@ -74,6 +74,20 @@ fn each_strategy_makes_exactly_the_calls_its_design_implies() {
     assert_eq!((calls(s, "sendfile"), bytes(s, "sendfile")), (CHUNKS, SIZE));
     assert_eq!(calls(s, "read") + calls(s, "write"), 0);
 
+    // Faults reconcile with the worker's own counters (getrusage), except the
+    // ones get_user_pages takes for MAP_POPULATE: no exception, no perf event.
+    let perf_faults = |s: &Value| u(&s["faults"]["minor"]) + u(&s["faults"]["major"]);
+    let s = sender(&r, "read-write");
+    assert_eq!(u(&s["faults_own_counters"]), perf_faults(s), "{}", s["faults"]);
+    let s = sender(&r, "mmap-write");
+    assert_eq!(u(&s["faults_own_counters"]), perf_faults(s), "{}", s["faults"]);
+    let s = sender(&r, "mmap-populate-write");
+    assert!(
+        u(&s["faults_own_counters"]) > perf_faults(s) + 4,
+        "MAP_POPULATE faults must show only in the process's counters: {}",
+        s
+    );
+
     // file -> pipe and pipe -> /dev/null: two splices per chunk.
     let s = sender(&r, "splice");
     assert_eq!((calls(s, "splice"), bytes(s, "splice")), (2 * CHUNKS, 2 * SIZE));

@@ -275,6 +275,7 @@ mod tests {
             faults: Default::default(),
             switches: Default::default(),
             data: Default::default(),
+            faults_own_counters: None,
             user_s: 0.0,
             sys_s: 0.0,
             bytes: 1 << 20,

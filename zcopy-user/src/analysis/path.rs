@@ -109,6 +109,25 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         )),
         (None, _) => {}
     }
+    if let (Some(minor), Some(major), Some(own)) = (s.faults.minor, s.faults.major, s.faults_own_counters) {
+        let seen = minor + major;
+        let what = if own == seen {
+            format!("page faults in the sender: {seen}, the same as its own counters")
+        } else {
+            format!(
+                "page faults in the sender: perf events {seen}, its own counters {own}: {} {} no exception or perf event shows \
+                 (faults taken by get_user_pages, e.g. MAP_POPULATE or pinning pages)",
+                own.abs_diff(seen),
+                if own > seen { "more that" } else { "fewer: counters" }
+            )
+        };
+        out.push(step(
+            what,
+            None,
+            "measured",
+            "perf minor-faults + major-faults, and /proc/PID/stat of the sender over the same window",
+        ));
+    }
     if !run.missed_events.is_empty() {
         out.push(step(
             format!("events zcopy's programs missed (another BPF program was running): {:?}", run.missed_events),

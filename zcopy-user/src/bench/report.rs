@@ -32,6 +32,11 @@ pub struct SideRun {
     pub switches: Switches,
     /// Where the data went (receive copies, device I/O, page cache).
     pub data: DataMovement,
+    /// The worker's own fault counters over the window (/proc/PID/stat
+    /// minflt + majflt, read while it waits for go and while it is stopped),
+    /// beside `faults` (perf events) for reconciliation.
+    #[serde(default)]
+    pub faults_own_counters: Option<u64>,
     /// CPU time in the window (getrusage of the worker).
     pub user_s: f64,
     pub sys_s: f64,
@@ -182,6 +187,7 @@ pub fn sources() -> BTreeMap<String, String> {
         ("mode_transitions_per_chunk", "inferred: 2 per syscall"),
         ("faults", "measured: perf software events page-faults / minor-faults / major-faults, per worker process"),
         ("switches", "measured: tracepoint sched:sched_switch, per worker process"),
+        ("faults_own_counters", "the kernel's own per-process counters (/proc/PID/stat minflt + majflt) over the same window; they include faults taken by get_user_pages, which raise no exception and no perf event"),
         ("user_s, sys_s", "measured: getrusage(RUSAGE_SELF) of each worker, before go and after the window"),
         ("resident_before", "measured: mincore(2) on the source file right before go"),
         ("data.recv_copy_bytes", "measured: tracepoint skb:skb_copy_datagram_iovec in the worker's context (CPU copy kernel -> user)"),

@@ -25,6 +25,7 @@ use crate::{
     },
     bpf::Tracer,
     summary::{Coverage, ProcessSummary, RawProcess},
+    system::procfs::ProcCounters,
     workload::{PIPE_FD, SinkTarget, WorkerReport, WorkerSpec, strategy::SinkKind},
 };
 
@@ -181,7 +182,7 @@ async fn wait_stopped(pids: &[u32], sigchld: &mut Signal) -> anyhow::Result<Resu
     }
 }
 
-fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport) -> SideRun {
+fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, own_faults: Option<u64>) -> SideRun {
     let figures = ProcessSummary::from_raw(pid, raw, coverage);
     SideRun {
         pid,
@@ -191,6 +192,7 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport) -
         faults: figures.faults,
         switches: figures.switches,
         data: figures.data,
+        faults_own_counters: own_faults,
         user_s: report.utime_us as f64 / 1e6,
         sys_s: report.stime_us as f64 / 1e6,
         bytes: report.bytes,
@@ -271,12 +273,24 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
     }
     let net_before = ctx.tracer.net_totals()?;
     let missed_before = ctx.tracer.missed_events();
+    // The workers' own fault counters at the window's edges: now (blocked
+    // before go) and once they stopped themselves.
+    let own_before: Vec<Option<ProcCounters>> = pids.iter().map(|&pid| ProcCounters::read(pid).ok()).collect();
     if let Some(r) = receiver.as_mut() {
         r.go().await?;
     }
     sender.go().await?;
     let stopped = wait_stopped(&pids, ctx.sigchld).await;
     let net_after = ctx.tracer.net_totals()?;
+    let own_faults: Vec<Option<u64>> = pids
+        .iter()
+        .zip(&own_before)
+        .map(|(&pid, before)| {
+            let after = ProcCounters::read(pid).ok()?;
+            let d = after.since(before.as_ref()?);
+            Some(d.minflt + d.majflt)
+        })
+        .collect();
     let net_transmit = ctx.coverage.net_device.then(|| net_after.since(&net_before));
     let missed_events: std::collections::BTreeMap<String, u64> = ctx
         .tracer
@@ -328,9 +342,11 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         resident_before,
         net_transmit,
         missed_events,
-        sender: side(ctx.coverage, sender.pid, &raw[0], &sender_report),
+        sender: side(ctx.coverage, sender.pid, &raw[0], &sender_report, own_faults[0]),
         receiver: match (receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
-            (Some(r), Some(report), Some(raw)) => Some(side(ctx.coverage, r.pid, raw, report)),
+            (Some(r), Some(report), Some(raw)) => {
+                Some(side(ctx.coverage, r.pid, raw, report, own_faults.get(1).copied().flatten()))
+            }
             _ => None,
         },
         verified: verified.unwrap_or_default(),

@@ -144,21 +144,21 @@ fn stop_self(pid: libc::pid_t) {
 /// Runs the window: `work` between go and the stop.
 fn measured(work: impl FnOnce() -> io::Result<(SendStats, Option<u32>)>) -> io::Result<WorkerReport> {
     let pid = libc::pid_t::try_from(std::process::id()).map_err(io::Error::other)?;
-    let (u0, s0) = sys::cpu_time_us();
+    let before = sys::Usage::now();
     wait_for_go()?;
     let start_ns = sys::now_ns();
     let outcome = work();
     let end_ns = sys::now_ns();
     stop_self(pid);
-    let (u1, s1) = sys::cpu_time_us();
+    let after = sys::Usage::now();
     let (stats, crc32) = outcome?;
     Ok(WorkerReport {
         bytes: stats.bytes,
         crc32,
         start_ns,
         end_ns,
-        utime_us: u1.saturating_sub(u0),
-        stime_us: s1.saturating_sub(s0),
+        utime_us: after.user_us.saturating_sub(before.user_us),
+        stime_us: after.sys_us.saturating_sub(before.sys_us),
         zerocopy: stats.zerocopy,
         error: None,
         unsupported: false,

@@ -176,12 +176,20 @@ pub fn now_ns() -> u64 {
     (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// CPU time of this process so far: (user, system) in microseconds.
-pub fn cpu_time_us() -> (u64, u64) {
-    // SAFETY: zeroed rusage is valid for getrusage to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) };
-    let us = |tv: libc::timeval| (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64;
-    (us(usage.ru_utime), us(usage.ru_stime))
+/// What getrusage(RUSAGE_SELF) says of this process so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    pub user_us: u64,
+    pub sys_us: u64,
+}
+
+impl Usage {
+    pub fn now() -> Self {
+        // SAFETY: zeroed rusage is valid for getrusage to fill.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: valid pointer.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &raw mut usage) };
+        let us = |tv: libc::timeval| (tv.tv_sec as u64) * 1_000_000 + tv.tv_usec as u64;
+        Self { user_us: us(usage.ru_utime), sys_us: us(usage.ru_stime) }
+    }
 }
