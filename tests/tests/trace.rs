@@ -439,3 +439,36 @@ fn bpf_log_forwards_the_programs_debug_lines() {
     let out = run(Command::new(zcopy()).args(["trace", "--", "true"]));
     assert!(!stderr(&out).contains("enter pid="), "off by default");
 }
+
+/// Evicts `path` from the page cache (it must be clean).
+fn evict(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).expect("open");
+    f.sync_all().expect("sync");
+    // SAFETY: fadvise on our own open file.
+    assert_eq!(unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+}
+
+#[test]
+fn reading_an_uncached_file_shows_device_reads_and_page_cache_insertions() {
+    if !bpf_available("reading_an_uncached_file_shows_device_reads_and_page_cache_insertions") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let file = dir.join("data.bin");
+    let size: u64 = 8 << 20;
+    std::fs::write(&file, vec![0x5au8; size as usize]).expect("write");
+    evict(&file);
+    let path = file.to_str().expect("utf-8");
+    let (out, cold) = trace_command(&["cat", path]);
+    assert!(out.status.success());
+    assert_eq!(u(&cold["data"]["pagecache_added_bytes"]), size, "{}", cold["data"]);
+    assert!(u(&cold["data"]["block_read_bytes"]) >= size, "{}", cold["data"]);
+    // Now cached: no device reads, no insertions.
+    let (_, warm) = trace_command(&["cat", path]);
+    assert_eq!(u(&warm["data"]["pagecache_added_bytes"]), 0, "{}", warm["data"]);
+    assert_eq!(u(&warm["data"]["block_read_bytes"]), 0, "{}", warm["data"]);
+    assert_eq!(u(&warm["data"]["recv_copy_bytes"]), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -195,6 +195,14 @@ impl Tracer {
                 add_proc_stats(&mut process.stats, stats);
             }
         }
+        let evidence: PerCpuHashMap<_, u32, Evidence> = PerCpuHashMap::try_from(map(&self.ebpf, maps::EVIDENCE)?)?;
+        for entry in evidence.iter() {
+            let (pid, per_cpu) = entry.context("reading per-process data movement")?;
+            let process = raw.processes.entry(pid).or_default();
+            for e in per_cpu.iter() {
+                add_evidence(&mut process.evidence, e);
+            }
+        }
         let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
         for entry in per_syscall.iter() {
