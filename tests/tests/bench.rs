@@ -319,3 +319,44 @@ fn explain_shows_the_path_and_labels_what_is_inferred() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("needs a file sink"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_mmap_claims_are_tested_by_their_own_scenarios() {
+    if !bpf_available("the_mmap_claims_are_tested_by_their_own_scenarios") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&["--sink", "null", "-s", "mmap-scenarios"]);
+    let pages = SIZE / 4096;
+    let faults = |s: &Value| u(&s["faults"]["minor"]) + u(&s["faults"]["major"]);
+    let verdicts = |strategy: &str| -> Vec<String> {
+        case(&r, strategy)["claims"][0]["cells"]
+            .as_array()
+            .expect("cells")
+            .iter()
+            .map(|c| c["verdict"].as_str().expect("v").to_owned())
+            .collect()
+    };
+
+    // Touching every page of a cached file faults far less than once per page.
+    let s = sender(&r, "mmap-touch");
+    assert!(faults(s) * 4 <= pages, "{} faults for {pages} pages", faults(s));
+    assert_eq!(verdicts("mmap-touch"), ["differs"]);
+
+    // MAP_POPULATE: no perf-visible faults while touching; the process's own
+    // counters have the get_user_pages faults.
+    let s = sender(&r, "mmap-populate-touch");
+    assert!(faults(s) <= 4, "{}", s["faults"]);
+    assert!(u(&s["faults_own_counters"]) > faults(s), "{s}");
+
+    // Shared writes reach the file through msync, in the caller's context.
+    let s = sender(&r, "mmap-shared-write");
+    assert!(u(&s["data"]["block_write_bytes"]) >= SIZE * 9 / 10, "{}", s["data"]);
+    assert_eq!(verdicts("mmap-shared-write"), ["holds"]);
+
+    // Private writes never do, and each written page is copied (one fault each).
+    let s = sender(&r, "mmap-private-write");
+    assert_eq!(u(&s["data"]["block_write_bytes"]), 0, "{}", s["data"]);
+    assert!(faults(s) >= pages, "{} faults for {pages} written pages", faults(s));
+    assert_eq!(verdicts("mmap-private-write"), ["holds", "holds"]);
+}

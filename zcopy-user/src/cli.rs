@@ -48,6 +48,9 @@ fn parse_strategies(text: &str) -> Result<StrategyList, String> {
     if text == "all" {
         return Ok(StrategyList(Strategy::ALL.to_vec()));
     }
+    if text == "mmap-scenarios" {
+        return Ok(StrategyList(Strategy::SCENARIOS.to_vec()));
+    }
     let mut list = Vec::new();
     for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
         let s = Strategy::parse(name)?;
@@ -79,7 +82,8 @@ fn parse_caches(text: &str) -> Result<CacheList, String> {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Strategies to compare, comma-separated, or `all`.
+    /// Strategies to compare, comma-separated, `all` (every transfer strategy), or
+    /// `mmap-scenarios` (the mmap claims: mmap-touch, mmap-populate-touch, mmap-shared-write, mmap-private-write; --sink null).
     #[arg(short, long, value_name = "LIST", default_value = "all", value_parser = parse_strategies)]
     pub strategies: StrategyList,
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    bench::report::{CaseResult, SideRun},
+    bench::report::{CaseResult, SideRun, SideSummary},
     workload::strategy::{SinkKind, Strategy},
 };
 
@@ -154,6 +154,12 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
             ),
             reason: "one in-kernel copy".into(),
         },
+        Strategy::MmapTouch | Strategy::MmapPopulateTouch | Strategy::MmapSharedWrite | Strategy::MmapPrivateWrite => {
+            CopyModel {
+                cpu_copies: inferred(0.0, "an mmap scenario moves no data to a sink"),
+                reason: "nothing is sent".into(),
+            }
+        }
         Strategy::DirectRead => CopyModel {
             cpu_copies: inferred(
                 per_chunk(writes),
@@ -168,10 +174,92 @@ fn verdict(claimed: f64, measured: f64) -> &'static str {
     if (claimed - measured).abs() <= 0.05 * claimed.max(1.0) { "holds" } else { "differs" }
 }
 
+fn cell(what: &str, claimed: f64, measured: Figure, reason: String) -> Cell {
+    let verdict = verdict(claimed, measured.value).to_owned();
+    Cell { what: what.into(), claimed, measured, verdict, reason }
+}
+
+/// The literature's mmap claims against an mmap scenario, per MiB mapped.
+fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096) as f64;
+    let mib = case.runs.first().map_or(1.0, |r| r.sender.bytes as f64) / f64::from(1 << 20);
+    let pages_per_mib = f64::from(1 << 20) / page;
+    let faults = sender.faults_minor_per_run.unwrap_or(0.0) + sender.faults_major_per_run.unwrap_or(0.0);
+    let faults_per_mib = faults / mib;
+    let own = mean_own_faults(case) / mib;
+    let written = sender.block_write_bytes_per_run.unwrap_or(0.0) / f64::from(1 << 20) / mib;
+    let perf = "perf minor-faults + major-faults in the worker";
+    let row = |row: &str, cells| Comparison { row: row.into(), cells };
+    match case.strategy {
+        Strategy::MmapTouch => vec![row(
+            "mmap: the first touch of each page raises a page fault",
+            vec![cell(
+                "faults per MiB",
+                pages_per_mib,
+                measured(faults_per_mib, perf),
+                format!(
+                    "{:.1} pages mapped per fault: fault-around maps neighbouring cached pages, and large folios map more at once",
+                    pages_per_mib / faults_per_mib.max(f64::MIN_POSITIVE)
+                ),
+            )],
+        )],
+        Strategy::MmapPopulateTouch => vec![row(
+            "mmap: MAP_POPULATE pre-faults the whole mapping",
+            vec![cell(
+                "faults per MiB while touching",
+                0.0,
+                measured(faults_per_mib, perf),
+                format!(
+                    "the process's own counters show {own:.1} faults per MiB: taken by get_user_pages inside mmap(), which raise no exception and no perf event"
+                ),
+            )],
+        )],
+        Strategy::MmapSharedWrite => vec![row(
+            "mmap: dirty MAP_SHARED pages reach the file through msync",
+            vec![cell(
+                "MiB written to the device per MiB dirtied",
+                1.0,
+                measured(
+                    written,
+                    "block:block_bio_queue writes in the worker (msync writes back in the caller's context)",
+                ),
+                "pages the kernel's flusher threads wrote back first are charged to them, not to this process".into(),
+            )],
+        )],
+        Strategy::MmapPrivateWrite => vec![row(
+            "mmap: MAP_PRIVATE is copy-on-write and never reaches the file",
+            vec![
+                cell(
+                    "MiB written to the device per MiB dirtied",
+                    0.0,
+                    measured(written, "block:block_bio_queue writes in the worker"),
+                    "msync has nothing to write for a private mapping".into(),
+                ),
+                cell(
+                    "faults per MiB (each write copies a page)",
+                    pages_per_mib,
+                    measured(faults_per_mib, perf),
+                    "write faults on a private mapping copy one page each: no fault-around for them".into(),
+                ),
+            ],
+        )],
+        _ => Vec::new(),
+    }
+}
+
+fn mean_own_faults(case: &CaseResult) -> f64 {
+    let v: Vec<f64> = case.runs.iter().filter_map(|r| r.sender.faults_own_counters).map(|f| f as f64).collect();
+    if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 }
+}
+
 /// Compares `case` (a measured bench case) with every claim about its strategy.
 pub fn compare(case: &CaseResult) -> Vec<Comparison> {
     let Some(run) = case.runs.first() else { return Vec::new() };
     let Some(sender) = &case.sender else { return Vec::new() };
+    if case.strategy.is_scenario() {
+        return compare_scenario(case, sender);
+    }
     let chunks = case.chunks_per_run as f64;
     let chunk_bytes = case.chunk as f64;
     let syscalls = sender.syscalls_per_chunk.unwrap_or(0.0);

@@ -82,6 +82,7 @@ pub struct SideSummary {
     /// Means per run of the data-movement figures.
     pub recv_copy_bytes_per_run: Option<f64>,
     pub block_read_bytes_per_run: Option<f64>,
+    pub block_write_bytes_per_run: Option<f64>,
     pub pagecache_added_bytes_per_run: Option<f64>,
     pub user_s: Stats,
     pub sys_s: Stats,
@@ -171,6 +172,7 @@ impl SideSummary {
             switches_involuntary_per_run: field(&|s| s.switches.involuntary),
             recv_copy_bytes_per_run: field(&|s| s.data.recv_copy_bytes),
             block_read_bytes_per_run: field(&|s| s.data.block_read_bytes),
+            block_write_bytes_per_run: field(&|s| s.data.block_write_bytes),
             pagecache_added_bytes_per_run: field(&|s| s.data.pagecache_added_bytes),
             user_s: Stats::of(&sides.iter().map(|s| s.user_s).collect::<Vec<_>>())?,
             sys_s: Stats::of(&sides.iter().map(|s| s.sys_s).collect::<Vec<_>>())?,

@@ -52,14 +52,37 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
 /// inferred figure; the reasons of the cells that differ follow the table.
 fn terminal(cases: &[CaseResult]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "  {:<20} {:<5} {:<18} {:<19} {:<19} {:<19} {:<19}",
-        "strategy", "cache", "claim", "syscalls", "mode transitions", "CPU copies", "DMA copies"
-    );
+    if cases.iter().any(|c| !c.claims.is_empty() && !c.strategy.is_scenario()) {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<5} {:<18} {:<19} {:<19} {:<19} {:<19}",
+            "strategy", "cache", "claim", "syscalls", "mode transitions", "CPU copies", "DMA copies"
+        );
+    }
     let mut reasons: Vec<String> = Vec::new();
     for case in cases.iter().filter(|c| !c.claims.is_empty()) {
         for comparison in &case.claims {
+            if case.strategy.is_scenario() {
+                for cell in &comparison.cells {
+                    let _ = writeln!(
+                        out,
+                        "  {:<20} {:<5} {}: {} {:.2} -> {:.2} ({}) {}",
+                        case.strategy.name(),
+                        case.cache.name(),
+                        comparison.row,
+                        cell.what,
+                        cell.claimed,
+                        cell.measured.value,
+                        cell.measured.how,
+                        if cell.verdict == "holds" { "ok" } else { "DIFFERS" }
+                    );
+                    let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
+                    if !reasons.contains(&why) {
+                        reasons.push(why);
+                    }
+                }
+                continue;
+            }
             let cells: Vec<String> = comparison
                 .cells
                 .iter()

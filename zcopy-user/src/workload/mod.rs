@@ -169,7 +169,8 @@ fn run(spec: &WorkerSpec) -> io::Result<WorkerReport> {
     match spec {
         WorkerSpec::Sender { strategy, sink, source, size, chunk } => {
             let mut open = OpenOptions::new();
-            open.read(true);
+            // A shared writable mapping needs the file open for writing.
+            open.read(true).write(*strategy == Strategy::MmapSharedWrite);
             if *strategy == Strategy::DirectRead {
                 open.custom_flags(libc::O_DIRECT);
             }

@@ -70,9 +70,19 @@ pub enum Strategy {
     IoUringSendZc,
     CopyFileRange,
     DirectRead,
+    MmapTouch,
+    MmapPopulateTouch,
+    MmapSharedWrite,
+    MmapPrivateWrite,
 }
 
 impl Strategy {
+    /// The mmap scenarios: they test the literature's mmap claims and move
+    /// nothing to a sink (`--sink null`).
+    pub const SCENARIOS: [Self; 4] =
+        [Self::MmapTouch, Self::MmapPopulateTouch, Self::MmapSharedWrite, Self::MmapPrivateWrite];
+
+    /// Every transfer strategy (what `--strategies all` runs).
     pub const ALL: [Self; 10] = [
         Self::ReadWrite,
         Self::MmapWrite,
@@ -98,6 +108,10 @@ impl Strategy {
             Self::IoUringSendZc => "io-uring-send-zc",
             Self::CopyFileRange => "copy-file-range",
             Self::DirectRead => "direct-read",
+            Self::MmapTouch => "mmap-touch",
+            Self::MmapPopulateTouch => "mmap-populate-touch",
+            Self::MmapSharedWrite => "mmap-shared-write",
+            Self::MmapPrivateWrite => "mmap-private-write",
         }
     }
 
@@ -114,14 +128,29 @@ impl Strategy {
             Self::IoUringSendZc => "io_uring: a read linked to a zero-copy send (SEND_ZC) per chunk",
             Self::CopyFileRange => "copy_file_range() from the file to another file",
             Self::DirectRead => "read() with O_DIRECT (bypassing the page cache) into an aligned buffer, write() it",
+            Self::MmapTouch => "scenario: mmap() the file (MAP_SHARED), read one byte of every page, munmap()",
+            Self::MmapPopulateTouch => "scenario: as mmap-touch, with MAP_POPULATE",
+            Self::MmapSharedWrite => {
+                "scenario: mmap() read-write MAP_SHARED, rewrite one byte of every page with its own value, msync(MS_SYNC)"
+            }
+            Self::MmapPrivateWrite => {
+                "scenario: mmap() read-write MAP_PRIVATE, rewrite one byte of every page, msync(MS_SYNC)"
+            }
         }
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.name() == text)
-            .ok_or_else(|| format!("unknown strategy `{text}`: use one of {}", Self::ALL.map(Self::name).join(", ")))
+        Self::ALL.into_iter().chain(Self::SCENARIOS).find(|s| s.name() == text).ok_or_else(|| {
+            format!(
+                "unknown strategy `{text}`: use one of {}, or the mmap scenarios {} (with --sink null)",
+                Self::ALL.map(Self::name).join(", "),
+                Self::SCENARIOS.map(Self::name).join(", ")
+            )
+        })
+    }
+
+    pub fn is_scenario(self) -> bool {
+        Self::SCENARIOS.contains(&self)
     }
 
     /// Why this strategy cannot write to `sink`, if it cannot.
@@ -135,6 +164,9 @@ impl Strategy {
                 )
             })
         };
+        if self.is_scenario() {
+            return only(&[SinkKind::Null], "an mmap scenario moves nothing to a sink");
+        }
         match self {
             Self::MsgZerocopy => only(&[SinkKind::Tcp], "MSG_ZEROCOPY is implemented for TCP and UDP sockets"),
             Self::IoUringSendZc => only(&[SinkKind::Tcp], "SEND_ZC needs a socket that supports zero-copy sends"),

@@ -5,6 +5,7 @@
 mod copy_file_range;
 mod direct_read;
 mod io_uring;
+mod mmap_scenarios;
 mod mmap_write;
 mod msg_zerocopy;
 mod read_write;
@@ -65,6 +66,10 @@ pub fn run(strategy: Strategy, t: &Transfer<'_>) -> io::Result<SendStats> {
         Strategy::IoUringSendZc => io_uring::run(t, true),
         Strategy::CopyFileRange => copy_file_range::run(t),
         Strategy::DirectRead => direct_read::run(t),
+        Strategy::MmapTouch => mmap_scenarios::run(t, mmap_scenarios::Mode::Touch { populate: false }),
+        Strategy::MmapPopulateTouch => mmap_scenarios::run(t, mmap_scenarios::Mode::Touch { populate: true }),
+        Strategy::MmapSharedWrite => mmap_scenarios::run(t, mmap_scenarios::Mode::Write { shared: true }),
+        Strategy::MmapPrivateWrite => mmap_scenarios::run(t, mmap_scenarios::Mode::Write { shared: false }),
     }
 }
 
