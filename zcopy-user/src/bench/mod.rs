@@ -86,22 +86,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
 }
 
 fn empty_result(case: &Case, options: &BenchOptions, status: Status, reason: Option<String>) -> CaseResult {
-    CaseResult {
-        strategy: case.strategy,
-        description: case.strategy.describe().to_owned(),
-        sink: case.sink,
-        chunk: case.chunk,
-        cache: case.cache,
-        status,
-        reason,
-        chunks_per_run: options.size.div_ceil(case.chunk),
-        throughput_mib_s: None,
-        wall_s: None,
-        sender: None,
-        receiver: None,
-        runs: Vec::new(),
-        claims: Vec::new(),
-    }
+    CaseResult::empty(case.strategy, case.sink, case.chunk, case.cache, options.size, status, reason)
 }
 
 async fn run_case(

@@ -121,6 +121,36 @@ pub struct CaseResult {
     pub claims: Vec<crate::analysis::claims::Comparison>,
 }
 
+impl CaseResult {
+    /// A case with no runs yet (or none at all, when skipped or failed).
+    pub fn empty(
+        strategy: Strategy,
+        sink: SinkKind,
+        chunk: u64,
+        cache: CacheState,
+        size: u64,
+        status: Status,
+        reason: Option<String>,
+    ) -> Self {
+        Self {
+            strategy,
+            description: strategy.describe().to_owned(),
+            sink,
+            chunk,
+            cache,
+            status,
+            reason,
+            chunks_per_run: size.div_ceil(chunk.max(1)),
+            throughput_mib_s: None,
+            wall_s: None,
+            sender: None,
+            receiver: None,
+            runs: Vec::new(),
+            claims: Vec::new(),
+        }
+    }
+}
+
 /// The whole comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {

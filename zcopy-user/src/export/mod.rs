@@ -100,21 +100,16 @@ mod tests {
             vec![run(1000.0, Some(ZeroCopyStats { sends: 1024, completions: 1024, copied: 1024 })), run(1200.0, None)];
         let senders: Vec<_> = runs.iter().map(|r| &r.sender).collect();
         let receivers: Vec<_> = runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
-        let base = |strategy: Strategy, status, reason: Option<&str>| CaseResult {
-            strategy,
-            description: strategy.describe().into(),
-            sink: SinkKind::Tcp,
-            chunk: 64 << 10,
-            cache: CacheState::Warm,
-            status,
-            reason: reason.map(str::to_owned),
-            chunks_per_run: chunks,
-            throughput_mib_s: None,
-            wall_s: None,
-            sender: None,
-            receiver: None,
-            runs: Vec::new(),
-            claims: Vec::new(),
+        let base = |strategy: Strategy, status, reason: Option<&str>| {
+            CaseResult::empty(
+                strategy,
+                SinkKind::Tcp,
+                64 << 10,
+                CacheState::Warm,
+                64 << 20,
+                status,
+                reason.map(str::to_owned),
+            )
         };
         let measured = CaseResult {
             throughput_mib_s: Stats::of(&[1000.0, 1200.0]),

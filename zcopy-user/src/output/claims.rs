@@ -48,6 +48,14 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
     out
 }
 
+/// Adds the reason of `cell` to `reasons`, once.
+fn note(reasons: &mut Vec<String>, case: &CaseResult, cell: &crate::analysis::claims::Cell) {
+    let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
+    if !reasons.contains(&why) {
+        reasons.push(why);
+    }
+}
+
 /// One line per claim row: `claimed -> measured` per figure; `*` marks an
 /// inferred figure; the reasons of the cells that differ follow the table.
 fn terminal(cases: &[CaseResult]) -> String {
@@ -76,10 +84,7 @@ fn terminal(cases: &[CaseResult]) -> String {
                         cell.measured.how,
                         if cell.verdict == "holds" { "ok" } else { "DIFFERS" }
                     );
-                    let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
-                    if !reasons.contains(&why) {
-                        reasons.push(why);
-                    }
+                    note(&mut reasons, case, cell);
                 }
                 continue;
             }
@@ -90,10 +95,7 @@ fn terminal(cases: &[CaseResult]) -> String {
                     let star = if cell.measured.how == "inferred" { "*" } else { "" };
                     let mark = if cell.verdict == "holds" { "ok" } else { "DIFFERS" };
                     if cell.verdict != "holds" {
-                        let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
-                        if !reasons.contains(&why) {
-                            reasons.push(why);
-                        }
+                        note(&mut reasons, case, cell);
                     }
                     format!("{:.0} -> {:.2}{star} {mark}", cell.claimed, cell.measured.value)
                 })
