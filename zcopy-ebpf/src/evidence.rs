@@ -11,7 +11,10 @@
 //! - net:net_dev_xmit: `unsigned int len` @16, `int rc` @20, `__data_loc char[] name` @24
 
 use aya_ebpf::{
-    EbpfContext, Global, helpers::bpf_probe_read_kernel_str_bytes, macros::tracepoint, programs::TracePointContext,
+    EbpfContext, Global,
+    helpers::bpf_probe_read_kernel_str_bytes,
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
 };
 use zcopy_common::{Evidence, drop_reason, netdev};
 
@@ -71,7 +74,32 @@ pub fn mm_filemap_add_to_page_cache(ctx: TracePointContext) -> u32 {
     })
 }
 
-/// net:net_dev_xmit: machine-wide, split into loopback and other devices.
+/// Offset of `name` in `struct net_device`, from the kernel's BTF (set by the
+/// loader; 0 means unknown, and the loader uses the classic tracepoint).
+#[unsafe(no_mangle)]
+static NETDEV_NAME_OFFSET: Global<u32> = Global::new(0);
+
+/// net:net_dev_xmit as a raw tracepoint, preferred: raw tracepoint programs
+/// have a per-program recursion guard, so a transmit in a softirq that
+/// interrupts one of zcopy's syscall programs is still counted (the classic
+/// tracepoint below is skipped then, and the kernel counts a miss).
+/// TP_PROTO(struct sk_buff *skb, int rc, struct net_device *dev, unsigned int skb_len)
+#[raw_tracepoint(tracepoint = "net_dev_xmit")]
+pub fn net_dev_xmit_raw(ctx: RawTracePointContext) -> i32 {
+    let rc: i64 = ctx.arg(1);
+    let dev: *const u8 = ctx.arg(2);
+    let len: u64 = ctx.arg(3);
+    if rc as i32 != 0 || dev.is_null() {
+        return 0;
+    }
+    let mut name = [0u8; 4];
+    // SAFETY: reading at most 4 bytes of dev->name (offset from BTF).
+    let _ = unsafe { bpf_probe_read_kernel_str_bytes(dev.wrapping_add(NETDEV_NAME_OFFSET.load() as usize), &mut name) };
+    count_transmit(&name, len as u32);
+    0
+}
+
+/// net:net_dev_xmit (classic tracepoint): machine-wide, split into loopback and other devices.
 #[tracepoint(category = "net", name = "net_dev_xmit")]
 pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
     // SAFETY: offsets from the format.
@@ -84,6 +112,12 @@ pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
     let offset = (loc & 0xffff) as usize;
     // SAFETY: reading at most 4 bytes of the record's device name.
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(ctx.as_ptr().cast::<u8>().add(offset), &mut name) };
+    count_transmit(&name, len);
+    0
+}
+
+#[inline(always)]
+fn count_transmit(name: &[u8; 4], len: u32) {
     let index = if name[0] == b'l' && name[1] == b'o' && name[2] == 0 { netdev::LOOPBACK } else { netdev::OTHER };
     if let Some(tx) = NETDEV.get_ptr_mut(index) {
         // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
@@ -92,5 +126,4 @@ pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
             (*tx).packets += 1;
         }
     }
-    0
 }

@@ -89,9 +89,10 @@ pub fn examine(mounts: &Mounts) -> Report {
             .collect();
     let tracepoints = HOOKS
         .iter()
+        .flat_map(|h| std::iter::once(h).chain(h.fallback))
         .filter_map(|h| match h.attach {
             Attach::Tracepoint { category, name } => Some((category, name)),
-            Attach::PerfSoftware(_) => None,
+            Attach::PerfSoftware(_) | Attach::RawTracepoint { .. } => None,
         })
         .map(|(category, name)| TracepointCheck {
             name: format!("{category}:{name}"),

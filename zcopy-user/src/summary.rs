@@ -46,6 +46,10 @@ pub struct Coverage {
     pub block_io: bool,
     pub page_cache: bool,
     pub net_device: bool,
+    /// net_device is counted by the raw tracepoint (no recursion misses
+    /// against zcopy's other programs), not the classic one.
+    #[serde(default)]
+    pub net_device_raw: bool,
 }
 
 impl Coverage {
@@ -59,6 +63,7 @@ impl Coverage {
         block_io: true,
         page_cache: true,
         net_device: true,
+        net_device_raw: true,
     };
 }
 
@@ -306,7 +311,10 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         "net_transmit",
         pick(
             coverage.net_device,
-            "tracepoint net:net_dev_xmit (rc 0), machine-wide over the window, loopback apart: loopback does no DMA",
+            &format!(
+                "{} (rc 0), machine-wide over the window, loopback apart: loopback does no DMA",
+                if coverage.net_device_raw { "raw tracepoint net_dev_xmit" } else { "tracepoint net:net_dev_xmit" }
+            ),
             "net:net_dev_xmit could not be attached",
         ),
     );

@@ -80,7 +80,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
         options,
         cases: results,
-        sources: report::sources(),
+        sources: report::sources(coverage),
         warnings,
     })
 }

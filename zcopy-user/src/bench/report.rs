@@ -211,8 +211,10 @@ impl SideSummary {
     }
 }
 
-/// Provenance of the bench figures.
-pub fn sources() -> BTreeMap<String, String> {
+/// Provenance of the bench figures; `coverage` says which probes were used.
+pub fn sources(coverage: crate::summary::Coverage) -> BTreeMap<String, String> {
+    let xmit = if coverage.net_device_raw { "raw tracepoint net_dev_xmit" } else { "tracepoint net:net_dev_xmit" };
+    let net = format!("measured: {xmit}, machine-wide from go to the workers' stop; loopback does no DMA");
     [
         ("throughput_mib_s", "measured: file size / (last byte - sender's go), CLOCK_MONOTONIC in the workers"),
         ("syscalls", "measured: tracepoints raw_syscalls:sys_enter + sys_exit, per worker process, in the window from go to the worker's SIGSTOP; the one kill(2) that stops it is not counted"),
@@ -225,7 +227,7 @@ pub fn sources() -> BTreeMap<String, String> {
         ("data.recv_copy_bytes", "measured: tracepoint skb:skb_copy_datagram_iovec in the worker's context (CPU copy kernel -> user)"),
         ("data.block_read_bytes, data.block_write_bytes", "measured: tracepoint block:block_bio_queue in the worker's context (device DMA)"),
         ("data.pagecache_added_bytes", "measured: tracepoint filemap:mm_filemap_add_to_page_cache in the worker's context"),
-        ("net_transmit", "measured: tracepoint net:net_dev_xmit, machine-wide from go to the workers' stop; loopback does no DMA"),
+        ("net_transmit", net.as_str()),
         ("zerocopy", "reported by the kernel: MSG_ZEROCOPY error-queue completions / io_uring SEND_ZC notifications"),
     ]
     .into_iter()

@@ -13,6 +13,8 @@ pub enum Attach {
     Tracepoint { category: &'static str, name: &'static str },
     /// A perf software event on every online CPU, sample period 1.
     PerfSoftware(SoftwareEvent),
+    /// A raw tracepoint (no tracefs; its own recursion guard per program).
+    RawTracepoint { name: &'static str },
 }
 
 /// Which group of figures a hook feeds.
@@ -36,6 +38,8 @@ pub struct Hook {
     pub program: &'static str,
     pub attach: Attach,
     pub feeds: Feeds,
+    /// What to attach instead when this cannot be.
+    pub fallback: Option<&'static Hook>,
 }
 
 impl Hook {
@@ -43,9 +47,8 @@ impl Hook {
     pub fn point(&self) -> String {
         match self.attach {
             Attach::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
-            Attach::PerfSoftware(event) => {
-                format!("perf software event {}", software_event_name(event))
-            }
+            Attach::PerfSoftware(event) => format!("perf software event {}", software_event_name(event)),
+            Attach::RawTracepoint { name } => format!("raw tracepoint {name}"),
         }
     }
 }
@@ -62,8 +65,21 @@ pub fn software_event_name(event: SoftwareEvent) -> &'static str {
 }
 
 const fn tp(program: &'static str, category: &'static str, name: &'static str, feeds: Feeds) -> Hook {
-    Hook { program, attach: Attach::Tracepoint { category, name }, feeds }
+    Hook { program, attach: Attach::Tracepoint { category, name }, feeds, fallback: None }
 }
+
+const fn perf(program: &'static str, event: SoftwareEvent) -> Hook {
+    Hook { program, attach: Attach::PerfSoftware(event), feeds: Feeds::FaultsPerf, fallback: None }
+}
+
+/// The classic net_dev_xmit tracepoint, used where the raw one cannot be
+/// (no BTF for the net_device.name offset, or no raw tracepoints). It is
+/// skipped, and the kernel counts a miss, when the transmit runs in a softirq
+/// that interrupted another tracepoint program.
+const NET_DEV_XMIT_TP: Hook = tp("net_dev_xmit", "net", "net_dev_xmit", Feeds::NetDevice);
+
+/// The program that needs `net_device.name`'s offset from BTF.
+pub const NET_DEV_XMIT_RAW: &str = "net_dev_xmit_raw";
 
 /// Every hook of `zcopy trace`.
 pub const HOOKS: &[Hook] = &[
@@ -71,21 +87,9 @@ pub const HOOKS: &[Hook] = &[
     tp("sys_exit", "raw_syscalls", "sys_exit", Feeds::Syscalls),
     tp("page_fault_user", "exceptions", "page_fault_user", Feeds::FaultsByMode),
     tp("page_fault_kernel", "exceptions", "page_fault_kernel", Feeds::FaultsByMode),
-    Hook {
-        program: "perf_page_faults",
-        attach: Attach::PerfSoftware(SoftwareEvent::PageFaults),
-        feeds: Feeds::FaultsPerf,
-    },
-    Hook {
-        program: "perf_minor_faults",
-        attach: Attach::PerfSoftware(SoftwareEvent::PageFaultsMin),
-        feeds: Feeds::FaultsPerf,
-    },
-    Hook {
-        program: "perf_major_faults",
-        attach: Attach::PerfSoftware(SoftwareEvent::PageFaultsMaj),
-        feeds: Feeds::FaultsPerf,
-    },
+    perf("perf_page_faults", SoftwareEvent::PageFaults),
+    perf("perf_minor_faults", SoftwareEvent::PageFaultsMin),
+    perf("perf_major_faults", SoftwareEvent::PageFaultsMaj),
     tp("sched_switch", "sched", "sched_switch", Feeds::Switches),
     tp("sched_process_fork", "sched", "sched_process_fork", Feeds::Children),
     tp("sched_process_exec", "sched", "sched_process_exec", Feeds::Children),
@@ -93,8 +97,18 @@ pub const HOOKS: &[Hook] = &[
     tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec", Feeds::RecvCopy),
     tp("block_bio_queue", "block", "block_bio_queue", Feeds::BlockIo),
     tp("mm_filemap_add_to_page_cache", "filemap", "mm_filemap_add_to_page_cache", Feeds::PageCache),
-    tp("net_dev_xmit", "net", "net_dev_xmit", Feeds::NetDevice),
+    Hook {
+        program: NET_DEV_XMIT_RAW,
+        attach: Attach::RawTracepoint { name: "net_dev_xmit" },
+        feeds: Feeds::NetDevice,
+        fallback: Some(&NET_DEV_XMIT_TP),
+    },
 ];
+
+/// Every program a hook or its fallback may use.
+pub fn all_programs() -> impl Iterator<Item = &'static str> {
+    HOOKS.iter().flat_map(|h| std::iter::once(h.program).chain(h.fallback.map(|f| f.program)))
+}
 
 /// Which figure groups are complete, given which hooks attached: a group is
 /// covered only when every hook feeding it attached.
@@ -110,6 +124,7 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         block_io: all(Feeds::BlockIo),
         page_cache: all(Feeds::PageCache),
         net_device: all(Feeds::NetDevice),
+        net_device_raw: false,
     }
 }
 

@@ -2,6 +2,7 @@
 //! the counters back. Dropping a [`Tracer`] detaches everything (the links
 //! are file descriptors owned by it; nothing is pinned).
 
+pub mod btf;
 pub mod hooks;
 pub mod probe;
 
@@ -11,7 +12,7 @@ use anyhow::{Context as _, anyhow};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{PerfEvent, TracePoint, perf_event},
+    programs::{PerfEvent, RawTracePoint, TracePoint, perf_event},
 };
 use zcopy_common::{
     Comm, Evidence, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit, drop_reason,
@@ -41,12 +42,14 @@ impl Tracer {
     /// the programs' aya-log output (off: the log calls are removed at load).
     pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
         let level: u8 = if bpf_log { u8::MAX } else { 0 };
+        let netdev_name_offset = btf::StructOffsets::from_sys_fs().ok().and_then(|b| b.offset("net_device", "name"));
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
         let mut ebpf = EbpfLoader::new()
             .override_global(aya_log::LEVEL, &level, false)
             .override_global("PAGE_SHIFT", &page_shift, true)
+            .override_global("NETDEV_NAME_OFFSET", &netdev_name_offset.unwrap_or(0), true)
             .load(BPF_OBJECT)
             .map_err(|e| permission_or(e, "load zcopy's BPF maps and programs"))?;
 
@@ -58,8 +61,16 @@ impl Tracer {
         let mut attached = Vec::with_capacity(HOOKS.len());
         let mut warnings = Vec::new();
         let mut failures = Vec::new();
+        let mut net_raw = false;
         for hook in HOOKS {
-            match attach(&mut ebpf, hook) {
+            let mut result = attach(&mut ebpf, hook, netdev_name_offset);
+            if let (Err(first), Some(fallback)) = (&result, hook.fallback) {
+                log::info!("{} unavailable ({}); using {}", hook.point(), chain(first.as_ref()), fallback.point());
+                result = attach(&mut ebpf, fallback, netdev_name_offset);
+            } else if result.is_ok() && hook.program == hooks::NET_DEV_XMIT_RAW {
+                net_raw = true;
+            }
+            match result {
                 Ok(()) => attached.push((hook.feeds, true)),
                 Err(err) => {
                     if is_permission(err.as_ref()) {
@@ -79,7 +90,9 @@ impl Tracer {
         if attached.iter().all(|(_, ok)| !ok) {
             return Err(ZcopyError::NothingAttached(failures).into());
         }
-        Ok(Self { coverage: hooks::coverage(&attached), ebpf, warnings })
+        let mut coverage = hooks::coverage(&attached);
+        coverage.net_device_raw = net_raw;
+        Ok(Self { coverage, ebpf, warnings })
     }
 
     /// Which figure groups are measured.
@@ -144,12 +157,11 @@ impl Tracer {
     /// was already running on that CPU (the kernel's per-program
     /// `recursion_misses`; e.g. a softirq transmit interrupting sys_enter).
     pub fn missed_events(&self) -> BTreeMap<String, u64> {
-        HOOKS
-            .iter()
-            .filter_map(|hook| {
-                let fd = self.ebpf.program(hook.program)?.fd().ok()?;
+        hooks::all_programs()
+            .filter_map(|program| {
+                let fd = self.ebpf.program(program)?.fd().ok()?;
                 let misses = recursion_misses(std::os::fd::AsFd::as_fd(fd)).ok()?;
-                Some((hook.program.to_owned(), misses))
+                Some((program.to_owned(), misses))
             })
             .collect()
     }
@@ -269,7 +281,10 @@ where
 }
 
 /// Loads and attaches one hook.
-fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
+fn attach(ebpf: &mut Ebpf, hook: &Hook, netdev_name_offset: Option<u32>) -> anyhow::Result<()> {
+    if hook.program == hooks::NET_DEV_XMIT_RAW && netdev_name_offset.is_none() {
+        return Err(anyhow!("the offset of net_device.name is unknown (no kernel BTF)"));
+    }
     let program =
         ebpf.program_mut(hook.program).ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
     match hook.attach {
@@ -277,6 +292,11 @@ fn attach(ebpf: &mut Ebpf, hook: &Hook) -> anyhow::Result<()> {
             let program: &mut TracePoint = program.try_into()?;
             program.load()?;
             program.attach(category, name)?;
+        }
+        Attach::RawTracepoint { name } => {
+            let program: &mut RawTracePoint = program.try_into()?;
+            program.load()?;
+            program.attach(name)?;
         }
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;

@@ -141,7 +141,7 @@ mod tests {
                 dir: "/tmp".into(),
             },
             cases,
-            sources: report::sources(),
+            sources: report::sources(crate::summary::Coverage::FULL),
             warnings,
         }
     }
