@@ -463,7 +463,12 @@ fn reading_an_uncached_file_shows_device_reads_and_page_cache_insertions() {
     let path = file.to_str().expect("utf-8");
     let (out, cold) = trace_command(&["cat", path]);
     assert!(out.status.success());
-    assert_eq!(u(&cold["data"]["pagecache_added_bytes"]), size, "{}", cold["data"]);
+    // The whole cat process is traced: besides the file, it loads its binary,
+    // libraries and locale data, and any of their pages that were not cached
+    // are inserted too (seen: 0 to 12 KiB). Tolerance: 1 MiB above the file.
+    // (`zcopy bench`, which measures only the transfer, asserts exact equality.)
+    let added = u(&cold["data"]["pagecache_added_bytes"]);
+    assert!((size..=size + (1 << 20)).contains(&added), "{}", cold["data"]);
     assert!(u(&cold["data"]["block_read_bytes"]) >= size, "{}", cold["data"]);
     // Now cached: no device reads, no insertions.
     let (_, warm) = trace_command(&["cat", path]);

@@ -83,6 +83,8 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
 async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result<Ended> {
     let held = HeldCommand::spawn(argv)?;
     let pid = held.pid();
+    // Its read of the go byte must have started, or that read is counted.
+    procfs::wait_blocked_in_read(pid, Duration::from_secs(10)).context("waiting for the command to be held")?;
     tracer.add_target(pid)?;
     let pidfd = PidFd::open(pid)?;
     let start = Instant::now();

@@ -269,6 +269,9 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
     let mut pids = vec![sender.pid];
     pids.extend(receiver.as_ref().map(|r| r.pid));
     for &pid in &pids {
+        // Its read of the go byte must have started, or that read is counted.
+        crate::system::procfs::wait_blocked_in_read(pid, Duration::from_secs(10))
+            .with_context(|| format!("waiting for worker {pid} to wait for go"))?;
         ctx.tracer.add_target(pid)?;
     }
     let net_before = ctx.tracer.net_totals()?;

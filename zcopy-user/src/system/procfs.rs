@@ -70,6 +70,32 @@ pub fn comm_of(pid: u32) -> Option<String> {
     fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|s| s.trim_end().to_owned())
 }
 
+/// Waits until process `pid` is blocked inside `read(2)` (from
+/// /proc/PID/syscall, or its state as a fallback), so that making it a target
+/// now cannot count that read: its entry has happened. Gives up after
+/// `timeout` and says so.
+pub fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io::Result<()> {
+    let deadline = std::time::Instant::now() + timeout;
+    let read_nr = libc::SYS_read.to_string();
+    loop {
+        match fs::read_to_string(format!("/proc/{pid}/syscall")) {
+            Ok(text) if text.split_whitespace().next() == Some(read_nr.as_str()) => return Ok(()),
+            Ok(_) => {}
+            // No /proc/PID/syscall (kernel without it): a sleeping state is the best sign.
+            Err(_) => {
+                let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+                if stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("S") {
+                    return Ok(());
+                }
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, format!("process {pid} did not block in read(2)")));
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+}
+
 /// Clock ticks per second (for utime/stime).
 pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
