@@ -367,3 +367,23 @@ fn the_mmap_claims_are_tested_by_their_own_scenarios() {
     assert!(faults(s) >= pages, "{} faults for {pages} written pages", faults(s));
     assert_eq!(verdicts("mmap-private-write"), ["holds", "holds"]);
 }
+
+#[test]
+fn small_files_compare_read_with_mmap_call_for_call() {
+    if !bpf_available("small_files_compare_read_with_mmap_call_for_call") {
+        return;
+    }
+    let _serial = serial();
+    let r = bench(&["--sink", "null", "-s", "small-files-read,small-files-mmap"]);
+    let files = CHUNKS; // one 64K "file" per chunk
+    let s = sender(&r, "small-files-read");
+    assert_eq!((calls(s, "pread64"), bytes(s, "pread64")), (files, SIZE));
+    let s = sender(&r, "small-files-mmap");
+    assert_eq!((calls(s, "mmap"), calls(s, "munmap")), (files, files));
+    assert_eq!(calls(s, "pread64") + calls(s, "read"), 0);
+    // The claim is computed from both cases and says what it compared.
+    let claim = &case(&r, "small-files-mmap")["claims"][0]["cells"][0];
+    assert!(claim["what"].as_str().is_some_and(|w| w.starts_with("time per file, mmap / read")), "{claim}");
+    assert!(claim["measured"]["value"].as_f64().is_some_and(|v| v > 0.0), "{claim}");
+    assert!(claim["reason"].as_str().is_some_and(|w| w.contains("2.0 syscalls")), "{claim}");
+}

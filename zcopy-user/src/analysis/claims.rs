@@ -154,12 +154,15 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
             ),
             reason: "one in-kernel copy".into(),
         },
-        Strategy::MmapTouch | Strategy::MmapPopulateTouch | Strategy::MmapSharedWrite | Strategy::MmapPrivateWrite => {
-            CopyModel {
-                cpu_copies: inferred(0.0, "an mmap scenario moves no data to a sink"),
-                reason: "nothing is sent".into(),
-            }
-        }
+        Strategy::MmapTouch
+        | Strategy::MmapPopulateTouch
+        | Strategy::MmapSharedWrite
+        | Strategy::MmapPrivateWrite
+        | Strategy::SmallFilesRead
+        | Strategy::SmallFilesMmap => CopyModel {
+            cpu_copies: inferred(0.0, "an mmap scenario moves no data to a sink"),
+            reason: "nothing is sent".into(),
+        },
         Strategy::DirectRead => CopyModel {
             cpu_copies: inferred(
                 per_chunk(writes),
@@ -330,6 +333,42 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
             Comparison { row: claim.row.into(), cells }
         })
         .collect()
+}
+
+/// "Small files (under about 16 KiB) are cheaper with read() than with mmap":
+/// compares a small-files-mmap case with the small-files-read case of the
+/// same chunk and cache, by wall time per file (the window's
+/// CLOCK_MONOTONIC: CPU-time accounting is too coarse at this scale).
+pub fn compare_small_files(mmap: &CaseResult, read: &CaseResult) -> Option<Comparison> {
+    let per_file = |c: &CaseResult| c.wall_s.map(|w| 1e6 * w.mean / c.chunks_per_run.max(1) as f64);
+    let (m, r) = (per_file(mmap)?, per_file(read)?);
+    let calls = |c: &CaseResult| c.sender.as_ref().and_then(|s| s.syscalls_per_chunk).unwrap_or(0.0);
+    let faults = |c: &CaseResult| {
+        c.sender.as_ref().and_then(|s| s.faults_per_run).unwrap_or(0.0) / c.chunks_per_run.max(1) as f64
+    };
+    let ratio = m / r.max(f64::MIN_POSITIVE);
+    let small = mmap.chunk <= 16 << 10;
+    let holds = if small { ratio > 1.0 } else { ratio <= 1.0 };
+    Some(Comparison {
+        row: format!(
+            "small files ({}): read() is cheaper than mmap{}",
+            crate::bench::plan::format_size(mmap.chunk),
+            if small { "" } else { " only under about 16 KiB" }
+        ),
+        cells: vec![Cell {
+            what: format!("time per file, mmap / read (claim: {} 1)", if small { "above" } else { "at most" }),
+            claimed: 1.0,
+            measured: measured(ratio, "wall time of the window per file (CLOCK_MONOTONIC), means over runs"),
+            verdict: if holds { "holds" } else { "differs" }.into(),
+            reason: format!(
+                "mmap {m:.2} us per file ({:.1} syscalls, {:.2} faults), read {r:.2} us ({:.1} syscalls, {:.2} faults)",
+                calls(mmap),
+                faults(mmap),
+                calls(read),
+                faults(read)
+            ),
+        }],
+    })
 }
 
 #[cfg(test)]

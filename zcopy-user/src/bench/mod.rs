@@ -73,6 +73,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
         results.push(result);
     }
     progress.finish_and_clear();
+    add_cross_case_claims(&mut results);
     drop(ctx);
     drop(tracer);
     Ok(BenchReport {
@@ -128,4 +129,22 @@ async fn run_case(
 
 fn runs_per_case_left(options: &BenchOptions, done: u32) -> u64 {
     u64::from(options.warmup + options.runs - done)
+}
+
+/// Claims that compare two cases: small-files-mmap against small-files-read.
+fn add_cross_case_claims(results: &mut [CaseResult]) {
+    use crate::workload::strategy::Strategy;
+    for i in 0..results.len() {
+        if results[i].strategy != Strategy::SmallFilesMmap || results[i].status != Status::Ok {
+            continue;
+        }
+        let (chunk, cache) = (results[i].chunk, results[i].cache);
+        let read = results.iter().find(|c| {
+            c.strategy == Strategy::SmallFilesRead && c.chunk == chunk && c.cache == cache && c.status == Status::Ok
+        });
+        if let Some(comparison) = read.and_then(|read| crate::analysis::claims::compare_small_files(&results[i], read))
+        {
+            results[i].claims.push(comparison);
+        }
+    }
 }

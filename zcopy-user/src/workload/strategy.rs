@@ -74,13 +74,21 @@ pub enum Strategy {
     MmapPopulateTouch,
     MmapSharedWrite,
     MmapPrivateWrite,
+    SmallFilesRead,
+    SmallFilesMmap,
 }
 
 impl Strategy {
     /// The mmap scenarios: they test the literature's mmap claims and move
     /// nothing to a sink (`--sink null`).
-    pub const SCENARIOS: [Self; 4] =
-        [Self::MmapTouch, Self::MmapPopulateTouch, Self::MmapSharedWrite, Self::MmapPrivateWrite];
+    pub const SCENARIOS: [Self; 6] = [
+        Self::MmapTouch,
+        Self::MmapPopulateTouch,
+        Self::MmapSharedWrite,
+        Self::MmapPrivateWrite,
+        Self::SmallFilesRead,
+        Self::SmallFilesMmap,
+    ];
 
     /// Every transfer strategy (what `--strategies all` runs).
     pub const ALL: [Self; 10] = [
@@ -112,6 +120,8 @@ impl Strategy {
             Self::MmapPopulateTouch => "mmap-populate-touch",
             Self::MmapSharedWrite => "mmap-shared-write",
             Self::MmapPrivateWrite => "mmap-private-write",
+            Self::SmallFilesRead => "small-files-read",
+            Self::SmallFilesMmap => "small-files-mmap",
         }
     }
 
@@ -135,6 +145,12 @@ impl Strategy {
             }
             Self::MmapPrivateWrite => {
                 "scenario: mmap() read-write MAP_PRIVATE, rewrite one byte of every page, msync(MS_SYNC)"
+            }
+            Self::SmallFilesRead => {
+                "scenario: each chunk is a small file read whole with one pread() (open/close left out)"
+            }
+            Self::SmallFilesMmap => {
+                "scenario: each chunk is a small file mapped with mmap(), every page touched, munmap() (open/close left out)"
             }
         }
     }

@@ -66,3 +66,47 @@ pub fn run(t: &Transfer<'_>, mode: Mode) -> io::Result<SendStats> {
     unmapped?;
     Ok(SendStats { bytes: t.size, zerocopy: None })
 }
+
+/// The small-files scenarios: each chunk stands for one small file, read
+/// whole with one pread(2), or mapped, touched page by page, and unmapped.
+pub fn small_files(t: &Transfer<'_>, mmap: bool) -> io::Result<SendStats> {
+    let page = page_size();
+    if mmap && !t.chunk.is_multiple_of(page) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("small-files-mmap needs a chunk that is a multiple of the page size ({page})"),
+        ));
+    }
+    let mut buf = vec![0u8; t.chunk];
+    let mut offset = 0u64;
+    let mut sum = 0u8;
+    while offset < t.size {
+        let len = usize::try_from((t.size - offset).min(t.chunk as u64)).map_err(io::Error::other)?;
+        let file_offset = libc::off_t::try_from(offset).map_err(io::Error::other)?;
+        if mmap {
+            // SAFETY: a new read-only mapping of our own file, unmapped below.
+            let map = unsafe {
+                libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, t.src.as_raw_fd(), file_offset)
+            };
+            if map == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            for p in (0..len).step_by(page) {
+                // SAFETY: p < len, inside the mapping.
+                sum = sum.wrapping_add(unsafe { std::ptr::read_volatile(map.cast::<u8>().add(p)) });
+            }
+            // SAFETY: our own mapping, unmapped once.
+            check(unsafe { libc::munmap(map, len) })?;
+        } else {
+            // SAFETY: buf is valid for len bytes.
+            let n = unsafe { libc::pread(t.src.as_raw_fd(), buf.as_mut_ptr().cast(), len, file_offset) };
+            if n != len as isize {
+                return Err(io::Error::last_os_error());
+            }
+            sum = sum.wrapping_add(buf[0]);
+        }
+        offset += len as u64;
+    }
+    std::hint::black_box(sum);
+    Ok(SendStats { bytes: offset, zerocopy: None })
+}

@@ -70,6 +70,8 @@ pub fn run(strategy: Strategy, t: &Transfer<'_>) -> io::Result<SendStats> {
         Strategy::MmapPopulateTouch => mmap_scenarios::run(t, mmap_scenarios::Mode::Touch { populate: true }),
         Strategy::MmapSharedWrite => mmap_scenarios::run(t, mmap_scenarios::Mode::Write { shared: true }),
         Strategy::MmapPrivateWrite => mmap_scenarios::run(t, mmap_scenarios::Mode::Write { shared: false }),
+        Strategy::SmallFilesRead => mmap_scenarios::small_files(t, false),
+        Strategy::SmallFilesMmap => mmap_scenarios::small_files(t, true),
     }
 }
 
