@@ -477,3 +477,37 @@ fn reading_an_uncached_file_shows_device_reads_and_page_cache_insertions() {
     assert_eq!(u(&warm["data"]["recv_copy_bytes"]), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn copies_are_classified_by_the_kinds_of_the_fds_and_labelled_inferred() {
+    if !bpf_available("copies_are_classified_by_the_kinds_of_the_fds_and_labelled_inferred") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let file = dir.join("data.bin");
+    let size: u64 = 4 << 20;
+    std::fs::write(&file, vec![7u8; size as usize]).expect("write");
+    let input = format!("if={}", file.to_str().expect("utf-8"));
+    // stdout is a pipe to this test: dd's writes copy user -> pipe buffers.
+    let (out, s) = trace_command(&["dd", &input, "bs=64K", "status=none"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len() as u64, size);
+    let copies = s["copies"].as_array().expect("copies");
+    let flow = |syscall: &str, from: &str, to: &str| {
+        copies
+            .iter()
+            .find(|c| c["syscall"] == syscall && c["from"] == from && c["to"] == to)
+            .unwrap_or_else(|| panic!("no {syscall} {from} -> {to} in {copies:?}"))
+    };
+    let write = flow("write", "user memory", "pipe");
+    assert_eq!((write["kind"].as_str(), u(&write["bytes"])), (Some("cpu_user_to_kernel"), size));
+    assert_eq!(write["how"], "inferred");
+    // The file's bytes, plus what the loader and locale code read from other files.
+    let read = flow("read", "file", "user memory");
+    let read_bytes = u(&read["bytes"]);
+    assert_eq!(read["kind"], "cpu_kernel_to_user");
+    assert!((size..size + (64 << 10)).contains(&read_bytes), "{read_bytes}");
+    assert!(s["sources"]["copies"].as_str().is_some_and(|t| t.starts_with("inferred:")));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -25,6 +25,36 @@ pub const SLOT_TRACKED: u32 = 1;
 /// argument (`args[1]`: mmap, munmap, msync, madvise), not its return value.
 pub const SLOT_BYTES_FROM_LEN_ARG: u32 = 2;
 
+/// [`SlotConfig::flags`]: bits 8..11 hold 1 + the index of the argument that
+/// is the source fd (0: none); bits 12..15 the same for the destination fd.
+pub const SLOT_SRC_FD_SHIFT: u32 = 8;
+pub const SLOT_DST_FD_SHIFT: u32 = 12;
+pub const SLOT_FD_MASK: u32 = 0xf;
+
+/// What kind of file an fd is (`FdKind` values), resolved at syscall entry.
+pub mod fd_kind {
+    pub const NONE: u8 = 0;
+    pub const UNKNOWN: u8 = 1;
+    pub const REGULAR: u8 = 2;
+    /// A regular file opened with O_DIRECT.
+    pub const REGULAR_DIRECT: u8 = 3;
+    pub const SOCKET: u8 = 4;
+    pub const PIPE: u8 = 5;
+    pub const CHAR_DEVICE: u8 = 6;
+    pub const OTHER: u8 = 7;
+}
+
+/// Key of the per-process counters by syscall and fd kinds.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub tgid: u32,
+    pub slot: u16,
+    /// `fd_kind` of the source and destination fds.
+    pub src: u8,
+    pub dst: u8,
+}
+
 /// One entry of the syscall-number table, written by the loader.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +98,10 @@ pub struct Inflight {
     pub slot: u32,
     /// `SLOT_*` flags of the syscall.
     pub flags: u32,
+    /// `fd_kind` of the source and destination fds.
+    pub src: u8,
+    pub dst: u8,
+    pub _pad: [u8; 6],
 }
 
 /// Per-process counters that are not per syscall (one copy per CPU).
@@ -164,6 +198,7 @@ pub mod maps {
     pub const DROPS: &str = "DROPS";
     pub const EVIDENCE: &str = "EVIDENCE";
     pub const NETDEV: &str = "NETDEV";
+    pub const FLOWS: &str = "FLOWS";
 }
 
 #[cfg(feature = "user")]
@@ -176,6 +211,7 @@ mod pod {
     unsafe impl aya::Pod for super::ProcStats {}
     unsafe impl aya::Pod for super::Evidence {}
     unsafe impl aya::Pod for super::Transmit {}
+    unsafe impl aya::Pod for super::FlowKey {}
 }
 
 #[cfg(test)]
@@ -188,7 +224,8 @@ mod tests {
         assert_eq!(size_of::<SlotConfig>(), 8);
         assert_eq!(size_of::<SyscallKey>(), 8);
         assert_eq!(size_of::<SyscallStats>(), 24);
-        assert_eq!(size_of::<Inflight>(), 16);
+        assert_eq!(size_of::<Inflight>(), 24);
+        assert_eq!(size_of::<FlowKey>(), 8);
         assert_eq!(size_of::<ProcStats>(), 8 * 8);
         assert_eq!(size_of::<Evidence>(), 6 * 8);
         assert_eq!(size_of::<Transmit>(), 16);

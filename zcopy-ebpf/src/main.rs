@@ -11,6 +11,7 @@
 
 mod evidence;
 mod faults;
+mod fdkind;
 mod probes;
 mod sched;
 mod syscalls;
@@ -21,8 +22,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig, SyscallKey,
-    SyscallStats, TargetFlags, Transmit, drop_reason, netdev,
+    Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig,
+    SyscallKey, SyscallStats, TargetFlags, Transmit, drop_reason, netdev,
 };
 
 /// Processes (thread-group ids) being traced. Written by the loader for the
@@ -53,6 +54,10 @@ static COMMS: HashMap<u32, Comm> = HashMap::with_max_entries(MAX_TARGETS, 0);
 /// Per process: where data went (receive copies, block I/O, page cache).
 #[map]
 static EVIDENCE: PerCpuHashMap<u32, Evidence> = PerCpuHashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Per process, syscall and fd kinds: calls and bytes, for the copy rules.
+#[map]
+static FLOWS: PerCpuHashMap<FlowKey, SyscallStats> = PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, 0);
 
 /// Machine-wide device transmits, by `netdev` index.
 #[map]

@@ -15,10 +15,11 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::debug;
 use zcopy_common::{
-    Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason,
+    FlowKey, Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_SRC_FD_SHIFT,
+    SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason, fd_kind,
 };
 
-use crate::{INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
+use crate::{FLOWS, INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
 
 const ID: usize = 8;
 const ARGS: usize = 16;
@@ -48,7 +49,9 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
     };
     // SAFETY: args[1] of the sys_enter format.
     let len_arg: u64 = unsafe { field(ctx, ARGS + 8) };
-    let inflight = Inflight { len_arg, slot: config.slot, flags: config.flags };
+    let src = fd_arg_kind(ctx, config.flags >> SLOT_SRC_FD_SHIFT);
+    let dst = fd_arg_kind(ctx, config.flags >> SLOT_DST_FD_SHIFT);
+    let inflight = Inflight { len_arg, slot: config.slot, flags: config.flags, src, dst, _pad: [0; 6] };
     if INFLIGHT.insert(tid, inflight, 0).is_err() {
         count_drop(drop_reason::INFLIGHT_FULL);
     }
@@ -93,12 +96,39 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
     };
 
     let key = SyscallKey { tgid, slot: inflight.slot };
-    upsert(&SYSCALLS, key, drop_reason::SYSCALL_MAP_FULL, |stats: &mut SyscallStats| {
+    let count = |stats: &mut SyscallStats| {
         stats.calls += 1;
         stats.bytes += bytes;
         stats.errors += u64::from(failed);
-    });
+    };
+    upsert(&SYSCALLS, key, drop_reason::SYSCALL_MAP_FULL, count);
+    if inflight.src != fd_kind::NONE || inflight.dst != fd_kind::NONE {
+        let flow = FlowKey { tgid, slot: inflight.slot as u16, src: inflight.src, dst: inflight.dst };
+        upsert(&FLOWS, flow, drop_reason::SYSCALL_MAP_FULL, count);
+    }
     Ok(0)
+}
+
+/// The kind of the fd in the argument that `encoded` (1 + index, 0: none) names.
+#[inline(always)]
+fn fd_arg_kind(ctx: &TracePointContext, encoded: u32) -> u8 {
+    // The verifier allows context reads at constant offsets only, so the
+    // argument positions fds use (0, 1, 2, 4) are read with volatile loads
+    // the compiler cannot merge into one variable-offset load.
+    let arg = |offset: usize| -> u64 {
+        use aya_ebpf::EbpfContext;
+        // SAFETY: args[0..6] of the sys_enter format, constant offsets.
+        unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
+    };
+    let (a0, a1, a2, a4) = (arg(ARGS), arg(ARGS + 8), arg(ARGS + 16), arg(ARGS + 32));
+    let fd = match encoded & SLOT_FD_MASK {
+        1 => a0,
+        2 => a1,
+        3 => a2,
+        5 => a4,
+        _ => return fd_kind::NONE,
+    };
+    crate::fdkind::of(fd)
 }
 
 /// The slot configuration of syscall `nr`, if it is tracked.

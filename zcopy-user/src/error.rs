@@ -47,9 +47,23 @@ pub fn os_error(err: &(dyn std::error::Error + 'static)) -> Option<i32> {
     None
 }
 
-/// Whether an error means "not allowed" rather than "not there".
+/// Whether an error means "not allowed" rather than "not there". The
+/// verifier rejects programs with EACCES too: that is a load error, not a
+/// permission problem, and keeps its verifier log.
 pub fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
-    matches!(os_error(err), Some(libc::EPERM | libc::EACCES))
+    !is_verifier_rejection(err) && matches!(os_error(err), Some(libc::EPERM | libc::EACCES))
+}
+
+/// Whether the verifier rejected a program (a load error with a verifier log).
+pub fn is_verifier_rejection(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = current {
+        if let Some(aya::programs::ProgramError::LoadError { verifier_log, .. }) = e.downcast_ref() {
+            return !verifier_log.to_string().trim().is_empty();
+        }
+        current = e.source();
+    }
+    false
 }
 
 /// An error and its sources on one line.

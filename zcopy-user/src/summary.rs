@@ -18,6 +18,8 @@ pub struct RawProcess {
     pub comm: Option<String>,
     pub stats: ProcStats,
     pub evidence: Evidence,
+    /// Per (syscall slot, source fd kind, destination fd kind).
+    pub flows: BTreeMap<(u32, u8, u8), SyscallStats>,
     /// Per tracked-syscall slot.
     pub syscalls: BTreeMap<u32, SyscallStats>,
 }
@@ -50,6 +52,9 @@ pub struct Coverage {
     /// against zcopy's other programs), not the classic one.
     #[serde(default)]
     pub net_device_raw: bool,
+    /// fd kinds are resolved at syscall entry (kernel BTF has the offsets).
+    #[serde(default)]
+    pub fd_kinds: bool,
 }
 
 impl Coverage {
@@ -64,6 +69,7 @@ impl Coverage {
         page_cache: true,
         net_device: true,
         net_device_raw: true,
+        fd_kinds: true,
     };
 }
 
@@ -201,6 +207,12 @@ pub struct Summary {
     pub data: DataMovement,
     /// Machine-wide device transmits during the trace; `null` if unavailable.
     pub net_transmit: Option<NetTransmit>,
+    /// What the syscalls did with their bytes (inferred from the fd kinds), by flow.
+    #[serde(default)]
+    pub copies: Vec<crate::analysis::copies::CopyFlow>,
+    /// Bytes per copy kind (inferred).
+    #[serde(default)]
+    pub copies_by_kind: BTreeMap<crate::analysis::copies::CopyKind, u64>,
     pub processes: Vec<ProcessSummary>,
     pub kernel_accounting: Option<KernelAccounting>,
     /// Where each figure comes from, by field path.
@@ -319,6 +331,14 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         ),
     );
     put(
+        "copies",
+        if coverage.fd_kinds {
+            "inferred: a rule per syscall and the kinds of its fds (resolved in the kernel at syscall entry from current->files, offsets from BTF); calls and bytes measured by raw_syscalls".to_owned()
+        } else {
+            "unavailable: the kernel's BTF lacks the offsets to tell fd kinds apart".to_owned()
+        },
+    );
+    put(
         "switches",
         pick(
             coverage.switches,
@@ -427,6 +447,14 @@ impl Summary {
         warnings: Vec<String>,
     ) -> Self {
         let (stats, evidence, per_slot) = total(raw);
+        let mut all_flows: BTreeMap<(u32, u8, u8), SyscallStats> = BTreeMap::new();
+        for p in raw.processes.values() {
+            for (key, s) in &p.flows {
+                add_syscall_stats(all_flows.entry(*key).or_default(), s);
+            }
+        }
+        let copies = if coverage.fd_kinds { crate::analysis::copies::flows(&all_flows) } else { Vec::new() };
+        let copies_by_kind = crate::analysis::copies::totals(&copies);
         let mut all: BTreeMap<String, SyscallFigures> =
             (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
         all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));
@@ -443,6 +471,8 @@ impl Summary {
             switches: switches_of(&stats, coverage),
             data: DataMovement::from_raw(&evidence, coverage),
             net_transmit: raw.net.filter(|_| coverage.net_device),
+            copies,
+            copies_by_kind,
             processes,
             kernel_accounting,
             sources: sources(coverage),

@@ -1,7 +1,9 @@
 //! The syscalls zcopy counts one by one, with their numbers on this
 //! architecture and what their "bytes" mean.
 
-use zcopy_common::{MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_TRACKED, SlotConfig};
+use zcopy_common::{
+    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SlotConfig,
+};
 
 /// What the `bytes` of a syscall count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,39 +25,58 @@ pub struct Syscall {
     pub nr: i64,
     /// Meaning of the bytes column.
     pub bytes: Bytes,
+    /// Index of the argument that is the fd data comes from, if any.
+    pub src_fd: Option<u8>,
+    /// Index of the argument that is the fd data goes to, if any.
+    pub dst_fd: Option<u8>,
 }
 
 const fn sc(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
-    Syscall { name, nr, bytes }
+    Syscall { name, nr, bytes, src_fd: None, dst_fd: None }
+}
+
+/// Data comes from the fd in argument 0 (read and friends).
+const fn from_fd0(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
+    Syscall { name, nr, bytes, src_fd: Some(0), dst_fd: None }
+}
+
+/// Data goes to the fd in argument 0 (write and friends).
+const fn to_fd0(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
+    Syscall { name, nr, bytes, src_fd: None, dst_fd: Some(0) }
+}
+
+/// Data goes from the fd in argument `src` to the fd in argument `dst`.
+const fn fd_to_fd(name: &'static str, nr: i64, src: u8, dst: u8) -> Syscall {
+    Syscall { name, nr, bytes: Bytes::Returned, src_fd: Some(src), dst_fd: Some(dst) }
 }
 
 /// Every tracked syscall; its index is its slot in the kernel maps.
 pub const TRACKED: &[Syscall] = &[
-    sc("read", libc::SYS_read, Bytes::Returned),
-    sc("write", libc::SYS_write, Bytes::Returned),
-    sc("pread64", libc::SYS_pread64, Bytes::Returned),
-    sc("pwrite64", libc::SYS_pwrite64, Bytes::Returned),
-    sc("readv", libc::SYS_readv, Bytes::Returned),
-    sc("writev", libc::SYS_writev, Bytes::Returned),
-    sc("preadv", libc::SYS_preadv, Bytes::Returned),
-    sc("pwritev", libc::SYS_pwritev, Bytes::Returned),
-    sc("preadv2", libc::SYS_preadv2, Bytes::Returned),
-    sc("pwritev2", libc::SYS_pwritev2, Bytes::Returned),
-    sc("mmap", libc::SYS_mmap, Bytes::LengthArg),
+    from_fd0("read", libc::SYS_read, Bytes::Returned),
+    to_fd0("write", libc::SYS_write, Bytes::Returned),
+    from_fd0("pread64", libc::SYS_pread64, Bytes::Returned),
+    to_fd0("pwrite64", libc::SYS_pwrite64, Bytes::Returned),
+    from_fd0("readv", libc::SYS_readv, Bytes::Returned),
+    to_fd0("writev", libc::SYS_writev, Bytes::Returned),
+    from_fd0("preadv", libc::SYS_preadv, Bytes::Returned),
+    to_fd0("pwritev", libc::SYS_pwritev, Bytes::Returned),
+    from_fd0("preadv2", libc::SYS_preadv2, Bytes::Returned),
+    to_fd0("pwritev2", libc::SYS_pwritev2, Bytes::Returned),
+    Syscall { name: "mmap", nr: libc::SYS_mmap, bytes: Bytes::LengthArg, src_fd: Some(4), dst_fd: None },
     sc("munmap", libc::SYS_munmap, Bytes::LengthArg),
     sc("msync", libc::SYS_msync, Bytes::LengthArg),
     sc("madvise", libc::SYS_madvise, Bytes::LengthArg),
-    sc("sendfile", libc::SYS_sendfile, Bytes::Returned),
-    sc("splice", libc::SYS_splice, Bytes::Returned),
-    sc("vmsplice", libc::SYS_vmsplice, Bytes::Returned),
-    sc("tee", libc::SYS_tee, Bytes::Returned),
-    sc("copy_file_range", libc::SYS_copy_file_range, Bytes::Returned),
-    sc("sendto", libc::SYS_sendto, Bytes::Returned),
-    sc("recvfrom", libc::SYS_recvfrom, Bytes::Returned),
-    sc("sendmsg", libc::SYS_sendmsg, Bytes::Returned),
-    sc("recvmsg", libc::SYS_recvmsg, Bytes::Returned),
-    sc("sendmmsg", libc::SYS_sendmmsg, Bytes::None),
-    sc("recvmmsg", libc::SYS_recvmmsg, Bytes::None),
+    fd_to_fd("sendfile", libc::SYS_sendfile, 1, 0),
+    fd_to_fd("splice", libc::SYS_splice, 0, 2),
+    to_fd0("vmsplice", libc::SYS_vmsplice, Bytes::Returned),
+    fd_to_fd("tee", libc::SYS_tee, 0, 1),
+    fd_to_fd("copy_file_range", libc::SYS_copy_file_range, 0, 2),
+    to_fd0("sendto", libc::SYS_sendto, Bytes::Returned),
+    from_fd0("recvfrom", libc::SYS_recvfrom, Bytes::Returned),
+    to_fd0("sendmsg", libc::SYS_sendmsg, Bytes::Returned),
+    from_fd0("recvmsg", libc::SYS_recvmsg, Bytes::Returned),
+    to_fd0("sendmmsg", libc::SYS_sendmmsg, Bytes::None),
+    from_fd0("recvmmsg", libc::SYS_recvmmsg, Bytes::None),
     sc("io_uring_enter", libc::SYS_io_uring_enter, Bytes::None),
 ];
 
@@ -68,7 +89,11 @@ pub fn by_slot(slot: u32) -> Option<&'static Syscall> {
 pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
     TRACKED.iter().zip(0u32..).filter_map(|(sc, slot)| {
         let nr = u32::try_from(sc.nr).ok().filter(|nr| *nr < MAX_SYSCALL_NR)?;
-        let flags = SLOT_TRACKED | if sc.bytes == Bytes::LengthArg { SLOT_BYTES_FROM_LEN_ARG } else { 0 };
+        let fd = |arg: Option<u8>, shift: u32| arg.map_or(0, |i| (u32::from(i) + 1) << shift);
+        let flags = SLOT_TRACKED
+            | if sc.bytes == Bytes::LengthArg { SLOT_BYTES_FROM_LEN_ARG } else { 0 }
+            | fd(sc.src_fd, SLOT_SRC_FD_SHIFT)
+            | fd(sc.dst_fd, SLOT_DST_FD_SHIFT);
         Some((nr, SlotConfig { slot, flags }))
     })
 }

@@ -1,4 +1,5 @@
 //! Analysis of measurements: the literature's claims against them.
 
 pub mod claims;
+pub mod copies;
 pub mod path;

@@ -125,6 +125,7 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         page_cache: all(Feeds::PageCache),
         net_device: all(Feeds::NetDevice),
         net_device_raw: false,
+        fd_kinds: false,
     }
 }
 

@@ -15,8 +15,8 @@ use aya::{
     programs::{PerfEvent, RawTracePoint, TracePoint, perf_event},
 };
 use zcopy_common::{
-    Comm, Evidence, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit, drop_reason,
-    maps, netdev,
+    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit,
+    drop_reason, maps, netdev,
 };
 
 use crate::{
@@ -42,11 +42,31 @@ impl Tracer {
     /// the programs' aya-log output (off: the log calls are removed at load).
     pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
         let level: u8 = if bpf_log { u8::MAX } else { 0 };
-        let netdev_name_offset = btf::StructOffsets::from_sys_fs().ok().and_then(|b| b.offset("net_device", "name"));
+        let kernel_btf = btf::StructOffsets::from_sys_fs().ok();
+        let netdev_name_offset = kernel_btf.as_ref().and_then(|b| b.offset("net_device", "name"));
+        // current->files->fdt->fd[fd]->f_inode->i_mode, f_flags: all or nothing.
+        let fd_offsets: Option<Vec<(&str, u32)>> = [
+            ("OFF_TASK_FILES", "task_struct", "files"),
+            ("OFF_FILES_FDT", "files_struct", "fdt"),
+            ("OFF_FDT_MAX_FDS", "fdtable", "max_fds"),
+            ("OFF_FDT_FD", "fdtable", "fd"),
+            ("OFF_FILE_INODE", "file", "f_inode"),
+            ("OFF_FILE_FLAGS", "file", "f_flags"),
+            ("OFF_INODE_MODE", "inode", "i_mode"),
+        ]
+        .into_iter()
+        .map(|(global, ty, member)| Some((global, kernel_btf.as_ref()?.offset(ty, member)?)))
+        .collect();
+        let fd_kinds: u8 = u8::from(fd_offsets.is_some());
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        for (global, offset) in fd_offsets.iter().flatten() {
+            loader.override_global(global, offset, true);
+        }
+        let mut ebpf = loader
+            .override_global("FD_KINDS", &fd_kinds, true)
             .override_global(aya_log::LEVEL, &level, false)
             .override_global("PAGE_SHIFT", &page_shift, true)
             .override_global("NETDEV_NAME_OFFSET", &netdev_name_offset.unwrap_or(0), true)
@@ -92,6 +112,10 @@ impl Tracer {
         }
         let mut coverage = hooks::coverage(&attached);
         coverage.net_device_raw = net_raw;
+        coverage.fd_kinds = fd_kinds == 1 && coverage.syscalls;
+        if fd_kinds == 0 {
+            warnings.push("kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified".into());
+        }
         Ok(Self { coverage, ebpf, warnings })
     }
 
@@ -215,6 +239,15 @@ impl Tracer {
                 add_evidence(&mut process.evidence, e);
             }
         }
+        let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
+        for entry in flows.iter() {
+            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
+            let process = raw.processes.entry(key.tgid).or_default();
+            let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
+            for stats in per_cpu.iter() {
+                add_syscall_stats(flow, stats);
+            }
+        }
         let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
         for entry in per_syscall.iter() {
@@ -271,7 +304,7 @@ where
     E: Into<anyhow::Error>,
 {
     let err: anyhow::Error = err.into();
-    match crate::error::os_error(err.as_ref()) {
+    match crate::error::os_error(err.as_ref()).filter(|_| !crate::error::is_verifier_rejection(err.as_ref())) {
         Some(code @ (libc::EPERM | libc::EACCES)) => {
             ZcopyError::PermissionDenied { action: action.to_owned(), reason: std::io::Error::from_raw_os_error(code) }
                 .into()

@@ -91,6 +91,20 @@ pub fn render(s: &Summary) -> String {
         );
     }
 
+    if !s.copies.is_empty() {
+        let _ = writeln!(out, "\n  what the syscalls did with the bytes (inferred from the kinds of their fds):");
+        for (kind, bytes) in &s.copies_by_kind {
+            let _ = writeln!(out, "    {:<38} {:>16}", kind.label(), bytes);
+        }
+        for f in s.copies.iter().take(8) {
+            let _ = writeln!(
+                out,
+                "      {} {} -> {}: {} calls, {} bytes ({})",
+                f.syscall, f.from, f.to, f.calls, f.bytes, f.rule
+            );
+        }
+    }
+
     if let Some(k) = &s.kernel_accounting {
         let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3} s"));
         let _ = writeln!(

@@ -1,0 +1,83 @@
+//! What kind of file an fd is, resolved in the kernel at syscall entry by
+//! following current->files->fdt->fd[fd]->f_inode->i_mode (and f_flags for
+//! O_DIRECT). The member offsets come from the kernel's BTF, set by the
+//! loader (`FD_KINDS` stays 0, and every fd is "unknown", without them).
+//! Structs: include/linux/sched.h task_struct.files, fdtable.h
+//! files_struct.fdt / fdtable.{max_fds,fd}, fs.h file.{f_inode,f_flags},
+//! inode.i_mode.
+
+use aya_ebpf::{
+    Global,
+    helpers::{bpf_get_current_task, bpf_probe_read_kernel},
+};
+use zcopy_common::fd_kind;
+
+#[unsafe(no_mangle)]
+static FD_KINDS: Global<u8> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_TASK_FILES: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_FILES_FDT: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_FDT_MAX_FDS: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_FDT_FD: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_FILE_INODE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_FILE_FLAGS: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_INODE_MODE: Global<u32> = Global::new(0);
+
+const S_IFMT: u16 = 0o170000;
+const S_IFSOCK: u16 = 0o140000;
+const S_IFREG: u16 = 0o100000;
+const S_IFCHR: u16 = 0o020000;
+const S_IFIFO: u16 = 0o010000;
+const O_DIRECT: u32 = 0o40000;
+
+/// Reads a `T` at `base + offset` in kernel memory.
+#[inline(always)]
+fn read<T>(base: u64, offset: u32) -> Option<T> {
+    // SAFETY: bpf_probe_read_kernel copes with any address.
+    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T).ok() }
+}
+
+/// The kind of the current task's file descriptor `fd`.
+#[inline(always)]
+pub fn of(fd: u64) -> u8 {
+    if FD_KINDS.load() == 0 {
+        return fd_kind::UNKNOWN;
+    }
+    resolve(fd).unwrap_or(fd_kind::UNKNOWN)
+}
+
+#[inline(always)]
+fn resolve(fd: u64) -> Option<u8> {
+    // SAFETY: returns the current task pointer; it is only read through probe reads.
+    let task = unsafe { bpf_get_current_task() };
+    let files: u64 = read(task, OFF_TASK_FILES.load())?;
+    let fdt: u64 = read(files, OFF_FILES_FDT.load())?;
+    let max: u32 = read(fdt, OFF_FDT_MAX_FDS.load())?;
+    if fd >= u64::from(max) {
+        return None;
+    }
+    let array: u64 = read(fdt, OFF_FDT_FD.load())?;
+    let file: u64 = read(array + fd * 8, 0)?;
+    if file == 0 {
+        return None;
+    }
+    let inode: u64 = read(file, OFF_FILE_INODE.load())?;
+    let mode: u16 = read(inode, OFF_INODE_MODE.load())?;
+    let kind = match mode & S_IFMT {
+        S_IFREG => {
+            let flags: u32 = read(file, OFF_FILE_FLAGS.load())?;
+            if flags & O_DIRECT != 0 { fd_kind::REGULAR_DIRECT } else { fd_kind::REGULAR }
+        }
+        S_IFSOCK => fd_kind::SOCKET,
+        S_IFIFO => fd_kind::PIPE,
+        S_IFCHR => fd_kind::CHAR_DEVICE,
+        _ => fd_kind::OTHER,
+    };
+    Some(kind)
+}
