@@ -81,6 +81,11 @@ pub const FEATURES: &[Feature] = &[
         fallback: "only the named process is traced",
     },
     Feature {
+        what: "device transmits (net_dev_xmit)",
+        preferred: &[Mechanism::RawTracepoint, Mechanism::Tracepoint],
+        fallback: "reported as null",
+    },
+    Feature {
         what: "bytes copied by the kernel's copy routines",
         preferred: &[Mechanism::Fentry, Mechanism::Kprobe],
         fallback: "inferred from syscall and tracepoint evidence, and labelled inferred",
@@ -134,5 +139,8 @@ mod tests {
         }
         let syscalls = &FEATURES[0];
         assert_eq!(decide(syscalls, works), Decision::Uses { mechanism: Mechanism::Tracepoint });
+        let xmit = FEATURES.iter().find(|f| f.what.starts_with("device transmits")).unwrap();
+        assert_eq!(decide(xmit, works), Decision::Uses { mechanism: Mechanism::RawTracepoint });
+        assert_eq!(decide(xmit, |m| m == Mechanism::Tracepoint), Decision::Uses { mechanism: Mechanism::Tracepoint });
     }
 }
