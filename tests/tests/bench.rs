@@ -150,6 +150,18 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
         assert!(lo >= SIZE || missed > 0, "loopback {lo} bytes < {SIZE} with no missed events");
     }
 
+    // The kernel resolved each fd's kind: exact bytes per syscall and kinds.
+    let flow = |s: &Value, syscall: &str| -> (String, String, String, u64) {
+        let f = s["copies"].as_array().expect("copies").iter().find(|f| f["syscall"] == syscall).expect("flow").clone();
+        let text = |k: &str| f[k].as_str().expect("text").to_owned();
+        (text("from"), text("to"), text("kind"), u(&f["bytes"]))
+    };
+    let s = sender(&r, "sendfile");
+    assert_eq!(flow(s, "sendfile"), ("file".into(), "socket".into(), "by_reference".into(), SIZE));
+    let s = sender(&r, "read-write");
+    assert_eq!(flow(s, "read"), ("file".into(), "user memory".into(), "cpu_kernel_to_user".into(), SIZE));
+    assert_eq!(flow(s, "write"), ("user memory".into(), "socket".into(), "cpu_user_to_kernel".into(), SIZE));
+
     let s = sender(&r, "msg-zerocopy");
     let sendto = &s["syscalls"]["sendto"];
     assert_eq!(u(&sendto["calls"]) - u(&sendto["errors"]), CHUNKS);

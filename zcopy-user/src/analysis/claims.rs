@@ -91,6 +91,30 @@ fn calls_bytes(side: &SideRun, names: &[&str]) -> u64 {
 /// design (inferred), or from the kernel's zero-copy reports (measured).
 pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
     let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
+    // Preferred: the fd kinds the kernel resolved for each syscall. Not for
+    // zero-copy sends (the kernel's completion reports say what happened) or
+    // io_uring (its reads and sends are not syscalls of their own).
+    let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc | Strategy::IoUring);
+    if !zero_copy && !side.copies.is_empty() {
+        use crate::analysis::copies::CopyKind;
+        let cpu: u64 = side
+            .copies
+            .iter()
+            .filter(|f| {
+                matches!(f.kind, CopyKind::CpuKernelToUser | CopyKind::CpuUserToKernel | CopyKind::CpuKernelToKernel)
+            })
+            .map(|f| f.bytes)
+            .sum();
+        let flows: Vec<String> =
+            side.copies.iter().map(|f| format!("{} {} -> {}: {}", f.syscall, f.from, f.to, f.kind.label())).collect();
+        return CopyModel {
+            cpu_copies: inferred(
+                per_chunk(cpu),
+                "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)",
+            ),
+            reason: flows.join("; "),
+        };
+    }
     let reads = calls_bytes(side, &["read", "pread64", "readv", "preadv", "preadv2"]);
     let writes = calls_bytes(side, &["write", "writev", "sendto", "sendmsg", "pwrite64"]);
     match strategy {
@@ -402,6 +426,7 @@ mod tests {
             faults: Default::default(),
             switches: Default::default(),
             data: Default::default(),
+            copies: Vec::new(),
             faults_own_counters: None,
             user_s: 0.0,
             sys_s: 0.0,

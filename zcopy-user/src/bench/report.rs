@@ -32,6 +32,10 @@ pub struct SideRun {
     pub switches: Switches,
     /// Where the data went (receive copies, device I/O, page cache).
     pub data: DataMovement,
+    /// What the worker's syscalls did with their bytes (inferred from the
+    /// fd kinds the kernel resolved), by flow; empty without kernel BTF.
+    #[serde(default)]
+    pub copies: Vec<crate::analysis::copies::CopyFlow>,
     /// The worker's own fault counters over the window (/proc/PID/stat
     /// minflt + majflt, read while it waits for go and while it is stopped),
     /// beside `faults` (perf events) for reconciliation.

@@ -192,6 +192,7 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, o
         faults: figures.faults,
         switches: figures.switches,
         data: figures.data,
+        copies: if coverage.fd_kinds { crate::analysis::copies::flows(&raw.flows) } else { Vec::new() },
         faults_own_counters: own_faults,
         user_s: report.utime_us as f64 / 1e6,
         sys_s: report.stime_us as f64 / 1e6,

@@ -164,6 +164,16 @@ impl Tracer {
                 add_evidence(&mut process.evidence, e);
             }
         }
+        let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
+        for entry in flows.iter() {
+            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
+            if key.tgid == pid {
+                let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
+                for stats in per_cpu.iter() {
+                    add_syscall_stats(flow, stats);
+                }
+            }
+        }
         let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
         for slot in (0u32..).take(syscalls::TRACKED.len()) {
@@ -212,6 +222,12 @@ impl Tracer {
         let mut evidence: PerCpuHashMap<_, u32, Evidence> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::EVIDENCE)?)?;
         let _ = evidence.remove(&pid);
+        let mut flows: PerCpuHashMap<_, FlowKey, SyscallStats> =
+            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::FLOWS)?)?;
+        let keys: Vec<FlowKey> = flows.keys().filter_map(Result::ok).filter(|k| k.tgid == pid).collect();
+        for key in keys {
+            let _ = flows.remove(&key);
+        }
         let mut per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?)?;
         for slot in (0u32..).take(syscalls::TRACKED.len()) {

@@ -71,6 +71,7 @@ mod tests {
                 block_write_bytes: Some(0),
                 pagecache_added_bytes: Some(0),
             },
+            copies: Vec::new(),
             faults_own_counters: Some(3),
             user_s: 0.001,
             sys_s: 0.05,
