@@ -470,10 +470,12 @@ fn reading_an_uncached_file_shows_device_reads_and_page_cache_insertions() {
     let added = u(&cold["data"]["pagecache_added_bytes"]);
     assert!((size..=size + (1 << 20)).contains(&added), "{}", cold["data"]);
     assert!(u(&cold["data"]["block_read_bytes"]) >= size, "{}", cold["data"]);
-    // Now cached: no device reads, no insertions.
+    // Now cached: the file is not read from the device again. (cat's own
+    // library and locale pages may have been reclaimed meanwhile and come
+    // back: seen 8 KiB under a busy CI. The bound is far below the file.)
     let (_, warm) = trace_command(&["cat", path]);
-    assert_eq!(u(&warm["data"]["pagecache_added_bytes"]), 0, "{}", warm["data"]);
-    assert_eq!(u(&warm["data"]["block_read_bytes"]), 0, "{}", warm["data"]);
+    assert!(u(&warm["data"]["pagecache_added_bytes"]) < size / 8, "{}", warm["data"]);
+    assert!(u(&warm["data"]["block_read_bytes"]) < size / 8, "{}", warm["data"]);
     assert_eq!(u(&warm["data"]["recv_copy_bytes"]), 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
