@@ -301,7 +301,7 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
     let lo = per_chunk(mean_net(|n| n.loopback_bytes));
     let dma = disk + nic;
     let dma_reason = format!(
-        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net:net_dev_xmit){}",
+        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net_dev_xmit, non-loopback){}",
         case.cache.name(),
         if lo > 0.0 { format!("; loopback carried {lo:.2}/chunk but does no DMA") } else { String::new() }
     );
@@ -349,7 +349,7 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
                 Cell {
                     what: "DMA copies".into(),
                     claimed: claim.dma_copies,
-                    measured: measured(dma, "block:block_bio_queue + net:net_dev_xmit (non-loopback)"),
+                    measured: measured(dma, "block:block_bio_queue + net_dev_xmit (non-loopback devices)"),
                     verdict: verdict(claim.dma_copies, dma).into(),
                     reason: dma_reason.clone(),
                 },

@@ -77,14 +77,14 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             "loopback \"transmit\" (no DMA: the packet is handed to the receive path)",
             Some(n.loopback_bytes),
             "measured",
-            format!("net:net_dev_xmit, machine-wide during the run, {} packets; headers included", n.loopback_packets),
+            format!("net_dev_xmit, machine-wide during the run, {} packets; headers included", n.loopback_packets),
         ));
         if n.device_bytes > 0 {
             out.push(step(
                 "other devices' transmit (DMA)",
                 Some(n.device_bytes),
                 "measured",
-                "net:net_dev_xmit, machine-wide",
+                "net_dev_xmit, machine-wide",
             ));
         }
     }
