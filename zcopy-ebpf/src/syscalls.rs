@@ -47,11 +47,10 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
     let Some(config) = slot_of(nr) else {
         return Ok(0);
     };
-    // SAFETY: args[1] of the sys_enter format.
-    let len_arg: u64 = unsafe { field(ctx, ARGS + 8) };
-    let src = fd_arg_kind(ctx, config.flags >> SLOT_SRC_FD_SHIFT);
-    let dst = fd_arg_kind(ctx, config.flags >> SLOT_DST_FD_SHIFT);
-    let inflight = Inflight { len_arg, slot: config.slot, flags: config.flags, src, dst, _pad: [0; 6] };
+    let args = Args::read(ctx);
+    let src = args.fd_kind(config.flags >> SLOT_SRC_FD_SHIFT);
+    let dst = args.fd_kind(config.flags >> SLOT_DST_FD_SHIFT);
+    let inflight = Inflight { len_arg: args.a1, slot: config.slot, flags: config.flags, src, dst, _pad: [0; 6] };
     if INFLIGHT.insert(tid, inflight, 0).is_err() {
         count_drop(drop_reason::INFLIGHT_FULL);
     }
@@ -109,26 +108,41 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
     Ok(0)
 }
 
-/// The kind of the fd in the argument that `encoded` (1 + index, 0: none) names.
-#[inline(always)]
-fn fd_arg_kind(ctx: &TracePointContext, encoded: u32) -> u8 {
-    // The verifier allows context reads at constant offsets only, so the
-    // argument positions fds use (0, 1, 2, 4) are read with volatile loads
-    // the compiler cannot merge into one variable-offset load.
-    let arg = |offset: usize| -> u64 {
-        use aya_ebpf::EbpfContext;
-        // SAFETY: args[0..6] of the sys_enter format, constant offsets.
-        unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
-    };
-    let (a0, a1, a2, a4) = (arg(ARGS), arg(ARGS + 8), arg(ARGS + 16), arg(ARGS + 32));
-    let fd = match encoded & SLOT_FD_MASK {
-        1 => a0,
-        2 => a1,
-        3 => a2,
-        5 => a4,
-        _ => return fd_kind::NONE,
-    };
-    crate::fdkind::of(fd)
+/// The syscall arguments zcopy uses: args[1] (a length for the mapping
+/// syscalls) and every position an fd can be in (0, 1, 2, 4).
+struct Args {
+    a0: u64,
+    a1: u64,
+    a2: u64,
+    a4: u64,
+}
+
+impl Args {
+    /// Reads them once. The verifier allows context reads at constant
+    /// offsets only, so they are volatile loads the compiler cannot merge
+    /// into one variable-offset load.
+    #[inline(always)]
+    fn read(ctx: &TracePointContext) -> Self {
+        let arg = |offset: usize| -> u64 {
+            use aya_ebpf::EbpfContext;
+            // SAFETY: args[0..6] of the sys_enter format, constant offsets.
+            unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
+        };
+        Self { a0: arg(ARGS), a1: arg(ARGS + 8), a2: arg(ARGS + 16), a4: arg(ARGS + 32) }
+    }
+
+    /// The kind of the fd in the argument `encoded` (1 + index, 0: none) names.
+    #[inline(always)]
+    fn fd_kind(&self, encoded: u32) -> u8 {
+        let fd = match encoded & SLOT_FD_MASK {
+            1 => self.a0,
+            2 => self.a1,
+            3 => self.a2,
+            5 => self.a4,
+            _ => return fd_kind::NONE,
+        };
+        crate::fdkind::of(fd)
+    }
 }
 
 /// The slot configuration of syscall `nr`, if it is tracked.
