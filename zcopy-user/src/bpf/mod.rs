@@ -151,40 +151,7 @@ impl Tracer {
 
     /// Reads the counters of one process (summed over CPUs).
     pub fn snapshot(&self, pid: u32) -> anyhow::Result<RawProcess> {
-        let mut process = RawProcess::default();
-        let procs: PerCpuHashMap<_, u32, ProcStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
-        if let Ok(per_cpu) = procs.get(&pid, 0) {
-            for stats in per_cpu.iter() {
-                add_proc_stats(&mut process.stats, stats);
-            }
-        }
-        let evidence: PerCpuHashMap<_, u32, Evidence> = PerCpuHashMap::try_from(map(&self.ebpf, maps::EVIDENCE)?)?;
-        if let Ok(per_cpu) = evidence.get(&pid, 0) {
-            for e in per_cpu.iter() {
-                add_evidence(&mut process.evidence, e);
-            }
-        }
-        let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
-        for entry in flows.iter() {
-            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
-            if key.tgid == pid {
-                let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
-                for stats in per_cpu.iter() {
-                    add_syscall_stats(flow, stats);
-                }
-            }
-        }
-        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
-            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
-        for slot in (0u32..).take(syscalls::TRACKED.len()) {
-            if let Ok(per_cpu) = per_syscall.get(&SyscallKey { tgid: pid, slot }, 0) {
-                let entry = process.syscalls.entry(slot).or_default();
-                for stats in per_cpu.iter() {
-                    add_syscall_stats(entry, stats);
-                }
-            }
-        }
-        Ok(process)
+        Ok(self.read_processes(Some(pid))?.remove(&pid).unwrap_or_default())
     }
 
     /// Events each counting program missed so far because another BPF program
@@ -238,48 +205,57 @@ impl Tracer {
 
     /// Reads every counter, summed over CPUs.
     pub fn read(&self) -> anyhow::Result<RawCounters> {
-        let mut raw = RawCounters::default();
-        let procs: PerCpuHashMap<_, u32, ProcStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
-        for entry in procs.iter() {
-            let (pid, per_cpu) = entry.context("reading per-process counters")?;
-            let process = raw.processes.entry(pid).or_default();
-            for stats in per_cpu.iter() {
-                add_proc_stats(&mut process.stats, stats);
-            }
-        }
-        let evidence: PerCpuHashMap<_, u32, Evidence> = PerCpuHashMap::try_from(map(&self.ebpf, maps::EVIDENCE)?)?;
-        for entry in evidence.iter() {
-            let (pid, per_cpu) = entry.context("reading per-process data movement")?;
-            let process = raw.processes.entry(pid).or_default();
-            for e in per_cpu.iter() {
-                add_evidence(&mut process.evidence, e);
-            }
-        }
-        let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
-        for entry in flows.iter() {
-            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
-            let process = raw.processes.entry(key.tgid).or_default();
-            let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
-            for stats in per_cpu.iter() {
-                add_syscall_stats(flow, stats);
-            }
-        }
-        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
-            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
-        for entry in per_syscall.iter() {
-            let (key, per_cpu) = entry.context("reading per-syscall counters")?;
-            let process = raw.processes.entry(key.tgid).or_default();
-            let slot = process.syscalls.entry(key.slot).or_default();
-            for stats in per_cpu.iter() {
-                add_syscall_stats(slot, stats);
-            }
-        }
+        let mut raw = RawCounters { processes: self.read_processes(None)?, ..RawCounters::default() };
         let comms: HashMap<_, u32, Comm> = HashMap::try_from(map(&self.ebpf, maps::COMMS)?)?;
         for (pid, process) in &mut raw.processes {
             process.comm = comms.get(pid, 0).ok().map(|c| comm_to_string(&c));
         }
         raw.drops = read_drops(&self.ebpf)?;
         Ok(raw)
+    }
+
+    /// Every per-process counter, summed over CPUs: of all processes, or of
+    /// `only` that one. The one home of reading these maps, for `read` and
+    /// `snapshot` alike.
+    fn read_processes(&self, only: Option<u32>) -> anyhow::Result<BTreeMap<u32, RawProcess>> {
+        let wanted = |pid: u32| only.is_none_or(|p| p == pid);
+        let mut processes: BTreeMap<u32, RawProcess> = BTreeMap::new();
+        let procs: PerCpuHashMap<_, u32, ProcStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::PROCS)?)?;
+        for entry in procs.iter() {
+            let (pid, per_cpu) = entry.context("reading per-process counters")?;
+            if wanted(pid) {
+                let process = processes.entry(pid).or_default();
+                per_cpu.iter().for_each(|s| add_proc_stats(&mut process.stats, s));
+            }
+        }
+        let evidence: PerCpuHashMap<_, u32, Evidence> = PerCpuHashMap::try_from(map(&self.ebpf, maps::EVIDENCE)?)?;
+        for entry in evidence.iter() {
+            let (pid, per_cpu) = entry.context("reading per-process data movement")?;
+            if wanted(pid) {
+                let process = processes.entry(pid).or_default();
+                per_cpu.iter().for_each(|e| add_evidence(&mut process.evidence, e));
+            }
+        }
+        let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
+        for entry in flows.iter() {
+            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
+            if wanted(key.tgid) {
+                let process = processes.entry(key.tgid).or_default();
+                let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
+                per_cpu.iter().for_each(|s| add_syscall_stats(flow, s));
+            }
+        }
+        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
+            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
+        for entry in per_syscall.iter() {
+            let (key, per_cpu) = entry.context("reading per-syscall counters")?;
+            if wanted(key.tgid) {
+                let process = processes.entry(key.tgid).or_default();
+                let slot = process.syscalls.entry(key.slot).or_default();
+                per_cpu.iter().for_each(|s| add_syscall_stats(slot, s));
+            }
+        }
+        Ok(processes)
     }
 }
 
