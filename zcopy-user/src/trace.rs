@@ -62,6 +62,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
         TargetSpec::Command(argv) => trace_command(&mut tracer, argv).await?,
         TargetSpec::Pid { pid, duration } => trace_pid(&mut tracer, *pid, *duration).await?,
     };
+    tracer.flush_logs();
     let mut raw = tracer.read().context("reading the kernel counters")?;
     raw.net = Some(tracer.net_totals()?.since(&net_before));
     raw.missed = tracer.missed_events();

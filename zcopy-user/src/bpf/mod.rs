@@ -6,7 +6,10 @@ pub mod btf;
 pub mod hooks;
 pub mod probe;
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
 
 use anyhow::{Context as _, anyhow};
 use aya::{
@@ -32,6 +35,8 @@ pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("
 /// Loaded and attached counting programs.
 pub struct Tracer {
     ebpf: Ebpf,
+    /// The programs' log forwarder, with `--bpf-log`.
+    logger: Option<Arc<Mutex<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
     coverage: Coverage,
     /// One line per hook that could not attach.
     pub warnings: Vec<String>,
@@ -116,7 +121,7 @@ impl Tracer {
         if fd_kinds == 0 {
             warnings.push("kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified".into());
         }
-        Ok(Self { coverage, ebpf, warnings })
+        Ok(Self { coverage, ebpf, warnings, logger: None })
     }
 
     /// Which figure groups are measured.
@@ -128,17 +133,33 @@ impl Tracer {
     /// tokio runtime).
     pub fn forward_logs(&mut self) -> anyhow::Result<()> {
         let logger = aya_log::EbpfLogger::init(&mut self.ebpf).context("initialising aya-log")?;
-        // SAFETY: the logger owns its ring buffer's fd for as long as the AsyncFd lives.
-        let mut fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(logger, tokio::io::Interest::READABLE) }
+        let fd = LogFd(std::os::fd::AsRawFd::as_raw_fd(&logger));
+        let logger = Arc::new(Mutex::new(logger));
+        // SAFETY: the ring buffer's fd stays open while `logger` lives, and the
+        // task that polls it holds `logger`.
+        let watched = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
             .map_err(std::io::Error::from)
             .context("watching the aya-log ring buffer")?;
+        let task_logger = Arc::clone(&logger);
         tokio::spawn(async move {
-            while let Ok(mut guard) = fd.readable_mut().await {
-                guard.get_inner_mut().flush();
+            while let Ok(mut guard) = watched.readable().await {
+                if let Ok(mut l) = task_logger.lock() {
+                    l.flush();
+                }
                 guard.clear_ready();
             }
         });
+        self.logger = Some(logger);
         Ok(())
+    }
+
+    /// Forwards the log records still in the ring buffer. The forwarding task
+    /// runs when the buffer becomes readable; a trace that ends right after
+    /// the last records were written must drain them itself.
+    pub fn flush_logs(&self) {
+        if let Some(Ok(mut l)) = self.logger.as_ref().map(|l| l.lock()) {
+            l.flush();
+        }
     }
 
     /// Makes process `pid` (all its threads, and the children it forks from
@@ -365,4 +386,14 @@ fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u64> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(info.recursion_misses)
+}
+
+/// The aya-log ring buffer's fd, for tokio to poll while the logger itself
+/// stays shared with `Tracer::flush_logs`.
+struct LogFd(std::os::fd::RawFd);
+
+impl std::os::fd::AsRawFd for LogFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0
+    }
 }
