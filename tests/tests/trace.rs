@@ -513,3 +513,41 @@ fn copies_are_classified_by_the_kinds_of_the_fds_and_labelled_inferred() {
     assert!(s["sources"]["copies"].as_str().is_some_and(|t| t.starts_with("inferred:")));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn transmits_are_counted_per_device_and_loopback_is_not_dma() {
+    if !bpf_available("transmits_are_counted_per_device_and_loopback_is_not_dma") {
+        return;
+    }
+    let _serial = serial();
+    const COUNT: u64 = 200;
+    const SIZE: u64 = 1000;
+    // Ethernet (14) + IPv4 (20) + UDP (8) headers on each loopback packet.
+    const HEADERS: u64 = 42;
+    let helper = helper();
+    let helper = helper.to_str().expect("utf-8 path");
+    let (out, summary) = trace_command(&[helper, "udp", &COUNT.to_string(), &SIZE.to_string()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let truth = helper_report(&out.stdout);
+    assert_eq!(u(&truth["received"]), COUNT * SIZE);
+
+    // Per process and exact: what the syscalls moved, classified by fd kind.
+    let copied = |syscall: &str| -> u64 {
+        let copies = summary["copies"].as_array().expect("copies");
+        copies.iter().filter(|c| c["syscall"] == syscall && c["from"] != "file").map(|c| u(&c["bytes"])).sum()
+    };
+    assert_eq!(copied("sendto"), COUNT * SIZE);
+    assert_eq!(copied("recvfrom"), COUNT * SIZE);
+
+    // Transmits are machine-wide: at least ours, on lo, which is loopback.
+    let net = &summary["net_transmit"];
+    let devices = net["devices"].as_array().expect("devices");
+    let lo = devices.iter().find(|d| d["name"] == "lo").unwrap_or_else(|| panic!("no lo in {net}"));
+    assert_eq!(lo["kind"], "loopback");
+    assert!(u(&lo["packets"]) >= COUNT, "{lo}");
+    assert!(u(&lo["bytes"]) >= COUNT * (SIZE + HEADERS), "{lo}");
+    let sum =
+        |kind: &str, field: &str| -> u64 { devices.iter().filter(|d| d["kind"] == kind).map(|d| u(&d[field])).sum() };
+    assert_eq!(u(&net["loopback_bytes"]), sum("loopback", "bytes"));
+    assert_eq!(u(&net["device_bytes"]), sum("hardware", "bytes"));
+}

@@ -145,13 +145,12 @@ pub struct Evidence {
     pub pagecache_added_folios: u64,
 }
 
-/// Machine-wide device transmit counters (`NETDEV` array index).
+/// Machine-wide device transmits (`NETDEV` per-CPU hash map).
 pub mod netdev {
-    /// The loopback device (`lo`): no DMA, the "transmit" hands the skb to the receive path.
-    pub const LOOPBACK: u32 = 0;
-    /// Any other device.
-    pub const OTHER: u32 = 1;
-    pub const COUNT: u32 = 2;
+    /// Key: the device's name (`IFNAMSIZ` bytes, NUL-padded).
+    pub type Name = [u8; 16];
+    /// Most devices counted; further ones count a `drop_reason::NETDEV_MAP_FULL`.
+    pub const MAX_DEVICES: u32 = 256;
 }
 
 /// Bytes and packets a device transmitted (net:net_dev_xmit with rc 0).
@@ -172,8 +171,10 @@ pub mod drop_reason {
     pub const INFLIGHT_FULL: u32 = 2;
     /// A child of a target could not be added to the targets map.
     pub const TARGETS_FULL: u32 = 3;
+    /// The device transmit map was full (more than `netdev::MAX_DEVICES` devices).
+    pub const NETDEV_MAP_FULL: u32 = 4;
     /// Number of reasons.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// [`TargetFlags`] value: the process was named by the user.

@@ -36,7 +36,8 @@ fn count(update: impl FnOnce(&mut Evidence)) -> u32 {
 }
 
 /// skb:skb_copy_datagram_iovec: the receive path copying packet data into
-/// the caller's buffer (tcp_recvmsg, udp_recvmsg, unix stream reads use other paths).
+/// the caller's buffer (tcp_recvmsg, unix sockets). UDP copies a linear skb
+/// with copy_linear_skb, which does not pass through this tracepoint.
 #[tracepoint(category = "skb", name = "skb_copy_datagram_iovec")]
 pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
     // SAFETY: offset from the format.
@@ -92,14 +93,14 @@ pub fn net_dev_xmit_raw(ctx: RawTracePointContext) -> i32 {
     if rc as i32 != 0 || dev.is_null() {
         return 0;
     }
-    let mut name = [0u8; 4];
-    // SAFETY: reading at most 4 bytes of dev->name (offset from BTF).
+    let mut name: netdev::Name = [0; 16];
+    // SAFETY: reading at most IFNAMSIZ bytes of dev->name (offset from BTF).
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(dev.wrapping_add(NETDEV_NAME_OFFSET.load() as usize), &mut name) };
     count_transmit(&name, len as u32);
     0
 }
 
-/// net:net_dev_xmit (classic tracepoint): machine-wide, split into loopback and other devices.
+/// net:net_dev_xmit (classic tracepoint): machine-wide, by device name.
 #[tracepoint(category = "net", name = "net_dev_xmit")]
 pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
     // SAFETY: offsets from the format.
@@ -108,22 +109,18 @@ pub fn net_dev_xmit(ctx: TracePointContext) -> u32 {
         return 0;
     }
     // __data_loc: low 16 bits offset of the string in the record.
-    let mut name = [0u8; 4];
+    let mut name: netdev::Name = [0; 16];
     let offset = (loc & 0xffff) as usize;
-    // SAFETY: reading at most 4 bytes of the record's device name.
+    // SAFETY: reading at most IFNAMSIZ bytes of the record's device name.
     let _ = unsafe { bpf_probe_read_kernel_str_bytes(ctx.as_ptr().cast::<u8>().add(offset), &mut name) };
     count_transmit(&name, len);
     0
 }
 
 #[inline(always)]
-fn count_transmit(name: &[u8; 4], len: u32) {
-    let index = if name[0] == b'l' && name[1] == b'o' && name[2] == 0 { netdev::LOOPBACK } else { netdev::OTHER };
-    if let Some(tx) = NETDEV.get_ptr_mut(index) {
-        // SAFETY: per-CPU value, this program cannot be preempted on this CPU.
-        unsafe {
-            (*tx).bytes += u64::from(len);
-            (*tx).packets += 1;
-        }
-    }
+fn count_transmit(name: &netdev::Name, len: u32) {
+    upsert(&NETDEV, *name, drop_reason::NETDEV_MAP_FULL, |tx| {
+        tx.bytes += u64::from(len);
+        tx.packets += 1;
+    });
 }

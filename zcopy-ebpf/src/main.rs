@@ -59,9 +59,9 @@ static EVIDENCE: PerCpuHashMap<u32, Evidence> = PerCpuHashMap::with_max_entries(
 #[map]
 static FLOWS: PerCpuHashMap<FlowKey, SyscallStats> = PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, 0);
 
-/// Machine-wide device transmits, by `netdev` index.
+/// Machine-wide device transmits, by device name.
 #[map]
-static NETDEV: PerCpuArray<Transmit> = PerCpuArray::with_max_entries(netdev::COUNT, 0);
+static NETDEV: PerCpuHashMap<netdev::Name, Transmit> = PerCpuHashMap::with_max_entries(netdev::MAX_DEVICES, 0);
 
 /// Events that could not be counted, by `drop_reason`.
 #[map]

@@ -88,14 +88,39 @@ pub struct DataMovement {
 }
 
 impl NetTransmit {
-    /// `self - earlier`, field by field.
-    pub fn since(&self, earlier: &Self) -> Self {
-        Self {
-            loopback_bytes: self.loopback_bytes.saturating_sub(earlier.loopback_bytes),
-            loopback_packets: self.loopback_packets.saturating_sub(earlier.loopback_packets),
-            device_bytes: self.device_bytes.saturating_sub(earlier.device_bytes),
-            device_packets: self.device_packets.saturating_sub(earlier.device_packets),
+    /// Totals by kind from per-device counters (kinds looked up by name in /sys/class/net).
+    pub fn from_devices(mut devices: Vec<DeviceTransmit>) -> Self {
+        devices.retain(|d| d.packets > 0);
+        devices.sort_by(|a, b| b.bytes.cmp(&a.bytes).then_with(|| a.name.cmp(&b.name)));
+        let mut net = Self::default();
+        for d in &devices {
+            let (bytes, packets) = match d.kind {
+                DeviceKind::Loopback => (&mut net.loopback_bytes, &mut net.loopback_packets),
+                DeviceKind::Hardware => (&mut net.device_bytes, &mut net.device_packets),
+                DeviceKind::Virtual | DeviceKind::Gone => (&mut net.virtual_bytes, &mut net.virtual_packets),
+            };
+            *bytes += d.bytes;
+            *packets += d.packets;
         }
+        net.devices = devices;
+        net
+    }
+
+    /// `self - earlier`, device by device.
+    pub fn since(&self, earlier: &Self) -> Self {
+        let devices = self
+            .devices
+            .iter()
+            .map(|d| {
+                let before = earlier.devices.iter().find(|e| e.name == d.name);
+                DeviceTransmit {
+                    bytes: d.bytes.saturating_sub(before.map_or(0, |e| e.bytes)),
+                    packets: d.packets.saturating_sub(before.map_or(0, |e| e.packets)),
+                    ..d.clone()
+                }
+            })
+            .collect();
+        Self::from_devices(devices)
     }
 }
 
@@ -112,14 +137,56 @@ impl DataMovement {
 
 /// Machine-wide device transmits over the traced window (not per process: a
 /// loopback transmit can run in another task's softirq).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetTransmit {
     /// The loopback device: it does no DMA; its "transmit" hands the packet to the receive path.
     pub loopback_bytes: u64,
     pub loopback_packets: u64,
-    /// Every other device (these can DMA from memory to the wire).
+    /// Hardware devices (a `device` link in /sys/class/net/NAME): these can DMA from memory to the wire.
     pub device_bytes: u64,
     pub device_packets: u64,
+    /// Software devices (veth, bridge, tun, ...; or gone by the end of the run): no DMA of their own.
+    #[serde(default)]
+    pub virtual_bytes: u64,
+    #[serde(default)]
+    pub virtual_packets: u64,
+    /// Each device that transmitted, most bytes first.
+    #[serde(default)]
+    pub devices: Vec<DeviceTransmit>,
+}
+
+/// One network device's transmits (net:net_dev_xmit with rc 0).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTransmit {
+    pub name: String,
+    pub kind: DeviceKind,
+    pub bytes: u64,
+    pub packets: u64,
+}
+
+/// What a network device is, from /sys/class/net/NAME.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// IFF_LOOPBACK set in `flags`.
+    Loopback,
+    /// Backed by a bus device (`device` link present): can DMA.
+    Hardware,
+    /// A software device: no bus device behind it.
+    Virtual,
+    /// No longer in /sys/class/net when read.
+    Gone,
+}
+
+impl DeviceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback, no DMA",
+            Self::Hardware => "hardware, DMA",
+            Self::Virtual => "virtual, no DMA",
+            Self::Gone => "removed during the run",
+        }
+    }
 }
 
 /// What was traced.
@@ -291,7 +358,7 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         "data.recv_copy_bytes",
         pick(
             coverage.recv_copy,
-            "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user",
+            "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user; TCP and unix sockets, not UDP datagrams in one linear buffer (copy_linear_skb bypasses it: see copies for those)",
             "skb:skb_copy_datagram_iovec could not be attached",
         ),
     );
@@ -324,7 +391,7 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         pick(
             coverage.net_device,
             &format!(
-                "{} (rc 0), machine-wide over the window, loopback apart: loopback does no DMA",
+                "{} (rc 0), machine-wide over the window, per device; kind from /sys/class/net (loopback and virtual devices do no DMA)",
                 if coverage.net_device_raw { "raw tracepoint net_dev_xmit" } else { "tracepoint net:net_dev_xmit" }
             ),
             "net:net_dev_xmit could not be attached",
@@ -470,7 +537,7 @@ impl Summary {
             faults: faults_of(&stats, coverage),
             switches: switches_of(&stats, coverage),
             data: DataMovement::from_raw(&evidence, coverage),
-            net_transmit: raw.net.filter(|_| coverage.net_device),
+            net_transmit: raw.net.clone().filter(|_| coverage.net_device),
             copies,
             copies_by_kind,
             processes,

@@ -13,6 +13,10 @@
 //! rusage, and prints one JSON line with all of it: ground truth that does
 //! not come from BPF.
 //!
+//! `zcopy-helper udp COUNT SIZE` instead sends COUNT datagrams of SIZE bytes
+//! over UDP to itself on 127.0.0.1, receives them, and prints
+//! `{"sent":..,"received":..}` (bytes).
+//!
 //! With `--wait-for-signal` as first argument, the parent first prints
 //! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
 
@@ -27,8 +31,26 @@ fn arg(args: &[String], i: usize, name: &str) -> usize {
     args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
 }
 
+fn udp(count: usize, size: usize) {
+    let fail = |e: std::io::Error| -> ! { die(&format!("udp: {e}")) };
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| fail(e));
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap_or_else(|e| fail(e));
+    let to = rx.local_addr().unwrap_or_else(|e| fail(e));
+    let data = vec![5u8; size];
+    let mut buf = vec![0u8; size + 1];
+    let (mut sent, mut received) = (0, 0);
+    for _ in 0..count {
+        sent += tx.send_to(&data, to).unwrap_or_else(|e| fail(e));
+        received += rx.recv(&mut buf).unwrap_or_else(|e| fail(e));
+    }
+    println!("{{\"sent\":{sent},\"received\":{received}}}");
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "udp") {
+        return udp(arg(&args, 1, "COUNT"), arg(&args, 2, "SIZE"));
+    }
     let wait_for_signal = args.first().is_some_and(|a| a == "--wait-for-signal");
     if wait_for_signal {
         args.remove(0);

@@ -299,11 +299,17 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
     };
     let nic = per_chunk(mean_net(|n| n.device_bytes));
     let lo = per_chunk(mean_net(|n| n.loopback_bytes));
+    let virt = per_chunk(mean_net(|n| n.virtual_bytes));
     let dma = disk + nic;
     let dma_reason = format!(
-        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net_dev_xmit, non-loopback){}",
+        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net_dev_xmit on hardware devices){}{}",
         case.cache.name(),
-        if lo > 0.0 { format!("; loopback carried {lo:.2}/chunk but does no DMA") } else { String::new() }
+        if lo > 0.0 { format!("; loopback carried {lo:.2}/chunk but does no DMA") } else { String::new() },
+        if virt > 0.0 {
+            format!("; virtual devices carried {virt:.2}/chunk, no DMA of their own")
+        } else {
+            String::new()
+        }
     );
     let receive_note = case
         .receiver

@@ -6,6 +6,7 @@ use serde::Serialize;
 use crate::{
     analysis::claims::sender_copies,
     bench::report::{CaseResult, RunResult},
+    summary::DeviceKind,
     workload::strategy::SinkKind,
 };
 
@@ -70,21 +71,22 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             "MSG_ZEROCOPY error queue / io_uring SEND_ZC notifications",
         ));
     }
-    if let Some(n) = run.net_transmit
-        && (case.sink.is_socket() || n.loopback_bytes + n.device_bytes > 0)
+    if let Some(n) = &run.net_transmit
+        && (case.sink.is_socket() || !n.devices.is_empty())
     {
-        out.push(step(
-            "loopback \"transmit\" (no DMA: the packet is handed to the receive path)",
-            Some(n.loopback_bytes),
-            "measured",
-            format!("net_dev_xmit, machine-wide during the run, {} packets; headers included", n.loopback_packets),
-        ));
-        if n.device_bytes > 0 {
+        for d in &n.devices {
+            let what = match d.kind {
+                DeviceKind::Loopback => {
+                    format!("{} \"transmit\" (loopback, no DMA: the packet is handed to the receive path)", d.name)
+                }
+                DeviceKind::Hardware => format!("{} transmit (hardware device: DMA to the wire)", d.name),
+                DeviceKind::Virtual | DeviceKind::Gone => format!("{} transmit ({})", d.name, d.kind.name()),
+            };
             out.push(step(
-                "other devices' transmit (DMA)",
-                Some(n.device_bytes),
+                what,
+                Some(d.bytes),
                 "measured",
-                "net_dev_xmit, machine-wide",
+                format!("net_dev_xmit, machine-wide during the run, {} packets; headers included", d.packets),
             ));
         }
     }

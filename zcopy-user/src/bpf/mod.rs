@@ -24,7 +24,9 @@ use zcopy_common::{
 
 use crate::{
     error::{ZcopyError, chain, is_permission},
-    summary::{Coverage, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats, add_syscall_stats},
+    summary::{
+        Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats, add_syscall_stats,
+    },
     syscalls,
 };
 use hooks::{Attach, HOOKS, Hook};
@@ -188,16 +190,19 @@ impl Tracer {
             .collect()
     }
 
-    /// Machine-wide device transmits so far (loopback, other).
+    /// Machine-wide device transmits so far, per device.
     pub fn net_totals(&self) -> anyhow::Result<NetTransmit> {
-        let netdev: PerCpuArray<_, Transmit> = PerCpuArray::try_from(map(&self.ebpf, maps::NETDEV)?)?;
-        let sum = |index: u32| -> anyhow::Result<(u64, u64)> {
-            let per_cpu = netdev.get(&index, 0).context("reading device transmit counters")?;
-            Ok(per_cpu.iter().fold((0, 0), |(b, p), t| (b + t.bytes, p + t.packets)))
-        };
-        let (loopback_bytes, loopback_packets) = sum(netdev::LOOPBACK)?;
-        let (device_bytes, device_packets) = sum(netdev::OTHER)?;
-        Ok(NetTransmit { loopback_bytes, loopback_packets, device_bytes, device_packets })
+        let netdev: PerCpuHashMap<_, netdev::Name, Transmit> = PerCpuHashMap::try_from(map(&self.ebpf, maps::NETDEV)?)?;
+        let mut devices = Vec::new();
+        for entry in netdev.iter() {
+            let (name, per_cpu) = entry.context("reading device transmit counters")?;
+            let (bytes, packets) = per_cpu.iter().fold((0, 0), |(b, p), t| (b + t.bytes, p + t.packets));
+            let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+            let name = String::from_utf8_lossy(&name[..end]).into_owned();
+            let kind = crate::system::netdev::device_kind(&name);
+            devices.push(DeviceTransmit { name, kind, bytes, packets });
+        }
+        Ok(NetTransmit::from_devices(devices))
     }
 
     /// Stops tracing `pid` and deletes its counters.
@@ -287,6 +292,7 @@ fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
         (drop_reason::SYSCALL_MAP_FULL, "syscall_map_full"),
         (drop_reason::INFLIGHT_FULL, "inflight_map_full"),
         (drop_reason::TARGETS_FULL, "targets_map_full"),
+        (drop_reason::NETDEV_MAP_FULL, "netdev_map_full"),
     ];
     names
         .into_iter()

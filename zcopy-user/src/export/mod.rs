@@ -51,7 +51,7 @@ mod tests {
             report::{self, BenchReport, CaseResult, RunResult, SideRun, SideSummary, Status},
             stats::Stats,
         },
-        summary::{DataMovement, Faults, NetTransmit, Switches, SyscallFigures},
+        summary::{DataMovement, DeviceKind, DeviceTransmit, Faults, NetTransmit, Switches, SyscallFigures},
         workload::{
             strategies::ZeroCopyStats,
             strategy::{SinkKind, Strategy},
@@ -87,11 +87,12 @@ mod tests {
             wall_s: 64.0 / mib_s,
             throughput_mib_s: mib_s,
             resident_before: 1.0,
-            net_transmit: Some(NetTransmit {
-                loopback_bytes: 68_000_000,
-                loopback_packets: 1100,
-                ..Default::default()
-            }),
+            net_transmit: Some(NetTransmit::from_devices(vec![DeviceTransmit {
+                name: "lo".into(),
+                kind: DeviceKind::Loopback,
+                bytes: 68_000_000,
+                packets: 1100,
+            }])),
             missed_events: BTreeMap::from([("net_dev_xmit".to_owned(), 3)]),
             sender: side(100, "sendto", chunks, zc),
             receiver: Some(side(101, "read", 70, None)),

@@ -83,12 +83,17 @@ pub fn render(s: &Summary) -> String {
     );
     line(&mut out, "page cache added", opt(d.pagecache_added_bytes), "filemap:mm_filemap_add_to_page_cache (bytes)");
     if let Some(n) = &s.net_transmit {
-        line(
-            &mut out,
-            "device transmit",
-            format!("lo {} / other {}", n.loopback_bytes, n.device_bytes),
-            "net:net_dev_xmit, machine-wide (bytes; lo does no DMA)",
-        );
+        if n.devices.is_empty() {
+            line(&mut out, "device transmit", "0".into(), "net:net_dev_xmit, machine-wide (bytes)");
+        }
+        for d in &n.devices {
+            line(
+                &mut out,
+                &format!("transmit {}", d.name),
+                d.bytes.to_string(),
+                &format!("net:net_dev_xmit, machine-wide (bytes; {})", d.kind.name()),
+            );
+        }
     }
 
     if !s.copies.is_empty() {

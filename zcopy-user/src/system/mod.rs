@@ -2,4 +2,5 @@
 
 pub mod caps;
 pub mod mounts;
+pub mod netdev;
 pub mod procfs;
