@@ -121,7 +121,7 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
         return;
     }
     let _serial = serial();
-    let r = bench(&["--sink", "tcp", "-s", "sendfile,msg-zerocopy,read-write"]);
+    let r = bench(&["--sink", "tcp", "-s", "sendfile,msg-zerocopy,read-write,io-uring"]);
     let s = sender(&r, "sendfile");
     assert_eq!(
         (calls(s, "sendfile"), bytes(s, "sendfile")),
@@ -161,6 +161,13 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
     let s = sender(&r, "read-write");
     assert_eq!(flow(s, "read"), ("file".into(), "user memory".into(), "cpu_kernel_to_user".into(), SIZE));
     assert_eq!(flow(s, "write"), ("user memory".into(), "socket".into(), "cpu_user_to_kernel".into(), SIZE));
+
+    // io_uring moves the data without read/write syscalls: its completions
+    // carry the bytes, and the request's file gives the kind.
+    let s = sender(&r, "io-uring");
+    assert_eq!(calls(s, "read") + calls(s, "write") + calls(s, "sendto"), 0);
+    assert_eq!(flow(s, "io_uring READ"), ("file".into(), "user memory".into(), "cpu_kernel_to_user".into(), SIZE));
+    assert_eq!(flow(s, "io_uring SEND"), ("user memory".into(), "socket".into(), "cpu_user_to_kernel".into(), SIZE));
 
     let s = sender(&r, "msg-zerocopy");
     let sendto = &s["syscalls"]["sendto"];

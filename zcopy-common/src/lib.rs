@@ -49,11 +49,17 @@ pub mod fd_kind {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     pub tgid: u32,
+    /// A syscall slot, or `IO_URING_SLOT_BASE + opcode` for an io_uring operation.
     pub slot: u16,
-    /// `fd_kind` of the source and destination fds.
+    /// `fd_kind` of the source and destination fds (for io_uring
+    /// operations: `src` is the kind of the request's file, `dst` is NONE).
     pub src: u8,
     pub dst: u8,
 }
+
+/// Flow slots at and above this are io_uring operations (`slot - base` is the
+/// IORING_OP_* opcode), counted per completion by io_uring:io_uring_complete.
+pub const IO_URING_SLOT_BASE: u16 = 0x100;
 
 /// One entry of the syscall-number table, written by the loader.
 #[repr(C)]

@@ -64,7 +64,13 @@ fn resolve(fd: u64) -> Option<u8> {
     }
     let array: u64 = read(fdt, OFF_FDT_FD.load())?;
     let file: u64 = read(array + fd * 8, 0)?;
-    if file == 0 {
+    of_file(file)
+}
+
+/// The kind of the `struct file` at `file` (0: none).
+#[inline(always)]
+pub fn of_file(file: u64) -> Option<u8> {
+    if file == 0 || FD_KINDS.load() == 0 {
         return None;
     }
     let inode: u64 = read(file, OFF_FILE_INODE.load())?;

@@ -12,6 +12,7 @@
 mod evidence;
 mod faults;
 mod fdkind;
+mod iouring;
 mod probes;
 mod sched;
 mod syscalls;

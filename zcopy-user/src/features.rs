@@ -81,7 +81,12 @@ pub const FEATURES: &[Feature] = &[
         fallback: "only the named process is traced",
     },
     Feature {
-        what: "device transmits (net_dev_xmit)",
+        what: "io_uring operations: bytes and file kinds per completion",
+        preferred: &[Mechanism::Tracepoint],
+        fallback: "io_uring transfers show only as io_uring_enter calls; their copies use the per-strategy rule",
+    },
+    Feature {
+        what: "device transmits per device (net_dev_xmit)",
         preferred: &[Mechanism::RawTracepoint, Mechanism::Tracepoint],
         fallback: "reported as null",
     },

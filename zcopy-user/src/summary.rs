@@ -55,6 +55,10 @@ pub struct Coverage {
     /// fd kinds are resolved at syscall entry (kernel BTF has the offsets).
     #[serde(default)]
     pub fd_kinds: bool,
+    /// io_uring operations are counted per completion with their file's kind
+    /// (io_uring:io_uring_complete attached and BTF has io_kiocb's offsets).
+    #[serde(default)]
+    pub io_uring_ops: bool,
 }
 
 impl Coverage {
@@ -70,6 +74,7 @@ impl Coverage {
         net_device: true,
         net_device_raw: true,
         fd_kinds: true,
+        io_uring_ops: true,
     };
 }
 

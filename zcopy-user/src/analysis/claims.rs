@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    analysis::copies::CopyKind,
     bench::report::{CaseResult, SideRun, SideSummary},
     workload::strategy::{SinkKind, Strategy},
 };
@@ -91,12 +92,12 @@ fn calls_bytes(side: &SideRun, names: &[&str]) -> u64 {
 /// design (inferred), or from the kernel's zero-copy reports (measured).
 pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
     let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
-    // Preferred: the fd kinds the kernel resolved for each syscall. Not for
-    // zero-copy sends (the kernel's completion reports say what happened) or
-    // io_uring (its reads and sends are not syscalls of their own).
-    let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc | Strategy::IoUring);
-    if !zero_copy && !side.copies.is_empty() {
-        use crate::analysis::copies::CopyKind;
+    // Preferred: the fd kinds the kernel resolved for each syscall (and for
+    // each io_uring completion). Not for zero-copy sends: the kernel's
+    // completion reports say what happened to those.
+    let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc);
+    let io_uring_seen = side.copies.iter().any(|f| f.syscall.starts_with("io_uring "));
+    if !zero_copy && !side.copies.is_empty() && (strategy != Strategy::IoUring || io_uring_seen) {
         let cpu: u64 = side
             .copies
             .iter()
@@ -110,7 +111,11 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
         return CopyModel {
             cpu_copies: inferred(
                 per_chunk(cpu),
-                "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)",
+                if io_uring_seen {
+                    "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
+                } else {
+                    "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)"
+                },
             ),
             reason: flows.join("; "),
         };
@@ -155,11 +160,18 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
         Strategy::MsgZerocopy | Strategy::IoUringSendZc => {
             let zc = side.zerocopy.unwrap_or_default();
             let copied_share = if zc.completions > 0 { zc.copied as f64 / zc.completions as f64 } else { 0.0 };
-            let read_copy = per_chunk(reads);
+            // io_uring's reads are completions, not read(2) calls.
+            let io_uring_reads: u64 = side
+                .copies
+                .iter()
+                .filter(|f| f.syscall.starts_with("io_uring ") && f.kind == CopyKind::CpuKernelToUser)
+                .map(|f| f.bytes)
+                .sum();
+            let read_copy = per_chunk(reads + io_uring_reads);
             CopyModel {
                 cpu_copies: measured(
                     read_copy + copied_share,
-                    "kernel zero-copy completion reports (copied or not), plus read(2) copies for io_uring",
+                    "kernel zero-copy completion reports (copied or not), plus the read copies (read(2), or io_uring READ completions by fd kind)",
                 ),
                 reason: format!("{:.0}% of zero-copy sends were reported copied by the kernel", 100.0 * copied_share),
             }

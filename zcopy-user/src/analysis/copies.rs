@@ -1,12 +1,13 @@
 //! What each syscall did with the bytes it moved, from the kinds of its fds
-//! (resolved in the kernel at syscall entry). No probe on this kernel sees the
+//! (resolved in the kernel at syscall entry), and each io_uring operation,
+//! from its opcode and the kind of its file (resolved at completion). No probe on this kernel sees the
 //! copy itself (fentry and kprobes are refused, see `zcopy doctor`), so these
 //! are rules applied to measured calls and bytes: every figure is "inferred".
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use zcopy_common::{SyscallStats, fd_kind};
+use zcopy_common::{IO_URING_SLOT_BASE, SyscallStats, fd_kind};
 
 use crate::syscalls;
 
@@ -24,6 +25,9 @@ pub enum CopyKind {
     ByReference,
     /// A device transferred them to or from user memory (O_DIRECT).
     DeviceDma,
+    /// Sent zero-copy from pinned user pages (MSG_ZEROCOPY, io_uring SEND_ZC);
+    /// the kernel's completion reports say whether it had to copy after all.
+    ZeroCopySend,
     /// A character device's driver decides (e.g. /dev/zero, /dev/null).
     DeviceSpecific,
     /// The fd kinds do not tell.
@@ -38,6 +42,7 @@ impl CopyKind {
             Self::CpuKernelToKernel => "CPU copy kernel -> kernel",
             Self::ByReference => "moved by reference (no copy)",
             Self::DeviceDma => "device DMA to/from user memory",
+            Self::ZeroCopySend => "sent zero-copy from pinned user pages",
             Self::DeviceSpecific => "character device (driver-specific)",
             Self::Unclassified => "unclassified",
         }
@@ -119,13 +124,115 @@ pub struct CopyFlow {
     pub rule: String,
 }
 
+/// What an io_uring operation does with its file, for the copy rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IoUringDir {
+    /// Reads from the file into user memory (like read(2)).
+    Read,
+    /// Writes user memory to the file (like write(2)).
+    Write,
+    /// Sends pinned user pages zero-copy.
+    SendZc,
+    /// Receives zero-copy into user-registered memory.
+    RecvZc,
+    /// splice/tee: the request's file is the destination.
+    Splice(&'static str),
+}
+
+/// io_uring operations that move data, by IORING_OP_* opcode
+/// (include/uapi/linux/io_uring.h, `enum io_uring_op`: ABI, numbers never change).
+const IO_URING_OPS: &[(u16, &str, IoUringDir)] = {
+    use IoUringDir::*;
+    &[
+        (1, "READV", Read),
+        (2, "WRITEV", Write),
+        (4, "READ_FIXED", Read),
+        (5, "WRITE_FIXED", Write),
+        (9, "SENDMSG", Write),
+        (10, "RECVMSG", Read),
+        (22, "READ", Read),
+        (23, "WRITE", Write),
+        (26, "SEND", Write),
+        (27, "RECV", Read),
+        (30, "SPLICE", Splice("splice")),
+        (33, "TEE", Splice("tee")),
+        (47, "SEND_ZC", SendZc),
+        (48, "SENDMSG_ZC", SendZc),
+        (49, "READ_MULTISHOT", Read),
+        (58, "RECV_ZC", RecvZc),
+        (60, "READV_FIXED", Read),
+        (61, "WRITEV_FIXED", Write),
+    ]
+};
+
+/// The name zcopy shows for an io_uring operation ("io_uring READ").
+pub fn io_uring_op_name(opcode: u16) -> String {
+    match IO_URING_OPS.iter().find(|(op, _, _)| *op == opcode) {
+        Some((_, name, _)) => format!("io_uring {name}"),
+        None => format!("io_uring op {opcode}"),
+    }
+}
+
+/// (syscall-like name, from, to, kind, rule) of an io_uring completion flow
+/// whose request file is of kind `file`.
+fn classify_io_uring(opcode: u16, file: u8) -> Option<(String, String, String, CopyKind, &'static str)> {
+    let &(_, _, dir) = IO_URING_OPS.iter().find(|(op, _, _)| *op == opcode)?;
+    let name = io_uring_op_name(opcode);
+    let user = "user memory".to_owned();
+    let kind = kind_name(file).to_owned();
+    Some(match dir {
+        IoUringDir::Read => {
+            let (k, rule) = classify("read", file, fd_kind::NONE)?;
+            (name, kind, user, k, rule)
+        }
+        IoUringDir::Write => {
+            let (k, rule) = classify("write", fd_kind::NONE, file)?;
+            (name, user, kind, k, rule)
+        }
+        IoUringDir::SendZc => (
+            name,
+            user,
+            kind,
+            CopyKind::ZeroCopySend,
+            "a zero-copy send pins the user pages and hands them to the socket (the completion says if it copied)",
+        ),
+        IoUringDir::RecvZc => {
+            (name, kind, user, CopyKind::DeviceDma, "a zero-copy receive has the NIC write into user-registered memory")
+        }
+        IoUringDir::Splice(call) => {
+            let (k, rule) = classify(call, fd_kind::UNKNOWN, file)?;
+            (name, "splice input".into(), kind, k, rule)
+        }
+    })
+}
+
 /// Classifies per-flow counters (summed over processes), biggest first.
+/// Syscall flows come from raw_syscalls; io_uring flows (slots from
+/// `IO_URING_SLOT_BASE`) from io_uring:io_uring_complete, one per completion.
 pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
+    let base = u32::from(IO_URING_SLOT_BASE);
     let mut out: Vec<CopyFlow> = raw
         .iter()
         .filter_map(|(&(slot, src, dst), s)| {
+            if s.bytes == 0 {
+                return None;
+            }
+            if slot >= base {
+                let opcode = u16::try_from(slot - base).ok()?;
+                let (syscall, from, to, kind, rule) = classify_io_uring(opcode, src)?;
+                return Some(CopyFlow {
+                    kind,
+                    syscall,
+                    from,
+                    to,
+                    calls: s.calls,
+                    bytes: s.bytes,
+                    how: "inferred".into(),
+                    rule: rule.into(),
+                });
+            }
             let sc = syscalls::by_slot(slot)?;
-            if sc.bytes != syscalls::Bytes::Returned || s.bytes == 0 {
+            if sc.bytes != syscalls::Bytes::Returned {
                 return None;
             }
             let (kind, rule) = classify(sc.name, src, dst)?;
@@ -189,5 +296,24 @@ mod tests {
         let t = totals(&f);
         assert_eq!(t[&CopyKind::CpuKernelToUser], 8192);
         assert_eq!(t[&CopyKind::CpuUserToKernel], 8192);
+    }
+
+    #[test]
+    fn io_uring_completions_follow_their_opcode_and_file_kind() {
+        let slot = |op: u16| u32::from(IO_URING_SLOT_BASE + op);
+        let stats = SyscallStats { calls: 4, bytes: 4096, errors: 0 };
+        let mut raw = BTreeMap::new();
+        raw.insert((slot(22), fd_kind::REGULAR, fd_kind::NONE), stats);
+        raw.insert((slot(26), fd_kind::SOCKET, fd_kind::NONE), stats);
+        raw.insert((slot(47), fd_kind::SOCKET, fd_kind::NONE), stats);
+        raw.insert((slot(30), fd_kind::PIPE, fd_kind::NONE), stats);
+        raw.insert((slot(3), fd_kind::REGULAR, fd_kind::NONE), stats); // FSYNC moves no data
+        let f = flows(&raw);
+        let find = |name: &str| f.iter().find(|f| f.syscall == name).map(|f| (f.from.as_str(), f.to.as_str(), f.kind));
+        assert_eq!(find("io_uring READ"), Some(("file", "user memory", CopyKind::CpuKernelToUser)));
+        assert_eq!(find("io_uring SEND"), Some(("user memory", "socket", CopyKind::CpuUserToKernel)));
+        assert_eq!(find("io_uring SEND_ZC"), Some(("user memory", "socket", CopyKind::ZeroCopySend)));
+        assert_eq!(find("io_uring SPLICE"), Some(("splice input", "pipe", CopyKind::ByReference)));
+        assert_eq!(f.len(), 4);
     }
 }

@@ -23,10 +23,22 @@ fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("malformed BTF: {what}"))
 }
 
-/// Byte offsets of the members of named structs.
+/// A struct or union member: name ("" when anonymous), type id, byte offset.
+#[derive(Debug)]
+struct Member {
+    name: String,
+    type_id: u32,
+    offset: u32,
+}
+
+/// Byte offsets of the members of named structs (members of anonymous
+/// structs and unions inside them included, as C sees them).
 #[derive(Debug, Default)]
 pub struct StructOffsets {
-    structs: HashMap<String, HashMap<String, u32>>,
+    /// Members of every struct and union, by type id.
+    aggregates: HashMap<u32, Vec<Member>>,
+    /// Named structs' type ids (the first of each name).
+    structs: HashMap<String, u32>,
 }
 
 impl StructOffsets {
@@ -61,7 +73,9 @@ impl StructOffsets {
 
         let mut out = Self::default();
         let mut pos = types;
+        let mut id = 0u32;
         while pos < types + type_len {
+            id += 1;
             let (name_off, info) = (u32_at(pos)?, u32_at(pos + 4)?);
             let kind = (info >> 24) & 0x1f;
             let vlen = (info & 0xffff) as usize;
@@ -69,16 +83,17 @@ impl StructOffsets {
             pos += 12;
             match kind {
                 KIND_STRUCT | KIND_UNION => {
-                    let mut members = HashMap::with_capacity(vlen);
+                    let mut members = Vec::with_capacity(vlen);
                     for i in 0..vlen {
                         let m = pos + 12 * i;
                         let raw = u32_at(m + 8)?;
                         let bits = if kind_flag { raw & 0x00ff_ffff } else { raw };
-                        members.insert(name(u32_at(m)?), bits / 8);
+                        members.push(Member { name: name(u32_at(m)?), type_id: u32_at(m + 4)?, offset: bits / 8 });
                     }
                     if kind == KIND_STRUCT && name_off != 0 {
-                        out.structs.entry(name(name_off)).or_insert(members);
+                        out.structs.entry(name(name_off)).or_insert(id);
                     }
+                    out.aggregates.insert(id, members);
                     pos += 12 * vlen;
                 }
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => pos += 4,
@@ -93,7 +108,23 @@ impl StructOffsets {
 
     /// The byte offset of `member` in `struct name`, if both exist.
     pub fn offset(&self, name: &str, member: &str) -> Option<u32> {
-        self.structs.get(name)?.get(member).copied()
+        self.member_in(*self.structs.get(name)?, member, 0)
+    }
+
+    /// `member`'s offset in aggregate `id`, looking into anonymous members
+    /// (a few levels deep, as the kernel nests them).
+    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<u32> {
+        let members = self.aggregates.get(&id)?;
+        if let Some(m) = members.iter().find(|m| m.name == member) {
+            return Some(m.offset);
+        }
+        if depth >= 4 {
+            return None;
+        }
+        members
+            .iter()
+            .filter(|m| m.name.is_empty())
+            .find_map(|m| Some(m.offset + self.member_in(m.type_id, member, depth + 1)?))
     }
 }
 
@@ -101,15 +132,19 @@ impl StructOffsets {
 mod tests {
     use super::*;
 
-    /// A hand-made BTF blob: struct point { int x; int y; }.
+    /// A hand-made BTF blob: struct point { int x; int y; union { int z; int w; }; }.
     fn blob() -> Vec<u8> {
-        let strings = b"\0point\0x\0y\0int\0";
+        let strings = b"\0point\0x\0y\0int\0z\0w\0";
         let mut types = Vec::new();
         let push = |v: &mut Vec<u8>, words: &[u32]| words.iter().for_each(|w| v.extend_from_slice(&w.to_le_bytes()));
         push(&mut types, &[13, (KIND_INT << 24), 4, 32]); // [1] int
-        push(&mut types, &[1, (KIND_STRUCT << 24) | 2, 8]); // [2] struct point
+        push(&mut types, &[1, (KIND_STRUCT << 24) | 3, 12]); // [2] struct point
         push(&mut types, &[7, 1, 0]); // x @ bit 0
         push(&mut types, &[9, 1, 32]); // y @ bit 32
+        push(&mut types, &[0, 3, 64]); // anonymous union [3] @ bit 64
+        push(&mut types, &[0, (KIND_UNION << 24) | 2, 4]); // [3] union
+        push(&mut types, &[17, 1, 0]); // z
+        push(&mut types, &[19, 1, 0]); // w
         let mut data = Vec::new();
         data.extend_from_slice(&BTF_MAGIC.to_le_bytes());
         data.extend_from_slice(&[1, 0]); // version, flags
@@ -124,7 +159,8 @@ mod tests {
         let btf = StructOffsets::parse(&blob()).unwrap();
         assert_eq!(btf.offset("point", "x"), Some(0));
         assert_eq!(btf.offset("point", "y"), Some(4));
-        assert_eq!(btf.offset("point", "z"), None);
+        assert_eq!(btf.offset("point", "w"), Some(8), "inside the anonymous union");
+        assert_eq!(btf.offset("point", "v"), None);
         assert_eq!(btf.offset("line", "x"), None);
     }
 
@@ -140,6 +176,7 @@ mod tests {
         if let Ok(btf) = StructOffsets::from_sys_fs() {
             assert!(btf.offset("net_device", "name").is_some());
             assert!(btf.offset("task_struct", "files").is_some());
+            assert!(btf.offset("io_kiocb", "file").is_some(), "in an anonymous union");
         }
     }
 }

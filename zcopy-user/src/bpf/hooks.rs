@@ -29,6 +29,7 @@ pub enum Feeds {
     BlockIo,
     PageCache,
     NetDevice,
+    IoUring,
 }
 
 /// One attachment.
@@ -97,6 +98,7 @@ pub const HOOKS: &[Hook] = &[
     tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec", Feeds::RecvCopy),
     tp("block_bio_queue", "block", "block_bio_queue", Feeds::BlockIo),
     tp("mm_filemap_add_to_page_cache", "filemap", "mm_filemap_add_to_page_cache", Feeds::PageCache),
+    tp("io_uring_complete", "io_uring", "io_uring_complete", Feeds::IoUring),
     Hook {
         program: NET_DEV_XMIT_RAW,
         attach: Attach::RawTracepoint { name: "net_dev_xmit" },
@@ -126,6 +128,7 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         net_device: all(Feeds::NetDevice),
         net_device_raw: false,
         fd_kinds: false,
+        io_uring_ops: all(Feeds::IoUring),
     }
 }
 

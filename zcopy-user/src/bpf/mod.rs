@@ -65,6 +65,9 @@ impl Tracer {
         .map(|(global, ty, member)| Some((global, kernel_btf.as_ref()?.offset(ty, member)?)))
         .collect();
         let fd_kinds: u8 = u8::from(fd_offsets.is_some());
+        // io_uring requests: io_kiocb.opcode and .file (in an anonymous union).
+        let iokiocb =
+            kernel_btf.as_ref().and_then(|b| Some((b.offset("io_kiocb", "opcode")?, b.offset("io_kiocb", "file")?)));
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
@@ -74,6 +77,8 @@ impl Tracer {
         }
         let mut ebpf = loader
             .override_global("FD_KINDS", &fd_kinds, true)
+            .override_global("OFF_IOKIOCB_OPCODE", &iokiocb.map_or(0xffff, |(opcode, _)| opcode), true)
+            .override_global("OFF_IOKIOCB_FILE", &iokiocb.map_or(0, |(_, file)| file), true)
             .override_global(aya_log::LEVEL, &level, false)
             .override_global("PAGE_SHIFT", &page_shift, true)
             .override_global("NETDEV_NAME_OFFSET", &netdev_name_offset.unwrap_or(0), true)
@@ -120,6 +125,7 @@ impl Tracer {
         let mut coverage = hooks::coverage(&attached);
         coverage.net_device_raw = net_raw;
         coverage.fd_kinds = fd_kinds == 1 && coverage.syscalls;
+        coverage.io_uring_ops = coverage.io_uring_ops && fd_kinds == 1 && iokiocb.is_some();
         if fd_kinds == 0 {
             warnings.push("kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified".into());
         }
