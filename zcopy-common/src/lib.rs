@@ -149,6 +149,16 @@ pub struct Evidence {
     /// filemap:mm_filemap_add_to_page_cache: bytes of folios inserted into the page cache.
     pub pagecache_added_bytes: u64,
     pub pagecache_added_folios: u64,
+    /// Kernel copy routines (fexit, or kprobe at entry), where they load:
+    /// bytes copied into user memory (_copy_to_iter with a user-backed iter).
+    pub copy_to_user_bytes: u64,
+    /// Bytes copied from user memory (_copy_from_iter[_nocache],
+    /// copy_folio_from_iter_atomic with a user-backed iter).
+    pub copy_from_user_bytes: u64,
+    /// Bytes the same routines copied between kernel buffers (kvec/bvec/folioq iters).
+    pub copy_kernel_bytes: u64,
+    /// Calls of the copy routines counted.
+    pub copy_calls: u64,
 }
 
 /// Machine-wide device transmits (`NETDEV` per-CPU hash map).
@@ -234,7 +244,7 @@ mod tests {
         assert_eq!(size_of::<Inflight>(), 24);
         assert_eq!(size_of::<FlowKey>(), 8);
         assert_eq!(size_of::<ProcStats>(), 8 * 8);
-        assert_eq!(size_of::<Evidence>(), 6 * 8);
+        assert_eq!(size_of::<Evidence>(), 10 * 8);
         assert_eq!(size_of::<Transmit>(), 16);
     }
 }

@@ -9,6 +9,7 @@
 #![no_std]
 #![no_main]
 
+mod copies;
 mod evidence;
 mod faults;
 mod fdkind;

@@ -92,7 +92,9 @@ pub fn examine(mounts: &Mounts) -> Report {
         .flat_map(|h| std::iter::once(h).chain(h.fallback))
         .filter_map(|h| match h.attach {
             Attach::Tracepoint { category, name } => Some((category, name)),
-            Attach::PerfSoftware(_) | Attach::RawTracepoint { .. } => None,
+            Attach::PerfSoftware(_) | Attach::RawTracepoint { .. } | Attach::Fexit { .. } | Attach::Kprobe { .. } => {
+                None
+            }
         })
         .map(|(category, name)| TracepointCheck {
             name: format!("{category}:{name}"),

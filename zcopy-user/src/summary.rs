@@ -59,6 +59,29 @@ pub struct Coverage {
     /// (io_uring:io_uring_complete attached and BTF has io_kiocb's offsets).
     #[serde(default)]
     pub io_uring_ops: bool,
+    /// How the kernel's copy routines are counted, if at all.
+    #[serde(default)]
+    pub copy_routines: CopyProbes,
+}
+
+/// The mechanism counting the kernel's copy routines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyProbes {
+    /// Neither fexit nor kprobes attached: copies are only inferred.
+    #[default]
+    None,
+    /// fexit on every routine: the bytes each call copied (its return value).
+    Fexit,
+    /// kprobes on at least one routine: the bytes asked for at entry (an
+    /// upper bound when a copy faults part-way).
+    Kprobe,
+}
+
+impl CopyProbes {
+    pub fn attached(self) -> bool {
+        self != Self::None
+    }
 }
 
 impl Coverage {
@@ -75,6 +98,7 @@ impl Coverage {
         net_device_raw: true,
         fd_kinds: true,
         io_uring_ops: true,
+        copy_routines: CopyProbes::Fexit,
     };
 }
 
@@ -90,6 +114,16 @@ pub struct DataMovement {
     pub block_write_bytes: Option<u64>,
     /// Bytes of page-cache folios inserted on the process's behalf.
     pub pagecache_added_bytes: Option<u64>,
+    /// Bytes the kernel's copy routines copied into the process's memory
+    /// (fexit/kprobe; `null` where neither loads, as on kernels that refuse both).
+    #[serde(default)]
+    pub copied_to_user_bytes: Option<u64>,
+    /// Bytes the copy routines copied out of the process's memory.
+    #[serde(default)]
+    pub copied_from_user_bytes: Option<u64>,
+    /// Bytes the copy routines copied between kernel buffers for the process.
+    #[serde(default)]
+    pub copied_in_kernel_bytes: Option<u64>,
 }
 
 impl NetTransmit {
@@ -136,6 +170,9 @@ impl DataMovement {
             block_read_bytes: c.block_io.then_some(e.block_read_bytes),
             block_write_bytes: c.block_io.then_some(e.block_write_bytes),
             pagecache_added_bytes: c.page_cache.then_some(e.pagecache_added_bytes),
+            copied_to_user_bytes: c.copy_routines.attached().then_some(e.copy_to_user_bytes),
+            copied_from_user_bytes: c.copy_routines.attached().then_some(e.copy_from_user_bytes),
+            copied_in_kernel_bytes: c.copy_routines.attached().then_some(e.copy_kernel_bytes),
         }
     }
 }
@@ -411,6 +448,14 @@ pub fn sources(coverage: Coverage) -> BTreeMap<String, String> {
         },
     );
     put(
+        "data.copied_bytes",
+        match coverage.copy_routines {
+            CopyProbes::Fexit => "measured: fexit on _copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (bytes returned; user or kernel side from the iov_iter type)".to_owned(),
+            CopyProbes::Kprobe => "measured: kprobes at entry of _copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (bytes asked for; user or kernel side from the iov_iter type)".to_owned(),
+            CopyProbes::None => "not measured here: fexit and kprobes are unavailable (see `zcopy doctor`); copies are inferred (see copies)".to_owned(),
+        },
+    );
+    put(
         "switches",
         pick(
             coverage.switches,
@@ -467,6 +512,10 @@ pub fn add_evidence(acc: &mut Evidence, e: &Evidence) {
     acc.block_write_bytes += e.block_write_bytes;
     acc.pagecache_added_bytes += e.pagecache_added_bytes;
     acc.pagecache_added_folios += e.pagecache_added_folios;
+    acc.copy_to_user_bytes += e.copy_to_user_bytes;
+    acc.copy_from_user_bytes += e.copy_from_user_bytes;
+    acc.copy_kernel_bytes += e.copy_kernel_bytes;
+    acc.copy_calls += e.copy_calls;
 }
 
 /// `acc += s`, field by field.

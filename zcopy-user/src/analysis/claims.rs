@@ -88,9 +88,43 @@ fn calls_bytes(side: &SideRun, names: &[&str]) -> u64 {
     names.iter().filter_map(|n| side.syscalls.get(*n)).filter_map(|f| f.bytes).sum()
 }
 
+/// The sender's CPU copies per chunk: counted at the kernel's copy routines
+/// where fexit or kprobes attach (measured, with the rules' figure beside
+/// it), else from the rules below.
+pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
+    let rules = inferred_sender_copies(strategy, sink, side, chunk_bytes, chunks);
+    let d = &side.data;
+    let (Some(to_user), Some(from_user), Some(in_kernel)) =
+        (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes)
+    else {
+        return rules;
+    };
+    let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
+    CopyModel {
+        cpu_copies: measured(
+            per_chunk(to_user + from_user + in_kernel),
+            "the kernel's copy routines (_copy_to_iter, _copy_from_iter[_nocache], copy_folio_from_iter_atomic), in the sender",
+        ),
+        reason: format!(
+            "kernel -> user {:.2}, user -> kernel {:.2}, kernel -> kernel {:.2} per chunk; the rules infer {:.2} ({})",
+            per_chunk(to_user),
+            per_chunk(from_user),
+            per_chunk(in_kernel),
+            rules.cpu_copies.value,
+            rules.reason
+        ),
+    }
+}
+
 /// The sender's CPU copies per chunk, from its syscalls and the strategy's
 /// design (inferred), or from the kernel's zero-copy reports (measured).
-pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
+fn inferred_sender_copies(
+    strategy: Strategy,
+    sink: SinkKind,
+    side: &SideRun,
+    chunk_bytes: f64,
+    chunks: f64,
+) -> CopyModel {
     let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
     // Preferred: the fd kinds the kernel resolved for each syscall (and for
     // each io_uring completion). Not for zero-copy sends: the kernel's
@@ -455,5 +489,15 @@ mod tests {
         assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 1.0));
         let m = sender_copies(Strategy::Sendfile, SinkKind::Tcp, &side, 65536.0, 16.0);
         assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("inferred", 0.0));
+
+        // Where the copy routines are counted, they are the figure, and the rules' is shown beside it.
+        let mut side = side;
+        side.data.copied_to_user_bytes = Some(1 << 20);
+        side.data.copied_from_user_bytes = Some(1 << 20);
+        side.data.copied_in_kernel_bytes = Some(0);
+        let m = sender_copies(Strategy::ReadWrite, SinkKind::Tcp, &side, 65536.0, 16.0);
+        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 2.0));
+        assert!(m.reason.contains("kernel -> user 1.00, user -> kernel 1.00"), "{}", m.reason);
+        assert!(m.reason.contains("the rules infer 0.00"), "no read/write syscalls in this side: {}", m.reason);
     }
 }

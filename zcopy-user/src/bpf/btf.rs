@@ -39,6 +39,8 @@ pub struct StructOffsets {
     aggregates: HashMap<u32, Vec<Member>>,
     /// Named structs' type ids (the first of each name).
     structs: HashMap<String, u32>,
+    /// Enumerator values by name (the first of each name).
+    enumerators: HashMap<String, i64>,
 }
 
 impl StructOffsets {
@@ -98,7 +100,15 @@ impl StructOffsets {
                 }
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => pos += 4,
                 KIND_ARRAY => pos += 12,
-                KIND_ENUM | KIND_FUNC_PROTO => pos += 8 * vlen,
+                KIND_ENUM => {
+                    for i in 0..vlen {
+                        let e = pos + 8 * i;
+                        let value = i64::from(u32_at(e + 4)? as i32);
+                        out.enumerators.entry(name(u32_at(e)?)).or_insert(value);
+                    }
+                    pos += 8 * vlen;
+                }
+                KIND_FUNC_PROTO => pos += 8 * vlen,
                 KIND_DATASEC | KIND_ENUM64 => pos += 12 * vlen,
                 _ => {}
             }
@@ -109,6 +119,11 @@ impl StructOffsets {
     /// The byte offset of `member` in `struct name`, if both exist.
     pub fn offset(&self, name: &str, member: &str) -> Option<u32> {
         self.member_in(*self.structs.get(name)?, member, 0)
+    }
+
+    /// The value of the enumerator `name` (e.g. ITER_UBUF), if the BTF has it.
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        self.enumerators.get(name).copied()
     }
 
     /// `member`'s offset in aggregate `id`, looking into anonymous members
@@ -177,6 +192,7 @@ mod tests {
             assert!(btf.offset("net_device", "name").is_some());
             assert!(btf.offset("task_struct", "files").is_some());
             assert!(btf.offset("io_kiocb", "file").is_some(), "in an anonymous union");
+            assert_eq!(btf.enum_value("ITER_UBUF").map(|v| v != btf.enum_value("ITER_IOVEC").unwrap_or(v)), Some(true));
         }
     }
 }

@@ -15,6 +15,10 @@ pub enum Attach {
     PerfSoftware(SoftwareEvent),
     /// A raw tracepoint (no tracefs; its own recursion guard per program).
     RawTracepoint { name: &'static str },
+    /// fexit on a kernel function (needs BTF and BPF trampolines).
+    Fexit { function: &'static str },
+    /// A kprobe at a kernel function's entry (needs CONFIG_KPROBES).
+    Kprobe { function: &'static str },
 }
 
 /// Which group of figures a hook feeds.
@@ -30,6 +34,7 @@ pub enum Feeds {
     PageCache,
     NetDevice,
     IoUring,
+    CopyRoutines,
 }
 
 /// One attachment.
@@ -50,6 +55,8 @@ impl Hook {
             Attach::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
             Attach::PerfSoftware(event) => format!("perf software event {}", software_event_name(event)),
             Attach::RawTracepoint { name } => format!("raw tracepoint {name}"),
+            Attach::Fexit { function } => format!("fexit {function}"),
+            Attach::Kprobe { function } => format!("kprobe {function}"),
         }
     }
 }
@@ -82,6 +89,19 @@ const NET_DEV_XMIT_TP: Hook = tp("net_dev_xmit", "net", "net_dev_xmit", Feeds::N
 /// The program that needs `net_device.name`'s offset from BTF.
 pub const NET_DEV_XMIT_RAW: &str = "net_dev_xmit_raw";
 
+const fn copy_routine(program: &'static str, function: &'static str, fallback: &'static Hook) -> Hook {
+    Hook { program, attach: Attach::Fexit { function }, feeds: Feeds::CopyRoutines, fallback: Some(fallback) }
+}
+
+const fn copy_kprobe(program: &'static str, function: &'static str) -> Hook {
+    Hook { program, attach: Attach::Kprobe { function }, feeds: Feeds::CopyRoutines, fallback: None }
+}
+
+const COPY_TO_ITER_KPROBE: Hook = copy_kprobe("copy_to_iter_entry", "_copy_to_iter");
+const COPY_FROM_ITER_KPROBE: Hook = copy_kprobe("copy_from_iter_entry", "_copy_from_iter");
+const COPY_FROM_ITER_NOCACHE_KPROBE: Hook = copy_kprobe("copy_from_iter_entry", "_copy_from_iter_nocache");
+const COPY_FOLIO_KPROBE: Hook = copy_kprobe("copy_folio_from_iter_entry", "copy_folio_from_iter_atomic");
+
 /// Every hook of `zcopy trace`.
 pub const HOOKS: &[Hook] = &[
     tp("sys_enter", "raw_syscalls", "sys_enter", Feeds::Syscalls),
@@ -105,11 +125,19 @@ pub const HOOKS: &[Hook] = &[
         feeds: Feeds::NetDevice,
         fallback: Some(&NET_DEV_XMIT_TP),
     },
+    copy_routine("copy_to_iter_exit", "_copy_to_iter", &COPY_TO_ITER_KPROBE),
+    copy_routine("copy_from_iter_exit", "_copy_from_iter", &COPY_FROM_ITER_KPROBE),
+    copy_routine("copy_from_iter_nocache_exit", "_copy_from_iter_nocache", &COPY_FROM_ITER_NOCACHE_KPROBE),
+    copy_routine("copy_folio_from_iter_exit", "copy_folio_from_iter_atomic", &COPY_FOLIO_KPROBE),
 ];
 
 /// Every program a hook or its fallback may use.
 pub fn all_programs() -> impl Iterator<Item = &'static str> {
-    HOOKS.iter().flat_map(|h| std::iter::once(h.program).chain(h.fallback.map(|f| f.program)))
+    let mut names: Vec<&'static str> =
+        HOOKS.iter().flat_map(|h| std::iter::once(h.program).chain(h.fallback.map(|f| f.program))).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter()
 }
 
 /// Which figure groups are complete, given which hooks attached: a group is
@@ -129,6 +157,7 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         net_device_raw: false,
         fd_kinds: false,
         io_uring_ops: all(Feeds::IoUring),
+        copy_routines: crate::summary::CopyProbes::None,
     }
 }
 

@@ -13,9 +13,9 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 use aya::{
-    Ebpf, EbpfLoader,
+    Btf, Ebpf, EbpfLoader,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{PerfEvent, RawTracePoint, TracePoint, perf_event},
+    programs::{FExit, KProbe, PerfEvent, RawTracePoint, TracePoint, perf_event},
 };
 use zcopy_common::{
     Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit,
@@ -25,7 +25,8 @@ use zcopy_common::{
 use crate::{
     error::{ZcopyError, chain, is_permission},
     summary::{
-        Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats, add_syscall_stats,
+        CopyProbes, Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats,
+        add_syscall_stats,
     },
     syscalls,
 };
@@ -71,7 +72,20 @@ impl Tracer {
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
         let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
+        // Copy routines: iov_iter.iter_type, and which of its values are user memory.
+        let iter_type = kernel_btf.as_ref().and_then(|b| {
+            Some((b.offset("iov_iter", "iter_type")?, b.enum_value("ITER_UBUF")?, b.enum_value("ITER_IOVEC")?))
+        });
+        let aya_btf = Btf::from_sys_fs().ok();
         let mut loader = EbpfLoader::new();
+        let iter_globals: Option<(u32, u8, u8)> = iter_type.map(|(offset, ubuf, iovec)| {
+            (offset, u8::try_from(ubuf).unwrap_or(u8::MAX), u8::try_from(iovec).unwrap_or(u8::MAX))
+        });
+        if let Some((offset, ubuf, iovec)) = &iter_globals {
+            loader.override_global("OFF_IOV_ITER_TYPE", offset, true);
+            loader.override_global("ITER_UBUF", ubuf, true);
+            loader.override_global("ITER_IOVEC", iovec, true);
+        }
         for (global, offset) in fd_offsets.iter().flatten() {
             loader.override_global(global, offset, true);
         }
@@ -94,16 +108,29 @@ impl Tracer {
         let mut warnings = Vec::new();
         let mut failures = Vec::new();
         let mut net_raw = false;
+        let mut copy_kprobes = false;
         for hook in HOOKS {
-            let mut result = attach(&mut ebpf, hook, netdev_name_offset);
+            let copy_routine = hook.feeds == hooks::Feeds::CopyRoutines;
+            if copy_routine && iter_type.is_none() {
+                attached.push((hook.feeds, false));
+                continue;
+            }
+            let mut result = attach(&mut ebpf, hook, netdev_name_offset, aya_btf.as_ref());
             if let (Err(first), Some(fallback)) = (&result, hook.fallback) {
                 log::info!("{} unavailable ({}); using {}", hook.point(), chain(first.as_ref()), fallback.point());
-                result = attach(&mut ebpf, fallback, netdev_name_offset);
+                result = attach(&mut ebpf, fallback, netdev_name_offset, aya_btf.as_ref());
+                copy_kprobes |= copy_routine && result.is_ok();
             } else if result.is_ok() && hook.program == hooks::NET_DEV_XMIT_RAW {
                 net_raw = true;
             }
             match result {
                 Ok(()) => attached.push((hook.feeds, true)),
+                // Optional: many kernels refuse both fexit and kprobes; the
+                // copies are then inferred, and the sources say so.
+                Err(err) if copy_routine => {
+                    log::info!("{} not counted, nor by its kprobe: {}", hook.point(), chain(err.as_ref()));
+                    attached.push((hook.feeds, false));
+                }
                 Err(err) => {
                     if is_permission(err.as_ref()) {
                         return Err(permission_or(err, &format!("attach to {}", hook.point())));
@@ -126,6 +153,12 @@ impl Tracer {
         coverage.net_device_raw = net_raw;
         coverage.fd_kinds = fd_kinds == 1 && coverage.syscalls;
         coverage.io_uring_ops = coverage.io_uring_ops && fd_kinds == 1 && iokiocb.is_some();
+        let copies_attached = attached.iter().filter(|(f, _)| *f == hooks::Feeds::CopyRoutines).all(|(_, ok)| *ok);
+        coverage.copy_routines = match (copies_attached, copy_kprobes) {
+            (false, _) => CopyProbes::None,
+            (true, false) => CopyProbes::Fexit,
+            (true, true) => CopyProbes::Kprobe,
+        };
         if fd_kinds == 0 {
             warnings.push("kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified".into());
         }
@@ -339,7 +372,7 @@ where
 }
 
 /// Loads and attaches one hook.
-fn attach(ebpf: &mut Ebpf, hook: &Hook, netdev_name_offset: Option<u32>) -> anyhow::Result<()> {
+fn attach(ebpf: &mut Ebpf, hook: &Hook, netdev_name_offset: Option<u32>, btf: Option<&Btf>) -> anyhow::Result<()> {
     if hook.program == hooks::NET_DEV_XMIT_RAW && netdev_name_offset.is_none() {
         return Err(anyhow!("the offset of net_device.name is unknown (no kernel BTF)"));
     }
@@ -355,6 +388,20 @@ fn attach(ebpf: &mut Ebpf, hook: &Hook, netdev_name_offset: Option<u32>) -> anyh
             let program: &mut RawTracePoint = program.try_into()?;
             program.load()?;
             program.attach(name)?;
+        }
+        Attach::Fexit { function } => {
+            let btf = btf.ok_or_else(|| anyhow!("no kernel BTF (/sys/kernel/btf/vmlinux), which fexit needs"))?;
+            let program: &mut FExit = program.try_into()?;
+            program.load(function, btf)?;
+            program.attach()?;
+        }
+        Attach::Kprobe { function } => {
+            let program: &mut KProbe = program.try_into()?;
+            // One kprobe program may serve several functions: load it once.
+            if program.fd().is_err() {
+                program.load()?;
+            }
+            program.attach(function, 0)?;
         }
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;

@@ -70,6 +70,7 @@ mod tests {
                 block_read_bytes: Some(0),
                 block_write_bytes: Some(0),
                 pagecache_added_bytes: Some(0),
+                ..Default::default()
             },
             copies: Vec::new(),
             faults_own_counters: Some(3),

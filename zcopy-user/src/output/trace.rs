@@ -82,6 +82,16 @@ pub fn render(s: &Summary) -> String {
         "block:block_bio_queue (bytes, device DMA)",
     );
     line(&mut out, "page cache added", opt(d.pagecache_added_bytes), "filemap:mm_filemap_add_to_page_cache (bytes)");
+    let copied = match (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
+        (Some(to), Some(from), Some(kernel)) => format!("{to} / {from} / {kernel}"),
+        _ => "-".to_owned(),
+    };
+    line(
+        &mut out,
+        "CPU copies (routines)",
+        copied,
+        s.sources.get("data.copied_bytes").map_or("kernel copy routines", String::as_str),
+    );
     if let Some(n) = &s.net_transmit {
         if n.devices.is_empty() {
             line(&mut out, "device transmit", "0".into(), "net:net_dev_xmit, machine-wide (bytes)");
