@@ -35,6 +35,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Show what this kernel and these privileges allow, and what zcopy does about what is missing.
     Doctor(DoctorArgs),
+    /// Draw the report folder (charts, index.md, index.html) again from saved results; needs no privileges.
+    Report(RenderArgs),
     /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
     #[command(hide = true)]
     Worker { spec: String },
@@ -130,6 +132,62 @@ pub struct BenchArgs {
     /// Write the results as a Markdown table to FILE ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// Where the report folder goes.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Write the report folder (results.json, PNG charts, index.md, index.html) to DIR
+    /// [default: ./zcopy-report-KIND-DATE-TIME].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_report")]
+    pub report: Option<PathBuf>,
+
+    /// Do not write a report folder.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+impl ReportArgs {
+    /// The folder to write, if any; `kind` is "bench" or "trace".
+    pub fn folder(&self, kind: &str) -> Option<PathBuf> {
+        if self.no_report {
+            return None;
+        }
+        Some(self.report.clone().unwrap_or_else(|| {
+            PathBuf::from(format!("zcopy-report-{kind}-{}", crate::system::machine::stamp()))
+        }))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Saved results: the JSON of `zcopy bench` or `zcopy trace` (--export-json, or a report folder's results.json).
+    #[arg(value_name = "RESULTS.json")]
+    pub results: PathBuf,
+
+    /// Folder to write [default: the folder holding RESULTS.json when it is a report's, else RESULTS-report].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+impl RenderArgs {
+    pub fn out_dir(&self) -> PathBuf {
+        if let Some(out) = &self.out {
+            return out.clone();
+        }
+        if self.results.is_dir() {
+            return self.results.clone();
+        }
+        let parent = self.results.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+        if self.results.file_name().is_some_and(|n| n == crate::report::RESULTS_FILE) {
+            return if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent };
+        }
+        let stem = self.results.file_stem().map_or_else(|| "results".into(), |s| s.to_string_lossy().into_owned());
+        parent.join(format!("{stem}-report"))
+    }
 }
 
 impl BenchArgs {
@@ -170,6 +228,9 @@ pub struct TraceArgs {
     /// Forward the eBPF programs' debug log (aya-log) to stderr; slows tracing down.
     #[arg(long)]
     pub bpf_log: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 
     /// The command to run and trace, after `--`.
     #[arg(last = true, value_name = "CMD")]

@@ -14,6 +14,7 @@ pub mod error;
 pub mod export;
 pub mod features;
 pub mod output;
+pub mod report;
 pub mod summary;
 pub mod syscalls;
 pub mod system;
@@ -62,6 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(path) = &args.export_markdown {
                 export::write_text(&export::markdown::render(&report), path)?;
             }
+            if let Some(dir) = args.report.folder("bench") {
+                let page = report::write_folder(&report::Results::Bench(Box::new(report.clone())), &dir)?;
+                eprintln!("zcopy bench: report written to {}", page.display());
+            }
             let failed = report.cases.iter().any(|c| c.status == bench::report::Status::Failed);
             Ok(i32::from(failed))
         }
@@ -89,6 +94,12 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        Command::Report(args) => {
+            let results = report::Results::load(&args.results)?;
+            let page = report::write_folder(&results, &args.out_dir())?;
+            eprintln!("zcopy report: written to {}", page.display());
+            Ok(0)
+        }
         Command::Doctor(args) => {
             // Before any thread exists: may enter a private mount namespace.
             let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: true });
@@ -102,7 +113,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
                 Some(pid) => TargetSpec::Pid { pid, duration: args.duration },
                 None => TargetSpec::Command(args.command),
             };
-            let opts = TraceOptions { target, json_stdout: args.json, export_json: args.export_json, bpf_log };
+            let report = args.report.folder("trace");
+            let opts = TraceOptions { target, json_stdout: args.json, export_json: args.export_json, bpf_log, report };
             let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
             runtime()?.block_on(trace::run(opts, &mounts))
         }

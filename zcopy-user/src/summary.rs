@@ -332,6 +332,59 @@ pub struct Summary {
     /// that CPU (kernel recursion-miss counters), by program.
     pub missed_events: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
+    /// Cumulative totals sampled during the trace (rates are the differences).
+    #[serde(default)]
+    pub timeline: Vec<Sample>,
+    /// Kernel release and machine it ran on (for report captions).
+    #[serde(default)]
+    pub kernel: String,
+    #[serde(default)]
+    pub machine: String,
+}
+
+/// Cumulative totals over every traced process at `t_s` seconds into the trace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub t_s: f64,
+    /// raw_syscalls:sys_enter.
+    pub syscalls: u64,
+    /// Bytes the CPU copied (kernel <-> user, kernel -> kernel): inferred from fd kinds.
+    pub cpu_copied_bytes: u64,
+    /// Bytes moved by reference (splice, sendfile to a socket or pipe): inferred.
+    pub by_reference_bytes: u64,
+    /// Bytes sent zero-copy from pinned user pages: inferred.
+    pub zero_copy_bytes: u64,
+    /// perf page-faults.
+    pub faults: u64,
+    /// sched_switch, voluntary + involuntary.
+    pub switches: u64,
+}
+
+impl Sample {
+    /// The totals in `raw` at `t_s`.
+    pub fn of(raw: &RawCounters, t_s: f64) -> Self {
+        use crate::analysis::copies::{self, CopyKind};
+        let (stats, _, _) = total(raw);
+        let mut all_flows: BTreeMap<(u32, u8, u8), SyscallStats> = BTreeMap::new();
+        for p in raw.processes.values() {
+            for (key, s) in &p.flows {
+                add_syscall_stats(all_flows.entry(*key).or_default(), s);
+            }
+        }
+        let kinds = copies::totals(&copies::flows(&all_flows));
+        let kind = |k: CopyKind| kinds.get(&k).copied().unwrap_or(0);
+        Self {
+            t_s,
+            syscalls: stats.syscalls,
+            cpu_copied_bytes: kind(CopyKind::CpuKernelToUser)
+                + kind(CopyKind::CpuUserToKernel)
+                + kind(CopyKind::CpuKernelToKernel),
+            by_reference_bytes: kind(CopyKind::ByReference),
+            zero_copy_bytes: kind(CopyKind::ZeroCopySend),
+            faults: stats.faults_total,
+            switches: stats.switches_voluntary + stats.switches_involuntary,
+        }
+    }
 }
 
 /// Provenance of each figure, by JSON field path.
@@ -600,6 +653,9 @@ impl Summary {
             drops: raw.drops.clone(),
             missed_events: raw.missed.clone(),
             warnings,
+            timeline: Vec::new(),
+            kernel: String::new(),
+            machine: String::new(),
         }
     }
 }

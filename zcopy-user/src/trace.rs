@@ -12,7 +12,7 @@ use crate::{
     bpf::Tracer,
     error::ZcopyError,
     export, output,
-    summary::{KernelAccounting, Summary, Target},
+    summary::{KernelAccounting, Sample, Summary, Target},
     system::{
         mounts::{Availability, Mounts},
         procfs::{self, ProcCounters},
@@ -33,10 +33,51 @@ pub struct TraceOptions {
     pub json_stdout: bool,
     pub export_json: Option<PathBuf>,
     pub bpf_log: bool,
+    /// The report folder to write, if any.
+    pub report: Option<PathBuf>,
+}
+
+/// The trace's time series: cumulative totals every `every`, thinned to
+/// every other sample (and half the rate) when it grows past `MAX_SAMPLES`,
+/// so memory stays bounded in a long trace.
+struct Timeline {
+    samples: Vec<Sample>,
+    every: Duration,
+    start: Instant,
+}
+
+const FIRST_SAMPLE_EVERY: Duration = Duration::from_millis(100);
+const MAX_SAMPLES: usize = 1200;
+
+impl Timeline {
+    fn new(start: Instant) -> Self {
+        Self { samples: Vec::new(), every: FIRST_SAMPLE_EVERY, start }
+    }
+
+    /// Takes a sample if one is due; returns how long until the next one.
+    fn tick(&mut self, tracer: &Tracer) -> anyhow::Result<Duration> {
+        let t = self.start.elapsed();
+        let due = self.samples.last().map_or(Duration::ZERO, |s| Duration::from_secs_f64(s.t_s) + self.every);
+        if t >= due {
+            let raw = tracer.read().context("sampling the kernel counters")?;
+            self.samples.push(Sample::of(&raw, t.as_secs_f64()));
+            if self.samples.len() > MAX_SAMPLES {
+                let mut i = 0;
+                self.samples.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.every *= 2;
+            }
+            return Ok(self.every);
+        }
+        Ok(due - t)
+    }
 }
 
 /// How the traced window ended.
 struct Ended {
+    timeline: Vec<Sample>,
     target: Target,
     wall_s: f64,
     accounting: Option<KernelAccounting>,
@@ -69,7 +110,11 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     let coverage = tracer.coverage();
     drop(tracer);
 
-    let summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
+    let mut summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
+    summary.timeline = ended.timeline;
+    summary.timeline.push(Sample::of(&raw, ended.wall_s));
+    summary.kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+    summary.machine = crate::system::machine::describe();
     if opts.json_stdout {
         export::write_json(&summary, std::path::Path::new("-"))?;
     } else {
@@ -77,6 +122,10 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     }
     if let Some(path) = &opts.export_json {
         export::write_json(&summary, path)?;
+    }
+    if let Some(dir) = &opts.report {
+        let page = crate::report::write_folder(&crate::report::Results::Trace(Box::new(summary)), dir)?;
+        eprintln!("zcopy trace: report written to {}", page.display());
     }
     Ok(ended.exit_code)
 }
@@ -94,9 +143,12 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
     let exited = pidfd.exited();
     tokio::pin!(exited);
     let mut interrupted = false;
+    let mut timeline = Timeline::new(start);
+    let mut next = Duration::ZERO;
     loop {
         tokio::select! {
             done = &mut exited => { done.context("waiting for the command")?; break; }
+            () = tokio::time::sleep(next) => next = timeline.tick(tracer)?,
             _ = tokio::signal::ctrl_c() => {
                 // The terminal sent SIGINT to the command too; make sure it has it.
                 interrupted = true;
@@ -125,6 +177,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
         ExitStatus::Signal(s) => (None, Some(s)),
     };
     Ok(Ended {
+        timeline: timeline.samples,
         target: Target {
             mode: "command".into(),
             command: Some(argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()),
@@ -156,10 +209,18 @@ async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) ->
             None => std::future::pending().await,
         }
     };
-    let ended_by = tokio::select! {
-        done = pidfd.exited() => { done.context("waiting for the process")?; "exited" }
-        () = sleep => "duration",
-        _ = tokio::signal::ctrl_c() => "interrupted",
+    tokio::pin!(sleep);
+    let exited = pidfd.exited();
+    tokio::pin!(exited);
+    let mut timeline = Timeline::new(start);
+    let mut next = Duration::ZERO;
+    let ended_by = loop {
+        tokio::select! {
+            done = &mut exited => { done.context("waiting for the process")?; break "exited" }
+            () = &mut sleep => break "duration",
+            _ = tokio::signal::ctrl_c() => break "interrupted",
+            () = tokio::time::sleep(next) => next = timeline.tick(tracer)?,
+        }
     };
     let wall_s = start.elapsed().as_secs_f64();
     let after = ProcCounters::read(pid).ok();
@@ -180,6 +241,7 @@ async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) ->
         }
     });
     Ok(Ended {
+        timeline: timeline.samples,
         target: Target {
             mode: "pid".into(),
             command: None,

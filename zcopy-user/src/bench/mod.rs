@@ -79,6 +79,9 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     Ok(BenchReport {
         schema: report::SCHEMA.to_owned(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+        machine: crate::system::machine::describe(),
+        created: crate::system::machine::now_utc(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
         options,
         cases: results,
         sources: report::sources(coverage),

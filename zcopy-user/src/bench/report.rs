@@ -160,6 +160,15 @@ impl CaseResult {
 pub struct BenchReport {
     pub schema: String,
     pub kernel: String,
+    /// CPUs and memory of the machine it ran on.
+    #[serde(default)]
+    pub machine: String,
+    /// When it ran (UTC).
+    #[serde(default)]
+    pub created: String,
+    /// The zcopy command line that produced it.
+    #[serde(default)]
+    pub command: String,
     pub options: BenchOptions,
     pub cases: Vec<CaseResult>,
     /// Where each kind of figure comes from.

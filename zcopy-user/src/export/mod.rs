@@ -132,6 +132,9 @@ mod tests {
         BenchReport {
             schema: report::SCHEMA.into(),
             kernel: "6.18.0-test".into(),
+            machine: "2 CPUs (test), 24 GiB RAM".into(),
+            created: "2026-11-22 06:30 UTC".into(),
+            command: "zcopy bench -s msg-zerocopy,copy-file-range,io-uring --size 64M --runs 2".into(),
             options: BenchOptions {
                 strategies: vec![Strategy::MsgZerocopy, Strategy::CopyFileRange, Strategy::IoUring],
                 sink: SinkKind::Tcp,

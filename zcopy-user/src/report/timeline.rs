@@ -1,0 +1,108 @@
+//! The time series of a trace: per-interval rates of syscalls, bytes
+//! copied against moved by reference, faults and context switches.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use super::{Chart, style, style::FAMILY};
+use crate::summary::{Sample, Summary};
+
+/// Rates between consecutive samples, at the end of each interval.
+fn rates(samples: &[Sample], get: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(samples.len());
+    let mut previous = Sample::default();
+    for s in samples {
+        let dt = s.t_s - previous.t_s;
+        if dt > 1e-6 {
+            out.push((s.t_s, get(s).saturating_sub(get(&previous)) as f64 / dt));
+            previous = *s;
+        }
+    }
+    out
+}
+
+const SERIES: [RGBColor; 3] = [RGBColor(213, 94, 0), RGBColor(0, 114, 178), RGBColor(0, 158, 115)];
+
+fn panel(area: &style::Area<'_>, title: &str, y_label: &str, x_max: f64, lines: &[(&str, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+    let y_max = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)).fold(0.0f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FAMILY, 18))
+        .margin(10)
+        .x_label_area_size(36)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0.0..x_max.max(1e-3), 0.0..(y_max * 1.15).max(1.0))?;
+    chart
+        .configure_mesh()
+        .x_desc("seconds into the trace")
+        .y_desc(y_label)
+        .y_label_formatter(&|v| style::short_number(*v))
+        .label_style((FAMILY, 13))
+        .axis_desc_style((FAMILY, 14))
+        .draw()?;
+    for ((name, points), color) in lines.iter().zip(SERIES) {
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        if points.len() < 60 {
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+        }
+    }
+    if lines.len() > 1 {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .label_font((FAMILY, 13))
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+    }
+    Ok(())
+}
+
+pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
+    if s.timeline.is_empty() {
+        return Ok(None);
+    }
+    let what = s.target.command.as_ref().map_or_else(|| format!("PID {}", s.target.pid), |c| c.join(" "));
+    let chart = Chart {
+        file: "timeline.png".into(),
+        title: format!("zcopy trace: {}", truncate(&what, 70)),
+        legend: vec!["CPU-copied".into(), "by reference".into(), "zero-copy sent".into()],
+    };
+    let caption = format!(
+        "Linux {} · {} · {:.2} s traced, {} processes · {} samples, rates per interval · copies inferred from fd kinds",
+        if s.kernel.is_empty() { "?" } else { &s.kernel },
+        if s.machine.is_empty() { "machine not recorded" } else { &s.machine },
+        s.wall_s,
+        s.processes.len(),
+        s.timeline.len(),
+    );
+    let path = dir.join(&chart.file);
+    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
+    let body = style::frame(&root, &chart.title, &caption)?;
+    let panels = body.split_evenly((2, 2));
+    let x_max = s.timeline.last().map_or(1.0, |l| l.t_s);
+    let t = &s.timeline;
+    panel(&panels[0], "system calls", "syscalls / s", x_max, &[("syscalls", rates(t, |s| s.syscalls))])?;
+    panel(
+        &panels[1],
+        "bytes: copied by the CPU vs moved without a copy",
+        "bytes / s",
+        x_max,
+        &[
+            ("CPU-copied", rates(t, |s| s.cpu_copied_bytes)),
+            ("by reference", rates(t, |s| s.by_reference_bytes)),
+            ("zero-copy sent", rates(t, |s| s.zero_copy_bytes)),
+        ],
+    )?;
+    panel(&panels[2], "page faults", "faults / s", x_max, &[("faults", rates(t, |s| s.faults))])?;
+    panel(&panels[3], "context switches", "switches / s", x_max, &[("switches", rates(t, |s| s.switches))])?;
+    root.present()?;
+    Ok(Some(chart))
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max { text.to_owned() } else { format!("{}…", text.chars().take(max - 1).collect::<String>()) }
+}

@@ -1,0 +1,62 @@
+//! A one-line description of the machine, for report captions.
+
+/// "2 CPUs (Intel Xeon ...), 24 GiB RAM, hostname".
+pub fn describe() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_owned()));
+    let cpus = std::thread::available_parallelism().map_or(0, usize::from);
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kib: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let gib = (mem_kib as f64 / f64::from(1 << 20)).round();
+    match model {
+        Some(model) => format!("{cpus} CPUs ({model}), {gib} GiB RAM"),
+        None => format!("{cpus} CPUs, {gib} GiB RAM"),
+    }
+}
+
+/// Now (UTC): year, month, day, hour, minute, second.
+fn civil_now() -> (i64, i64, i64, u64, u64, u64) {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil from days (Howard Hinnant's algorithm), proleptic Gregorian.
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Now, as "2026-11-22 06:30 UTC".
+pub fn now_utc() -> String {
+    let (y, m, d, hh, mm, _) = civil_now();
+    format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02} UTC")
+}
+
+/// Now, for file names: "20261122-063012" (UTC).
+pub fn stamp() -> String {
+    let (y, m, d, hh, mm, ss) = civil_now();
+    format!("{y:04}{m:02}{d:02}-{hh:02}{mm:02}{ss:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn describes_cpus_and_memory() {
+        let d = super::describe();
+        assert!(d.contains("CPUs") && d.contains("GiB RAM"), "{d}");
+        let now = super::now_utc();
+        assert_eq!(now.len(), "2026-11-22 06:30 UTC".len(), "{now}");
+        assert!(now.starts_with("20"), "{now}");
+    }
+}
