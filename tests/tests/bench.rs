@@ -17,7 +17,20 @@ fn bench(args: &[&str]) -> Value {
     let dir = common::tempdir();
     let json = dir.join("bench.json");
     let out = run(Command::new(zcopy())
-        .args(["bench", "--size", "64M", "--chunk", "64K", "--runs", "1", "--warmup", "0", "--verify", "--export-json"])
+        .args([
+            "bench",
+            "--no-report",
+            "--size",
+            "64M",
+            "--chunk",
+            "64K",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--verify",
+            "--export-json",
+        ])
         .arg(&json)
         .args(args));
     assert!(out.status.success(), "{args:?}:\n{}", stderr(&out));
@@ -259,7 +272,7 @@ fn ctrl_c_stops_workers_and_removes_the_files() {
     let _serial = serial();
     let dir = common::tempdir();
     let child = Command::new(zcopy())
-        .args(["bench", "--size", "256M", "--runs", "50", "--sink", "tcp", "-s", "read-write", "--dir"])
+        .args(["bench", "--no-report", "--size", "256M", "--runs", "50", "--sink", "tcp", "-s", "read-write", "--dir"])
         .arg(&dir)
         .stderr(Stdio::piped())
         .spawn()
@@ -405,4 +418,51 @@ fn small_files_compare_read_with_mmap_call_for_call() {
     assert!(claim["what"].as_str().is_some_and(|w| w.starts_with("time per file, mmap / read")), "{claim}");
     assert!(claim["measured"]["value"].as_f64().is_some_and(|v| v > 0.0), "{claim}");
     assert!(claim["reason"].as_str().is_some_and(|w| w.contains("2.0 syscalls")), "{claim}");
+}
+
+#[test]
+fn bench_writes_a_report_folder_that_zcopy_report_reproduces() {
+    if !bpf_available("bench_writes_a_report_folder_that_zcopy_report_reproduces") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let first = dir.join("first");
+    let out = run(Command::new(zcopy())
+        .args(["bench", "--size", "4M", "--runs", "2", "--warmup", "0", "-s", "read-write,sendfile", "--report"])
+        .arg(&first));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let names = |d: &std::path::Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+            .collect();
+        v.sort();
+        v
+    };
+    let files = names(&first);
+    for want in ["results.json", "index.md", "index.html", "per-strategy.png", "throughput-cpu.png", "claims.png"] {
+        assert!(files.iter().any(|f| f == want), "{want} missing from {files:?}");
+    }
+    let html = std::fs::read_to_string(first.join("index.html")).expect("html");
+    assert!(html.contains("read-write") && html.contains("sendfile") && html.contains("data:image/png;base64,"));
+
+    // Re-rendered without privileges (as `nobody`, no capabilities), from the saved JSON.
+    let second = dir.join("second");
+    std::fs::create_dir_all(&second).expect("second");
+    std::fs::set_permissions(&second, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let out = run(Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(zcopy())
+        .arg("report")
+        .arg(first.join("results.json"))
+        .arg("--out")
+        .arg(&second));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(names(&second), files);
+    for f in &files {
+        let same = std::fs::read(first.join(f)).expect("first") == std::fs::read(second.join(f)).expect("second");
+        assert!(same, "{f} differs after re-rendering");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -173,7 +173,7 @@ fn waiting_helper() -> (std::process::Child, u32, BufReader<std::process::ChildS
 /// Starts `zcopy trace --pid` and waits until it says it is tracing.
 fn zcopy_on_pid(pid: u32, json: &std::path::Path, extra: &[&str]) -> std::process::Child {
     let mut zc = Command::new(zcopy())
-        .args(["trace", "--pid", &pid.to_string(), "--export-json"])
+        .args(["trace", "--no-report", "--pid", &pid.to_string(), "--export-json"])
         .arg(json)
         .args(extra)
         .stderr(Stdio::piped())
@@ -357,8 +357,15 @@ fn nothing_is_left_behind() {
     // A normal run, a failed run and an interrupted run.
     let (out, _) = trace_command(&["true"]);
     assert!(out.status.success());
-    let _ = run(Command::new(zcopy()).args(["trace", "--", "no-such-command-zcopy"]));
-    let zc = Command::new(zcopy()).args(["trace", "--", "sleep", "30"]).stderr(Stdio::piped()).spawn().expect("zcopy");
+    let cwd = common::tempdir();
+    let _ = run(Command::new(zcopy()).args(["trace", "--", "no-such-command-zcopy"]).current_dir(&cwd));
+    assert_eq!(std::fs::read_dir(&cwd).expect("cwd").count(), 0, "a failed trace left a report folder");
+    let _ = std::fs::remove_dir_all(&cwd);
+    let zc = Command::new(zcopy())
+        .args(["trace", "--no-report", "--", "sleep", "30"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
     let child = wait_for_child(zc.id());
     // SAFETY: signalling our own child.
     unsafe { libc::kill(zc.id() as i32, libc::SIGINT) };
@@ -433,10 +440,10 @@ fn bpf_log_forwards_the_programs_debug_lines() {
         return;
     }
     let _serial = serial();
-    let out = run(Command::new(zcopy()).args(["trace", "--bpf-log", "--", "true"]));
+    let out = run(Command::new(zcopy()).args(["trace", "--no-report", "--bpf-log", "--", "true"]));
     assert!(out.status.success());
     assert!(stderr(&out).contains("enter pid="), "{}", stderr(&out));
-    let out = run(Command::new(zcopy()).args(["trace", "--", "true"]));
+    let out = run(Command::new(zcopy()).args(["trace", "--no-report", "--", "true"]));
     assert!(!stderr(&out).contains("enter pid="), "off by default");
 }
 

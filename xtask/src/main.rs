@@ -37,8 +37,10 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Set up, build, and run zcopy's main job: the default strategy comparison, with reports under reports/.
+    /// Set up, build, and run zcopy's main job: the default strategy comparison, with a report folder in reports/latest/.
     Demo,
+    /// Regenerate the sample report committed in reports/sample/ (the default comparison on this machine).
+    Reports,
     /// Compare zcopy's workload engine with iperf3 on this machine (see BENCHMARKS.md).
     CompareIperf3 {
         /// Bytes per transfer.
@@ -85,7 +87,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Demo => {
             setup(&root, false)?;
             build(&root, true)?;
-            demo(&root)
+            demo(&root, "reports/latest")
+        }
+        Task::Reports => {
+            setup(&root, false)?;
+            build(&root, true)?;
+            demo(&root, "reports/sample")
         }
         Task::CompareIperf3 { size, runs } => {
             setup(&root, false)?;
@@ -298,19 +305,24 @@ fn without_cargo_library_path(cmd: &mut Command, root: &Path) {
     };
 }
 
-fn demo(root: &Path) -> anyhow::Result<()> {
-    let reports = root.join("reports");
-    std::fs::create_dir_all(&reports).with_context(|| format!("creating {}", reports.display()))?;
+/// The default comparison, with its report folder in `folder` (relative to
+/// the root, so the report's index names the command as typed).
+fn demo(root: &Path, folder: &str) -> anyhow::Result<()> {
+    let reports = root.join(folder);
+    if reports.exists() {
+        std::fs::remove_dir_all(&reports).with_context(|| format!("clearing {}", reports.display()))?;
+    }
     let mut cmd = Command::new(root.join("target/release/zcopy"));
-    cmd.arg("bench")
-        .arg("--export-json")
-        .arg(reports.join("bench.json"))
+    cmd.current_dir(root)
+        .arg("bench")
+        .arg("--report")
+        .arg(folder)
         .arg("--export-csv")
-        .arg(reports.join("bench.csv"))
+        .arg(format!("{folder}/bench.csv"))
         .arg("--export-markdown")
-        .arg(reports.join("bench.md"));
+        .arg(format!("{folder}/bench.md"));
     without_cargo_library_path(&mut cmd, root);
     check(cmd, "main job: zcopy bench, every strategy over TCP loopback (about a minute)")?;
-    step(&format!("reports written to {}/bench.{{json,csv,md}}", reports.display()));
+    step(&format!("report written to {folder}/ (open {folder}/index.html)"));
     Ok(())
 }

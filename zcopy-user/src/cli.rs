@@ -156,9 +156,11 @@ impl ReportArgs {
         if self.no_report {
             return None;
         }
-        Some(self.report.clone().unwrap_or_else(|| {
-            PathBuf::from(format!("zcopy-report-{kind}-{}", crate::system::machine::stamp()))
-        }))
+        Some(
+            self.report
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("zcopy-report-{kind}-{}", crate::system::machine::stamp()))),
+        )
     }
 }
 

@@ -54,6 +54,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
             let report = runtime()?.block_on(bench::run(options, &mounts))?;
             eprint!("{}", output::bench::render(&report));
+            if let Some(dir) = args.report.folder("bench") {
+                let page = report::write_folder(&report::Results::Bench(Box::new(report.clone())), &dir)?;
+                eprintln!("zcopy bench: report written to {}", page.display());
+            }
             if let Some(path) = &args.export_json {
                 export::write_json(&report, path)?;
             }
@@ -62,10 +66,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             if let Some(path) = &args.export_markdown {
                 export::write_text(&export::markdown::render(&report), path)?;
-            }
-            if let Some(dir) = args.report.folder("bench") {
-                let page = report::write_folder(&report::Results::Bench(Box::new(report.clone())), &dir)?;
-                eprintln!("zcopy bench: report written to {}", page.display());
             }
             let failed = report.cases.iter().any(|c| c.status == bench::report::Status::Failed);
             Ok(i32::from(failed))

@@ -65,11 +65,12 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Runs `zcopy trace --export-json FILE -- argv...`; returns (output, summary).
+/// Runs `zcopy trace --no-report --export-json FILE -- argv...`; returns (output, summary).
 pub fn trace_command(argv: &[&str]) -> (Output, Value) {
     let dir = tempdir();
     let json = dir.join("summary.json");
-    let out = run(Command::new(zcopy()).arg("trace").arg("--export-json").arg(&json).arg("--").args(argv));
+    let out =
+        run(Command::new(zcopy()).args(["trace", "--no-report", "--export-json"]).arg(&json).arg("--").args(argv));
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no JSON from zcopy ({e}); stderr:\n{}", stderr(&out)));
     let _ = std::fs::remove_dir_all(&dir);

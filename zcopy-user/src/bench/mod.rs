@@ -81,7 +81,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
         machine: crate::system::machine::describe(),
         created: crate::system::machine::now_utc(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         options,
         cases: results,
         sources: report::sources(coverage),
@@ -150,4 +150,14 @@ fn add_cross_case_claims(results: &mut [CaseResult]) {
             results[i].claims.push(comparison);
         }
     }
+}
+
+/// zcopy's command line as typed, with the program as `zcopy` (not the
+/// build's absolute path).
+fn command_line() -> String {
+    let mut args: Vec<String> = std::env::args().collect();
+    if let Some(first) = args.first_mut() {
+        *first = "zcopy".into();
+    }
+    args.join(" ")
 }

@@ -10,10 +10,7 @@ use super::{
     style::{self, Bar, FAMILY},
 };
 use crate::{
-    analysis::{
-        claims::sender_copies,
-        copies::CopyKind,
-    },
+    analysis::{claims::sender_copies, copies::CopyKind},
     bench::{
         plan::format_size,
         report::{BenchReport, CaseResult, SideRun, Status},
@@ -37,10 +34,8 @@ fn primary(report: &BenchReport) -> Vec<&CaseResult> {
 /// The caption line: kernel, machine, sizes, cache, runs.
 fn caption(report: &BenchReport, cases: &[&CaseResult], chunk: Option<u64>) -> String {
     let o = &report.options;
-    let chunk = chunk.map_or_else(
-        || o.chunks.iter().map(|c| format_size(*c)).collect::<Vec<_>>().join(", "),
-        format_size,
-    );
+    let chunk =
+        chunk.map_or_else(|| o.chunks.iter().map(|c| format_size(*c)).collect::<Vec<_>>().join(", "), format_size);
     let cache = cases.first().map_or("?", |c| c.cache.name());
     format!(
         "Linux {} · {} · {} file -> {} sink · chunk {} · {} cache · {} runs each (+{} warm-up){}",
@@ -89,7 +84,9 @@ fn cpu_copies_per_byte(case: &CaseResult, side: &SideRun, sender: bool) -> Optio
     let cpu = side
         .copies
         .iter()
-        .filter(|f| matches!(f.kind, CopyKind::CpuKernelToUser | CopyKind::CpuUserToKernel | CopyKind::CpuKernelToKernel))
+        .filter(|f| {
+            matches!(f.kind, CopyKind::CpuKernelToUser | CopyKind::CpuUserToKernel | CopyKind::CpuKernelToKernel)
+        })
         .map(|f| f.bytes)
         .sum::<u64>();
     (!side.copies.is_empty()).then(|| cpu as f64 / side.bytes as f64)
@@ -97,9 +94,8 @@ fn cpu_copies_per_byte(case: &CaseResult, side: &SideRun, sender: bool) -> Optio
 
 /// Bytes of one kind per byte moved (fd-kind rules; io_uring by completion).
 fn kind_per_byte(side: &SideRun, kind: CopyKind) -> Option<f64> {
-    (side.bytes > 0 && !side.copies.is_empty()).then(|| {
-        side.copies.iter().filter(|f| f.kind == kind).map(|f| f.bytes).sum::<u64>() as f64 / side.bytes as f64
-    })
+    (side.bytes > 0 && !side.copies.is_empty())
+        .then(|| side.copies.iter().filter(|f| f.kind == kind).map(|f| f.bytes).sum::<u64>() as f64 / side.bytes as f64)
 }
 
 /// A per-side figure, averaged over the case's runs; sender and receiver bars per strategy.
@@ -169,12 +165,7 @@ pub fn per_strategy(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<C
         &side_groups(&cases, &device),
     )?;
     style::bar_panel(&panels[3], "page faults per MiB", "perf page-faults / MiB", &side_groups(&cases, &faults))?;
-    style::bar_panel(
-        &panels[4],
-        "context switches per MiB",
-        "sched_switch / MiB",
-        &side_groups(&cases, &switches),
-    )?;
+    style::bar_panel(&panels[4], "context switches per MiB", "sched_switch / MiB", &side_groups(&cases, &switches))?;
     style::legend(&panels[5], "strategy (receiver: lighter shade)", &legend_entries(&cases))?;
     root.present()?;
     Ok(Some(chart))
@@ -186,7 +177,8 @@ pub fn copies_by_kind(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
     if cases.is_empty() || cases.iter().all(|c| c.runs.iter().all(|r| r.sender.copies.is_empty())) {
         return Ok(None);
     }
-    let chart = Chart::new("copies-by-kind.png", "What the kernel did with each byte, by kind (bytes per byte moved)", &cases);
+    let chart =
+        Chart::new("copies-by-kind.png", "What the kernel did with each byte, by kind (bytes per byte moved)", &cases);
     let path = dir.join(&chart.file);
     let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
     let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
@@ -220,7 +212,13 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
     let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
     let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
     let shown = rows.len().min(8);
-    let cols = if shown <= 2 { shown } else if shown <= 6 { 3 } else { 4 };
+    let cols = if shown <= 2 {
+        shown
+    } else if shown <= 6 {
+        3
+    } else {
+        4
+    };
     let grid_rows = shown.div_ceil(cols).max(1);
     let panels = body.split_evenly((grid_rows, cols));
     for ((case, row), panel) in rows.iter().take(shown).zip(panels.iter()) {
@@ -239,7 +237,7 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
                 (label, vec![Some(claimed), Some(measured)])
             })
             .collect();
-        let title = format!("{}: {}", case.strategy.name(), truncate(&row.row, 46));
+        let title = format!("{}: {}", case.strategy.name(), style::truncate(&row.row, 46));
         style::bar_panel(panel, &title, "", &groups)?;
     }
     if rows.len() > shown {
@@ -258,14 +256,6 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
     Ok(Some(chart))
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        format!("{}…", text.chars().take(max - 1).collect::<String>())
-    }
-}
-
 /// Throughput with min-max whiskers, and CPU time per run by side and mode.
 pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let cases = primary(report);
@@ -281,7 +271,8 @@ pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
     let throughput: Vec<Option<Bar>> = cases
         .iter()
         .map(|c| {
-            c.throughput_mib_s.map(|s| Bar { whiskers: Some((s.min, s.max)), ..Bar::new(s.mean, style::color(c.strategy)) })
+            c.throughput_mib_s
+                .map(|s| Bar { whiskers: Some((s.min, s.max)), ..Bar::new(s.mean, style::color(c.strategy)) })
         })
         .collect();
     style::bar_panel(&left, "throughput (bars: mean, whiskers: min-max)", "MiB/s", &[("".into(), throughput)])?;
@@ -318,8 +309,11 @@ pub fn chunk_sweep(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Ch
         return Ok(None);
     }
     let cache = report.options.caches.first().copied();
-    let cases: Vec<&CaseResult> =
-        report.cases.iter().filter(|c| c.status == Status::Ok && Some(c.cache) == cache && !c.runs.is_empty()).collect();
+    let cases: Vec<&CaseResult> = report
+        .cases
+        .iter()
+        .filter(|c| c.status == Status::Ok && Some(c.cache) == cache && !c.runs.is_empty())
+        .collect();
     if cases.is_empty() {
         return Ok(None);
     }
@@ -330,7 +324,7 @@ pub fn chunk_sweep(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Ch
     let (left, rest) = body.split_horizontally(470);
     let (middle, legend) = rest.split_horizontally(470);
     let strategies = legend_entries(&cases);
-    let series = |get: &dyn Fn(&CaseResult) -> Option<f64>| -> Vec<(String, RGBColor, Vec<(f64, f64)>)> {
+    let series = |get: &dyn Fn(&CaseResult) -> Option<f64>| -> Vec<Series> {
         strategies
             .iter()
             .map(|(name, color)| {
@@ -344,9 +338,20 @@ pub fn chunk_sweep(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Ch
             })
             .collect()
     };
-    let chunks = (report.options.chunks.iter().min().copied().unwrap_or(1) as f64, report.options.chunks.iter().max().copied().unwrap_or(2) as f64);
+    let chunks = (
+        report.options.chunks.iter().min().copied().unwrap_or(1) as f64,
+        report.options.chunks.iter().max().copied().unwrap_or(2) as f64,
+    );
     let ticks = &report.options.chunks;
-    line_panel(&left, "throughput", "MiB/s (mean)", chunks, ticks, false, &series(&|c| c.throughput_mib_s.map(|s| s.mean)))?;
+    line_panel(
+        &left,
+        "throughput",
+        "MiB/s (mean)",
+        chunks,
+        ticks,
+        false,
+        &series(&|c| c.throughput_mib_s.map(|s| s.mean)),
+    )?;
     line_panel(
         &middle,
         "syscalls per MiB (sender)",
@@ -361,6 +366,9 @@ pub fn chunk_sweep(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Ch
     Ok(Some(chart))
 }
 
+/// One line: its strategy's name, colour, and (chunk size, value) points.
+type Series = (String, RGBColor, Vec<(f64, f64)>);
+
 /// Lines against chunk size (log x axis, labelled at the measured chunk
 /// sizes); `log_y` for a log y axis.
 fn line_panel(
@@ -370,7 +378,7 @@ fn line_panel(
     (x_min, x_max): (f64, f64),
     ticks: &[u64],
     log_y: bool,
-    series: &[(String, RGBColor, Vec<(f64, f64)>)],
+    series: &[Series],
 ) -> anyhow::Result<()> {
     let values = series.iter().flat_map(|s| s.2.iter().map(|p| p.1));
     let (lo, hi) = values.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));

@@ -57,10 +57,12 @@ impl Results {
         let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         match schema.as_str() {
             crate::bench::report::SCHEMA => Ok(Self::Bench(Box::new(
-                serde_json::from_value(value).with_context(|| format!("reading the bench results in {}", path.display()))?,
+                serde_json::from_value(value)
+                    .with_context(|| format!("reading the bench results in {}", path.display()))?,
             ))),
             crate::summary::SCHEMA => Ok(Self::Trace(Box::new(
-                serde_json::from_value(value).with_context(|| format!("reading the trace results in {}", path.display()))?,
+                serde_json::from_value(value)
+                    .with_context(|| format!("reading the trace results in {}", path.display()))?,
             ))),
             other => anyhow::bail!(
                 "{} has schema {:?}, not {} or {}: give a JSON file written by zcopy bench or zcopy trace",
@@ -105,4 +107,120 @@ pub fn write_folder(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {
     let page = dir.join("index.html");
     std::fs::write(&page, html).with_context(|| format!("writing {}", page.display()))?;
     Ok(page)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Real results from this kind of machine: a 4-strategy, 3-chunk bench
+    /// over TCP, and a trace of a shell pipeline.
+    const BENCH: &str = include_str!("fixtures/bench.json");
+    const TRACE: &str = include_str!("fixtures/trace.json");
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("zcopy-report-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn load(text: &str, name: &str) -> (Results, PathBuf) {
+        let dir = scratch(name);
+        let path = dir.join("in.json");
+        std::fs::write(&path, text).unwrap();
+        (Results::load(&path).unwrap(), dir)
+    }
+
+    fn rgb_pixels(path: &Path) -> image::RgbImage {
+        image::open(path).unwrap_or_else(|e| panic!("{} does not decode: {e}", path.display())).to_rgb8()
+    }
+
+    #[test]
+    fn every_bench_chart_decodes_at_size_is_not_blank_and_shows_every_strategy() {
+        let (results, dir) = load(BENCH, "charts");
+        let Results::Bench(report) = &results else { panic!("not a bench") };
+        let strategies: BTreeSet<String> = report.cases.iter().map(|c| c.strategy.name().to_owned()).collect();
+        let charts = results.charts(&dir).unwrap();
+        let files: Vec<&str> = charts.iter().map(|c| c.file.as_str()).collect();
+        assert_eq!(
+            files,
+            ["throughput-cpu.png", "per-strategy.png", "copies-by-kind.png", "claims.png", "chunk-sweep.png"]
+        );
+        for chart in &charts {
+            let img = rgb_pixels(&dir.join(&chart.file));
+            assert_eq!(img.dimensions(), style::SIZE, "{}", chart.file);
+            let inked = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
+            let share = inked as f64 / f64::from(img.width() * img.height());
+            assert!(share > 0.03, "{} is nearly blank ({share:.3} inked)", chart.file);
+            if chart.file == "claims.png" {
+                continue; // one panel per claim row, named in its title
+            }
+            let legend: BTreeSet<String> = chart.legend.iter().cloned().collect();
+            assert_eq!(legend, strategies, "{}", chart.file);
+            // Each strategy's colour is drawn (its legend swatch at least).
+            for c in &report.cases {
+                let want = style::color(c.strategy);
+                assert!(
+                    img.pixels().any(|p| p.0 == [want.0, want.1, want.2]),
+                    "{}: no {} colour",
+                    chart.file,
+                    c.strategy.name()
+                );
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_trace_timeline_decodes_and_is_not_blank() {
+        let (results, dir) = load(TRACE, "timeline");
+        let charts = results.charts(&dir).unwrap();
+        assert_eq!(charts.len(), 1);
+        let img = rgb_pixels(&dir.join("timeline.png"));
+        assert_eq!(img.dimensions(), style::SIZE);
+        // The series colours are drawn.
+        assert!(img.pixels().any(|p| p.0 == [213, 94, 0]));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn re_rendering_saved_results_reproduces_the_same_files() {
+        for (name, text) in [("bench", BENCH), ("trace", TRACE)] {
+            let (results, dir) = load(text, &format!("rerender-{name}"));
+            let first = dir.join("first");
+            write_folder(&results, &first).unwrap();
+            // What `zcopy report first/results.json --out second` does.
+            let again = Results::load(&first.join(RESULTS_FILE)).unwrap();
+            let second = dir.join("second");
+            write_folder(&again, &second).unwrap();
+            let mut names: Vec<String> = std::fs::read_dir(&first)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            assert!(names.contains(&"index.html".to_owned()) && names.contains(&"index.md".to_owned()), "{names:?}");
+            for n in &names {
+                let same = std::fs::read(first.join(n)).unwrap() == std::fs::read(second.join(n)).unwrap();
+                assert!(same, "{name}: {n} differs after re-rendering");
+            }
+            let html = std::fs::read_to_string(first.join("index.html")).unwrap();
+            assert!(html.contains("data:image/png;base64,") && !html.contains("src=\"http"), "self-contained");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+
+    #[test]
+    fn results_of_another_kind_are_refused_with_the_reason() {
+        let dir = scratch("bad");
+        let path = dir.join("x.json");
+        std::fs::write(&path, r#"{"schema": "other/1"}"#).unwrap();
+        let err = format!("{:#}", Results::load(&path).unwrap_err());
+        assert!(err.contains("zcopy.bench/1") && err.contains("zcopy bench or zcopy trace"), "{err}");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(format!("{:#}", Results::load(&path).unwrap_err()).contains("is not JSON"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -143,7 +143,11 @@ pub fn bar_panel(
     ));
     for (g, (name, bars)) in groups.iter().enumerate() {
         let (px, py) = chart.backend_coord(&(g as f64 + 0.5, 0.0));
-        area.draw(&Text::new(name.as_str(), (px - area.get_base_pixel().0, py - area.get_base_pixel().1 + 6), label.clone()))?;
+        area.draw(&Text::new(
+            name.as_str(),
+            (px - area.get_base_pixel().0, py - area.get_base_pixel().1 + 6),
+            label.clone(),
+        ))?;
         let width = 0.8 / bars.len().max(1) as f64;
         for (i, bar) in bars.iter().enumerate() {
             let x0 = g as f64 + 0.1 + width * i as f64;
@@ -196,6 +200,15 @@ pub fn bar_panel(
     Ok(())
 }
 
+/// `text` cut to `max` characters, with an ellipsis when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(max.saturating_sub(1)).collect::<String>())
+    }
+}
+
 /// 1234567 -> "1.23M", 0.5 -> "0.5".
 pub fn short_number(v: f64) -> String {
     let a = v.abs();
@@ -230,7 +243,8 @@ mod tests {
 
     #[test]
     fn every_strategy_has_its_own_colour() {
-        let mut seen: Vec<RGBColor> = Strategy::ALL.iter().chain(Strategy::SCENARIOS.iter()).map(|s| color(*s)).collect();
+        let mut seen: Vec<RGBColor> =
+            Strategy::ALL.iter().chain(Strategy::SCENARIOS.iter()).map(|s| color(*s)).collect();
         seen.sort_by_key(|c| (c.0, c.1, c.2));
         seen.dedup();
         assert_eq!(seen.len(), Strategy::ALL.len() + Strategy::SCENARIOS.len());

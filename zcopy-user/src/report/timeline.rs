@@ -24,7 +24,13 @@ fn rates(samples: &[Sample], get: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
 
 const SERIES: [RGBColor; 3] = [RGBColor(213, 94, 0), RGBColor(0, 114, 178), RGBColor(0, 158, 115)];
 
-fn panel(area: &style::Area<'_>, title: &str, y_label: &str, x_max: f64, lines: &[(&str, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+fn panel(
+    area: &style::Area<'_>,
+    title: &str,
+    y_label: &str,
+    x_max: f64,
+    lines: &[(&str, Vec<(f64, f64)>)],
+) -> anyhow::Result<()> {
     let y_max = lines.iter().flat_map(|(_, p)| p.iter().map(|p| p.1)).fold(0.0f64, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FAMILY, 18))
@@ -68,7 +74,7 @@ pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let what = s.target.command.as_ref().map_or_else(|| format!("PID {}", s.target.pid), |c| c.join(" "));
     let chart = Chart {
         file: "timeline.png".into(),
-        title: format!("zcopy trace: {}", truncate(&what, 70)),
+        title: format!("zcopy trace: {}", style::truncate(&what, 70)),
         legend: vec!["CPU-copied".into(), "by reference".into(), "zero-copy sent".into()],
     };
     let caption = format!(
@@ -101,8 +107,4 @@ pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
     panel(&panels[3], "context switches", "switches / s", x_max, &[("switches", rates(t, |s| s.switches))])?;
     root.present()?;
     Ok(Some(chart))
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max { text.to_owned() } else { format!("{}…", text.chars().take(max - 1).collect::<String>()) }
 }
