@@ -197,6 +197,13 @@ pub mod drop_reason {
 pub const TARGET_ROOT: u32 = 1;
 /// [`TargetFlags`] value: the process was forked by a target.
 pub const TARGET_CHILD: u32 = 2;
+/// [`TargetFlags`] bit: the process has exited (its last thread); its PID may
+/// be reused by an unrelated process, which must not be counted.
+pub const TARGET_EXITED: u32 = 4;
+/// [`TargetFlags`] value: the process matched a `--comm` name at exec.
+pub const TARGET_COMM: u32 = 8;
+/// Most `--comm` names (`WANTED_COMMS` entries).
+pub const MAX_WANTED_COMMS: u32 = 16;
 
 /// Value of the targets map.
 pub type TargetFlags = u32;
@@ -216,6 +223,7 @@ pub mod maps {
     pub const EVIDENCE: &str = "EVIDENCE";
     pub const NETDEV: &str = "NETDEV";
     pub const FLOWS: &str = "FLOWS";
+    pub const WANTED_COMMS: &str = "WANTED_COMMS";
 }
 
 #[cfg(feature = "user")]

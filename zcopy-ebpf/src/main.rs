@@ -24,14 +24,18 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, ProcStats, SlotConfig,
-    SyscallKey, SyscallStats, TargetFlags, Transmit, drop_reason, netdev,
+    Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, MAX_WANTED_COMMS, ProcStats, SlotConfig,
+    SyscallKey, SyscallStats, TARGET_EXITED, TargetFlags, Transmit, drop_reason, netdev,
 };
 
 /// Processes (thread-group ids) being traced. Written by the loader for the
 /// processes it names, and by `sched_process_fork` for their children.
 #[map]
 static TARGETS: HashMap<u32, TargetFlags> = HashMap::with_max_entries(MAX_TARGETS, 0);
+
+/// Command names (`--comm`) whose processes become targets when they exec.
+#[map]
+static WANTED_COMMS: HashMap<Comm, u8> = HashMap::with_max_entries(MAX_WANTED_COMMS, 0);
 
 /// Syscall number -> slot, written by the loader (numbers are per architecture).
 #[map]
@@ -81,7 +85,8 @@ fn current_ids() -> (u32, u32) {
 /// Whether `tgid` is being traced.
 #[inline(always)]
 fn is_target(tgid: u32) -> bool {
-    TARGETS.get_ptr(tgid).is_some()
+    // SAFETY: a pointer to a map value, read once.
+    TARGETS.get_ptr(tgid).is_some_and(|flags| unsafe { *flags } & TARGET_EXITED == 0)
 }
 
 /// Counts one event that could not be counted.

@@ -9,12 +9,19 @@
 //!   between `nvcsw` and `nivcsw` (/proc/PID/status voluntary_ctxt_switches).
 //! - sched_process_fork: `pid_t parent_pid` @12, `pid_t child_pid` @20.
 //! - sched_process_exec: `pid_t pid` @12.
-//! - sched_process_exit: `pid_t pid` @24 (a thread id).
+//! - sched_process_exit: `pid_t pid` @24 (a thread id), `bool group_dead` @32 (6.16+).
 
-use aya_ebpf::{helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
-use zcopy_common::{TARGET_CHILD, drop_reason};
+use aya_ebpf::{Global, helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
+use zcopy_common::{TARGET_CHILD, TARGET_COMM, TARGET_EXITED, drop_reason};
 
-use crate::{COMMS, TARGETS, count_drop, current_ids, field, is_target, with_proc_stats};
+use crate::{COMMS, TARGETS, WANTED_COMMS, count_drop, current_ids, field, is_target, with_proc_stats};
+
+/// 1 when sched_process_exit has `bool group_dead` at offset 32 (Linux
+/// 6.16+; the loader checks the tracepoint's format), else 0.
+#[unsafe(no_mangle)]
+static EXIT_GROUP_DEAD: Global<u8> = Global::new(0);
+
+const EXIT_GROUP_DEAD_OFFSET: usize = 32;
 
 const PREV_STATE: usize = 32;
 const FORK_CHILD_PID: usize = 20;
@@ -59,7 +66,11 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     // SAFETY: offset from the sched_process_fork format.
     let child: i32 = unsafe { field(&ctx, FORK_CHILD_PID) };
     let child = child as u32;
-    if TARGETS.insert(child, TARGET_CHILD, BPF_NOEXIST).is_err() && !is_target(child) {
+    // A PID of an exited target may come back as this child: take it over.
+    // SAFETY: a pointer to a map value, read once.
+    let reused = TARGETS.get_ptr(child).is_some_and(|f| unsafe { *f } & TARGET_EXITED != 0);
+    let flags = if reused { 0 } else { BPF_NOEXIST };
+    if TARGETS.insert(child, TARGET_CHILD, flags).is_err() && !is_target(child) {
         count_drop(drop_reason::TARGETS_FULL);
         return 0;
     }
@@ -73,10 +84,16 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
     let (tgid, _) = current_ids();
+    let Ok(comm) = bpf_get_current_comm() else { return 0 };
     if is_target(tgid) {
-        if let Ok(comm) = bpf_get_current_comm() {
-            let _ = COMMS.insert(tgid, comm, 0);
+        let _ = COMMS.insert(tgid, comm, 0);
+    } else if WANTED_COMMS.get_ptr(comm).is_some() {
+        // A process that execs a wanted name becomes a target from here on.
+        if TARGETS.insert(tgid, TARGET_COMM, 0).is_err() {
+            count_drop(drop_reason::TARGETS_FULL);
+            return 0;
         }
+        let _ = COMMS.insert(tgid, comm, 0);
     }
     0
 }
@@ -89,9 +106,20 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     // SAFETY: offset from the sched_process_exit format.
     let tid: i32 = unsafe { field(&ctx, EXIT_PID) };
     let tid = tid as u32;
-    if tid != tgid && is_target(tgid) {
+    if !is_target(tgid) {
+        return 0;
+    }
+    if tid != tgid {
         let _ = TARGETS.remove(tid);
         let _ = COMMS.remove(tid);
+    }
+    // SAFETY: offset from the sched_process_exit format (checked by the loader).
+    if EXIT_GROUP_DEAD.load() != 0 && unsafe { field::<u8>(&ctx, EXIT_GROUP_DEAD_OFFSET) } != 0 {
+        // The whole process is gone: keep its counters, stop matching its PID.
+        if let Some(flags) = TARGETS.get_ptr_mut(tgid) {
+            // SAFETY: a pointer to a map value.
+            unsafe { *flags |= TARGET_EXITED };
+        }
     }
     0
 }

@@ -209,15 +209,28 @@ impl BenchArgs {
 }
 
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["pid", "command"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["pid", "comm", "cgroup", "command"])))]
 pub struct TraceArgs {
-    /// Attach to this running process (all its threads, and children it forks while traced).
+    /// Attach to this running process: all its threads, the children it has, and those it forks while traced
+    /// (repeat for several).
     #[arg(short, long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
-    pub pid: Option<u32>,
+    pub pid: Vec<u32>,
 
-    /// With --pid: stop after this many seconds (default: until the process exits or Ctrl-C).
+    /// Trace every process with this command name, running now or started later (repeat for several).
+    #[arg(long, value_name = "NAME")]
+    pub comm: Vec<String>,
+
+    /// Trace every process in this cgroup v2 (a systemd service or a container), e.g. system.slice/nginx.service.
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// With --pid/--comm/--cgroup: stop after this many seconds (default: until the processes exit, or Ctrl-C).
     #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
     pub duration: Option<Duration>,
+
+    /// Print a line of rates every SECS seconds while tracing (like pidstat/vmstat).
+    #[arg(short, long, value_name = "SECS", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
 
     /// Print the summary as one JSON object on stdout instead of the table.
     #[arg(long)]
@@ -242,8 +255,18 @@ pub struct TraceArgs {
 impl TraceArgs {
     /// Checks what clap cannot express (a `last` positional defeats `requires`).
     pub fn validate(&self) -> Result<(), String> {
-        if self.duration.is_some() && self.pid.is_none() {
-            return Err("--duration only applies to --pid: a command is traced until it exits".into());
+        let attach = !self.pid.is_empty() || !self.comm.is_empty() || self.cgroup.is_some();
+        if attach && !self.command.is_empty() {
+            return Err("give either a command (after --) or --pid/--comm/--cgroup, not both".into());
+        }
+        if self.duration.is_some() && !attach {
+            return Err("--duration only applies to --pid/--comm/--cgroup: a command is traced until it exits".into());
+        }
+        if let Some(long) = self.comm.iter().find(|c| c.len() > 15) {
+            return Err(crate::error::ZcopyError::CommTooLong(long.clone()).to_string());
+        }
+        if self.comm.iter().any(String::is_empty) {
+            return Err("--comm needs a command name".into());
         }
         Ok(())
     }
@@ -328,14 +351,14 @@ mod tests {
         let cli = parse(&["trace", "--json", "--", "dd", "if=/dev/zero", "--weird"]).unwrap();
         let Command::Trace(t) = cli.command else { panic!("not trace") };
         assert_eq!(t.command, ["dd", "if=/dev/zero", "--weird"]);
-        assert!(t.json && t.pid.is_none());
+        assert!(t.json && t.pid.is_empty());
     }
 
     #[test]
     fn trace_a_pid_for_a_while() {
         let cli = parse(&["trace", "--pid", "42", "--duration", "1.5"]).unwrap();
         let Command::Trace(t) = cli.command else { panic!("not trace") };
-        assert_eq!(t.pid, Some(42));
+        assert_eq!(t.pid, vec![42]);
         assert_eq!(t.duration, Some(Duration::from_millis(1500)));
     }
 
@@ -362,11 +385,17 @@ mod tests {
     #[test]
     fn bad_input_is_refused() {
         assert!(parse(&["trace"]).is_err(), "needs a pid or a command");
-        assert!(parse(&["trace", "--pid", "1", "--", "ls"]).is_err(), "not both");
+        let trace = |args: &[&str]| {
+            let Command::Trace(t) = parse(args).unwrap().command else { panic!("not trace") };
+            t.validate()
+        };
+        assert!(trace(&["trace", "--pid", "1", "--", "ls"]).unwrap_err().contains("not both"));
+        assert!(trace(&["trace", "--comm", "a-very-long-command-name"]).unwrap_err().contains("first 15"));
+        assert!(trace(&["trace", "--pid", "1", "--pid", "2", "--comm", "nginx", "--interval", "1"]).is_ok());
         let Command::Trace(t) = parse(&["trace", "--duration", "1", "--", "ls"]).unwrap().command else {
             panic!("not trace")
         };
-        assert!(t.validate().unwrap_err().contains("--duration only applies to --pid"));
+        assert!(t.validate().unwrap_err().contains("--duration only applies to --pid/--comm/--cgroup"));
         assert!(parse(&["trace", "--pid", "0"]).is_err());
         assert!(parse(&["trace", "--pid", "abc"]).is_err());
         assert!(

@@ -28,7 +28,7 @@ use crate::{
     cli::{Cli, Command},
     error::ZcopyError,
     system::{caps::CapSet, mounts},
-    trace::{TargetSpec, TraceOptions},
+    trace::{AttachSpec, TargetSpec, TraceOptions},
 };
 
 /// Runs the parsed command line; returns the process exit code.
@@ -109,12 +109,25 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             args.validate().map_err(anyhow::Error::msg)?;
             let bpf_log = args.bpf_log;
             require_tracing_caps()?;
-            let target = match args.pid {
-                Some(pid) => TargetSpec::Pid { pid, duration: args.duration },
-                None => TargetSpec::Command(args.command),
+            let target = if args.command.is_empty() {
+                TargetSpec::Attach(AttachSpec {
+                    pids: args.pid,
+                    comms: args.comm,
+                    cgroup: args.cgroup,
+                    duration: args.duration,
+                })
+            } else {
+                TargetSpec::Command(args.command)
             };
             let report = args.report.folder("trace");
-            let opts = TraceOptions { target, json_stdout: args.json, export_json: args.export_json, bpf_log, report };
+            let opts = TraceOptions {
+                target,
+                json_stdout: args.json,
+                export_json: args.export_json,
+                bpf_log,
+                report,
+                interval: args.interval,
+            };
             let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
             runtime()?.block_on(trace::run(opts, &mounts))
         }

@@ -232,7 +232,7 @@ impl DeviceKind {
 }
 
 /// What was traced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Target {
     /// "command" (zcopy started it) or "pid" (attached to a running process).
     pub mode: String,
@@ -245,6 +245,15 @@ pub struct Target {
     pub exit_signal: Option<i32>,
     /// Why the trace ended: "exited", "duration", "interrupted".
     pub ended_by: String,
+    /// Every `--pid` given (attach mode).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pids: Vec<u32>,
+    /// Every `--comm` given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub comms: Vec<String>,
+    /// The `--cgroup` folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
 }
 
 /// Counters of one syscall.
@@ -332,6 +341,10 @@ pub struct Summary {
     /// that CPU (kernel recursion-miss counters), by program.
     pub missed_events: BTreeMap<String, u64>,
     pub warnings: Vec<String>,
+    /// Traffic by source and sink kind, the strategy used for each, and what
+    /// another would save (inferred from `copies`).
+    #[serde(default)]
+    pub flows: Vec<crate::analysis::advice::Flow>,
     /// Cumulative totals sampled during the trace (rates are the differences).
     #[serde(default)]
     pub timeline: Vec<Sample>,
@@ -343,7 +356,7 @@ pub struct Summary {
 }
 
 /// Cumulative totals over every traced process at `t_s` seconds into the trace.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     pub t_s: f64,
     /// raw_syscalls:sys_enter.
@@ -358,6 +371,14 @@ pub struct Sample {
     pub faults: u64,
     /// sched_switch, voluntary + involuntary.
     pub switches: u64,
+    /// Bytes written to sockets / to regular files (by syscalls and io_uring, from fd kinds).
+    #[serde(default)]
+    pub to_socket_bytes: u64,
+    #[serde(default)]
+    pub to_file_bytes: u64,
+    /// Calls per tracked syscall (for the interval lines; not saved).
+    #[serde(skip)]
+    pub calls: BTreeMap<String, u64>,
 }
 
 impl Sample {
@@ -371,8 +392,18 @@ impl Sample {
                 add_syscall_stats(all_flows.entry(*key).or_default(), s);
             }
         }
-        let kinds = copies::totals(&copies::flows(&all_flows));
+        let flows = copies::flows(&all_flows);
+        let kinds = copies::totals(&flows);
         let kind = |k: CopyKind| kinds.get(&k).copied().unwrap_or(0);
+        let to = |what: &str| flows.iter().filter(|f| f.to.starts_with(what)).map(|f| f.bytes).sum::<u64>();
+        let mut calls: BTreeMap<String, u64> = BTreeMap::new();
+        for p in raw.processes.values() {
+            for (slot, st) in &p.syscalls {
+                if let Some(sc) = syscalls::by_slot(*slot) {
+                    *calls.entry(sc.name.to_owned()).or_default() += st.calls;
+                }
+            }
+        }
         Self {
             t_s,
             syscalls: stats.syscalls,
@@ -383,6 +414,9 @@ impl Sample {
             zero_copy_bytes: kind(CopyKind::ZeroCopySend),
             faults: stats.faults_total,
             switches: stats.switches_voluntary + stats.switches_involuntary,
+            to_socket_bytes: to("socket"),
+            to_file_bytes: to("file"),
+            calls,
         }
     }
 }
@@ -629,6 +663,9 @@ impl Summary {
         }
         let copies = if coverage.fd_kinds { crate::analysis::copies::flows(&all_flows) } else { Vec::new() };
         let copies_by_kind = crate::analysis::copies::totals(&copies);
+        let mmap_slot = syscalls::TRACKED.iter().position(|t| t.name == "mmap").map(|i| i as u32);
+        let mmap_calls = mmap_slot.and_then(|slot| per_slot.get(&slot)).map_or(0, |s| s.calls);
+        let flows = crate::analysis::advice::flows(&copies, mmap_calls);
         let mut all: BTreeMap<String, SyscallFigures> =
             (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
         all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));
@@ -653,6 +690,7 @@ impl Summary {
             drops: raw.drops.clone(),
             missed_events: raw.missed.clone(),
             warnings,
+            flows,
             timeline: Vec::new(),
             kernel: String::new(),
             machine: String::new(),
@@ -698,6 +736,7 @@ mod tests {
             exit_code: Some(0),
             exit_signal: None,
             ended_by: "exited".into(),
+            ..Default::default()
         }
     }
 

@@ -24,7 +24,16 @@ use crate::{
 #[derive(Debug, Clone)]
 pub enum TargetSpec {
     Command(Vec<OsString>),
-    Pid { pid: u32, duration: Option<Duration> },
+    Attach(AttachSpec),
+}
+
+/// Running processes to attach to.
+#[derive(Debug, Clone, Default)]
+pub struct AttachSpec {
+    pub pids: Vec<u32>,
+    pub comms: Vec<String>,
+    pub cgroup: Option<PathBuf>,
+    pub duration: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -35,6 +44,8 @@ pub struct TraceOptions {
     pub bpf_log: bool,
     /// The report folder to write, if any.
     pub report: Option<PathBuf>,
+    /// Print a line of rates this often.
+    pub interval: Option<Duration>,
 }
 
 /// The trace's time series: cumulative totals every `every`, thinned to
@@ -44,14 +55,19 @@ struct Timeline {
     samples: Vec<Sample>,
     every: Duration,
     start: Instant,
+    /// `--interval`: print a line of rates this often.
+    print_every: Option<Duration>,
+    printed: Sample,
+    lines: u32,
 }
 
 const FIRST_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const MAX_SAMPLES: usize = 1200;
 
 impl Timeline {
-    fn new(start: Instant) -> Self {
-        Self { samples: Vec::new(), every: FIRST_SAMPLE_EVERY, start }
+    fn new(start: Instant, print_every: Option<Duration>) -> Self {
+        let every = print_every.map_or(FIRST_SAMPLE_EVERY, |p| p.min(FIRST_SAMPLE_EVERY));
+        Self { samples: Vec::new(), every, start, print_every, printed: Sample::default(), lines: 0 }
     }
 
     /// Takes a sample if one is due; returns how long until the next one.
@@ -60,7 +76,18 @@ impl Timeline {
         let due = self.samples.last().map_or(Duration::ZERO, |s| Duration::from_secs_f64(s.t_s) + self.every);
         if t >= due {
             let raw = tracer.read().context("sampling the kernel counters")?;
-            self.samples.push(Sample::of(&raw, t.as_secs_f64()));
+            let sample = Sample::of(&raw, t.as_secs_f64());
+            if let Some(p) = self.print_every
+                && sample.t_s - self.printed.t_s >= p.as_secs_f64() * 0.999
+            {
+                if self.lines % 20 == 0 {
+                    eprintln!("{}", output::interval::header());
+                }
+                eprintln!("{}", output::interval::line(&self.printed, &sample));
+                self.printed = sample.clone();
+                self.lines += 1;
+            }
+            self.samples.push(sample);
             if self.samples.len() > MAX_SAMPLES {
                 let mut i = 0;
                 self.samples.retain(|_| {
@@ -100,8 +127,8 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
 
     let net_before = tracer.net_totals()?;
     let ended = match &opts.target {
-        TargetSpec::Command(argv) => trace_command(&mut tracer, argv).await?,
-        TargetSpec::Pid { pid, duration } => trace_pid(&mut tracer, *pid, *duration).await?,
+        TargetSpec::Command(argv) => trace_command(&mut tracer, argv, opts.interval).await?,
+        TargetSpec::Attach(spec) => trace_attached(&mut tracer, spec, opts.interval).await?,
     };
     tracer.flush_logs();
     let mut raw = tracer.read().context("reading the kernel counters")?;
@@ -130,7 +157,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     Ok(ended.exit_code)
 }
 
-async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result<Ended> {
+async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<Duration>) -> anyhow::Result<Ended> {
     let held = HeldCommand::spawn(argv)?;
     let pid = held.pid();
     // Its read of the go byte must have started, or that read is counted.
@@ -143,7 +170,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
     let exited = pidfd.exited();
     tokio::pin!(exited);
     let mut interrupted = false;
-    let mut timeline = Timeline::new(start);
+    let mut timeline = Timeline::new(start, interval);
     let mut next = Duration::ZERO;
     loop {
         tokio::select! {
@@ -185,6 +212,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
             exit_code,
             exit_signal,
             ended_by: if interrupted { "interrupted" } else { "exited" }.into(),
+            ..Default::default()
         },
         wall_s,
         accounting: Some(accounting),
@@ -192,45 +220,110 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString]) -> anyhow::Result
     })
 }
 
-async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) -> anyhow::Result<Ended> {
-    let pidfd = PidFd::open(pid)?;
-    let comm = procfs::comm_of(pid);
-    let before = ProcCounters::read(pid).ok();
-    tracer.add_target(pid)?;
+/// The cgroup v2 folder for `--cgroup PATH`.
+fn cgroup_dir(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    let dir = if path.starts_with(root) { path.to_path_buf() } else { root.join(path.strip_prefix("/").unwrap_or(path)) };
+    if !dir.join("cgroup.procs").exists() {
+        return Err(ZcopyError::NoSuchCgroup(dir.display().to_string()).into());
+    }
+    Ok(dir)
+}
+
+/// Makes every process of `spec` that exists now a target: the PIDs and
+/// their descendants, the processes named `comms`, the cgroup's members.
+/// Returns the PIDs added.
+fn add_existing(tracer: &mut Tracer, spec: &AttachSpec, cgroup: Option<&std::path::Path>, known: &mut Vec<u32>) -> anyhow::Result<()> {
+    let table = procfs::processes();
+    let mut pids: Vec<u32> = spec.pids.clone();
+    pids.extend(procfs::descendants(&spec.pids, &table));
+    pids.extend(table.iter().filter(|(_, _, comm)| spec.comms.iter().any(|c| c == comm)).map(|(pid, _, _)| *pid));
+    if let Some(dir) = cgroup {
+        let members = procfs::cgroup_processes(dir).with_context(|| format!("reading {}", dir.display()))?;
+        pids.extend(procfs::descendants(&members, &table));
+        pids.extend(members);
+    }
+    let me = std::process::id();
+    for pid in pids {
+        if pid != me && !known.contains(&pid) {
+            tracer.add_target(pid)?;
+            known.push(pid);
+        }
+    }
+    Ok(())
+}
+
+async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option<Duration>) -> anyhow::Result<Ended> {
+    if let Some(nspid) = procfs::nested_pid_namespace() {
+        return Err(ZcopyError::NestedPidNamespace(nspid).into());
+    }
+    let pidfds = spec.pids.iter().map(|pid| PidFd::open(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
+    let cgroup = spec.cgroup.as_deref().map(cgroup_dir).transpose()?;
+    let single = (spec.pids.len() == 1 && spec.comms.is_empty() && cgroup.is_none()).then(|| spec.pids[0]);
+    let before = single.and_then(|pid| ProcCounters::read(pid).ok());
+    tracer.want_comms(&spec.comms)?;
+    let mut known = Vec::new();
+    add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
     let start = Instant::now();
+    let mut what: Vec<String> = spec
+        .pids
+        .iter()
+        .map(|pid| format!("PID {pid} ({})", procfs::comm_of(*pid).as_deref().unwrap_or("?")))
+        .collect();
+    what.extend(spec.comms.iter().map(|c| format!("every `{c}`")));
+    what.extend(cgroup.iter().map(|c| format!("cgroup {}", c.display())));
     eprintln!(
-        "zcopy: tracing PID {pid} ({}){}; Ctrl-C to stop",
-        comm.as_deref().unwrap_or("?"),
-        duration.map_or_else(String::new, |d| format!(" for {:.1} s", d.as_secs_f64()))
+        "zcopy: tracing {} ({} processes now){}; Ctrl-C to stop",
+        what.join(", "),
+        known.len(),
+        spec.duration.map_or_else(String::new, |d| format!(" for {:.1} s", d.as_secs_f64()))
     );
     let sleep = async {
-        match duration {
+        match spec.duration {
             Some(d) => tokio::time::sleep(d).await,
             None => std::future::pending().await,
         }
     };
     tokio::pin!(sleep);
-    let exited = pidfd.exited();
-    tokio::pin!(exited);
-    let mut timeline = Timeline::new(start);
+    // With PIDs only, the trace ends when they have all exited; names and
+    // cgroups are open-ended (new processes may come).
+    let open_ended = !spec.comms.is_empty() || cgroup.is_some();
+    let all_exited = async {
+        futures_join_all(pidfds).await?;
+        if open_ended { std::future::pending().await } else { anyhow::Ok(()) }
+    };
+    tokio::pin!(all_exited);
+    let mut timeline = Timeline::new(start, interval);
     let mut next = Duration::ZERO;
     let ended_by = loop {
         tokio::select! {
-            done = &mut exited => { done.context("waiting for the process")?; break "exited" }
+            done = &mut all_exited => { done.context("waiting for the processes")?; break "exited" }
             () = &mut sleep => break "duration",
             _ = tokio::signal::ctrl_c() => break "interrupted",
-            () = tokio::time::sleep(next) => next = timeline.tick(tracer)?,
+            () = tokio::time::sleep(next) => {
+                if let Some(dir) = &cgroup {
+                    // Members that did not come from a traced parent (fork is followed in the kernel).
+                    let members = procfs::cgroup_processes(dir).unwrap_or_default();
+                    for pid in members {
+                        if !known.contains(&pid) {
+                            tracer.add_target(pid)?;
+                            known.push(pid);
+                        }
+                    }
+                }
+                next = timeline.tick(tracer)?;
+            }
         }
     };
     let wall_s = start.elapsed().as_secs_f64();
-    let after = ProcCounters::read(pid).ok();
-    let accounting = before.zip(after).map(|(b, a)| {
+    let after = single.and_then(|pid| ProcCounters::read(pid).ok());
+    let accounting = before.zip(after).zip(single).map(|((b, a), pid)| {
         let d = a.since(&b);
         let ticks = procfs::ticks_per_second();
         KernelAccounting {
             source: format!(
                 "/proc/{pid}/stat and /proc/{pid}/status, change over the trace: the process itself \
-                 (all threads), not children forked while traced"
+                 (all threads), not its children"
             ),
             minflt: d.minflt,
             majflt: d.majflt,
@@ -245,7 +338,10 @@ async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) ->
         target: Target {
             mode: "pid".into(),
             command: None,
-            pid,
+            pid: spec.pids.first().copied().unwrap_or(0),
+            pids: spec.pids.clone(),
+            comms: spec.comms.clone(),
+            cgroup: cgroup.map(|c| c.display().to_string()),
             exit_code: None,
             exit_signal: None,
             ended_by: ended_by.into(),
@@ -254,4 +350,12 @@ async fn trace_pid(tracer: &mut Tracer, pid: u32, duration: Option<Duration>) ->
         accounting,
         exit_code: 0,
     })
+}
+
+/// Waits for every pidfd (in any order).
+async fn futures_join_all(pidfds: Vec<PidFd>) -> std::io::Result<()> {
+    for fd in pidfds {
+        fd.exited().await?;
+    }
+    Ok(())
 }

@@ -77,6 +77,8 @@ impl Tracer {
             Some((b.offset("iov_iter", "iter_type")?, b.enum_value("ITER_UBUF")?, b.enum_value("ITER_IOVEC")?))
         });
         let aya_btf = Btf::from_sys_fs().ok();
+        let exit_group_dead: u8 = u8::from(crate::system::mounts::tracepoint_format("sched", "sched_process_exit")
+            .is_some_and(|f| f.contains("bool group_dead;\toffset:32;")));
         let mut loader = EbpfLoader::new();
         let iter_globals: Option<(u32, u8, u8)> = iter_type.map(|(offset, ubuf, iovec)| {
             (offset, u8::try_from(ubuf).unwrap_or(u8::MAX), u8::try_from(iovec).unwrap_or(u8::MAX))
@@ -91,6 +93,7 @@ impl Tracer {
         }
         let mut ebpf = loader
             .override_global("FD_KINDS", &fd_kinds, true)
+            .override_global("EXIT_GROUP_DEAD", &exit_group_dead, true)
             .override_global("OFF_IOKIOCB_OPCODE", &iokiocb.map_or(0xffff, |(opcode, _)| opcode), true)
             .override_global("OFF_IOKIOCB_FILE", &iokiocb.map_or(0, |(_, file)| file), true)
             .override_global(aya_log::LEVEL, &level, false)
@@ -208,6 +211,18 @@ impl Tracer {
     pub fn add_target(&mut self, pid: u32) -> anyhow::Result<()> {
         let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
         targets.insert(pid, TARGET_ROOT, 0).with_context(|| format!("adding PID {pid} to the targets"))?;
+        Ok(())
+    }
+
+    /// Makes processes that exec one of `names` targets (in the kernel, at exec).
+    pub fn want_comms(&mut self, names: &[String]) -> anyhow::Result<()> {
+        let mut wanted: HashMap<_, Comm, u8> = HashMap::try_from(map_mut(&mut self.ebpf, maps::WANTED_COMMS)?)?;
+        for name in names {
+            let mut comm: Comm = [0; 16];
+            let bytes = name.as_bytes();
+            comm[..bytes.len().min(15)].copy_from_slice(&bytes[..bytes.len().min(15)]);
+            wanted.insert(comm, 1, 0).with_context(|| format!("adding --comm {name}"))?;
+        }
         Ok(())
     }
 

@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod claims;
 pub mod explain;
+pub mod interval;
 pub mod trace;

@@ -106,6 +106,23 @@ pub fn render(s: &Summary) -> String {
         }
     }
 
+    if !s.flows.is_empty() {
+        let _ = writeln!(out, "\n  flows (source -> sink; inferred from the fd kinds of the calls that moved the bytes):");
+        for f in s.flows.iter().take(6) {
+            let _ = writeln!(out, "    {:<34} {:>16} bytes", f.flow, f.bytes);
+            for st in &f.strategies {
+                let _ = writeln!(out, "      {:>5.1}%  {} ({} calls)", 100.0 * st.share, st.strategy, st.calls);
+            }
+            for sv in &f.savings {
+                let _ = writeln!(
+                    out,
+                    "      {} instead of {} would save {} bytes of CPU copies and {} syscalls, if {}",
+                    sv.use_, sv.instead_of, sv.cpu_copy_bytes_saved, sv.syscalls_saved, sv.assumptions
+                );
+            }
+        }
+    }
+
     if !s.copies.is_empty() {
         let _ = writeln!(out, "\n  what the syscalls did with the bytes (inferred from the kinds of their fds):");
         for (kind, bytes) in &s.copies_by_kind {
@@ -190,6 +207,7 @@ mod tests {
             exit_code: Some(0),
             exit_signal: None,
             ended_by: "exited".into(),
+            ..Default::default()
         };
         let s = Summary::build(
             target,

@@ -16,7 +16,7 @@ fn rates(samples: &[Sample], get: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
         let dt = s.t_s - previous.t_s;
         if dt > 1e-6 {
             out.push((s.t_s, get(s).saturating_sub(get(&previous)) as f64 / dt));
-            previous = *s;
+            previous = s.clone();
         }
     }
     out

@@ -66,6 +66,12 @@ pub fn find_tracefs() -> Option<PathBuf> {
     TRACEFS_PATHS.iter().map(PathBuf::from).find(|p| is_populated(p))
 }
 
+/// The format file of tracepoint `category:name`, if tracefs is mounted.
+pub fn tracepoint_format(category: &str, name: &str) -> Option<String> {
+    let root = find_tracefs()?;
+    std::fs::read_to_string(root.join("events").join(category).join(name).join("format")).ok()
+}
+
 /// The filesystems a command needs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {

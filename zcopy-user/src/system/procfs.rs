@@ -129,3 +129,76 @@ mod tests {
         assert_eq!(parse("1 (x) S 1 2", STATUS), None);
     }
 }
+
+/// (pid, parent pid, command name) of every process in /proc.
+pub fn processes() -> Vec<(u32, u32, String)> {
+    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+            let comm = stat.get(open + 1..close)?.to_owned();
+            let ppid = stat.get(close + 1..)?.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, comm))
+        })
+        .collect()
+}
+
+/// The processes descended from `roots` (children, grandchildren, ...), in `table`.
+pub fn descendants(roots: &[u32], table: &[(u32, u32, String)]) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::new();
+    let mut frontier: Vec<u32> = roots.to_vec();
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid, _) in table {
+            if ppid == parent && !roots.contains(&pid) && !out.contains(&pid) {
+                out.push(pid);
+                frontier.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// zcopy's own PID in each nested PID namespace, when it runs inside one (a
+/// container): BPF sees the kernel's (host) PIDs, which zcopy cannot name then.
+pub fn nested_pid_namespace() -> Option<String> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.trim().to_owned();
+    (nspid.split_whitespace().count() > 1).then_some(nspid)
+}
+
+/// The processes in cgroup v2 folder `dir` and the cgroups below it.
+pub fn cgroup_processes(dir: &std::path::Path) -> io::Result<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let procs = fs::read_to_string(d.join("cgroup.procs"))?;
+        out.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        for entry in fs::read_dir(&d)?.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    #[test]
+    fn descendants_follow_the_parent_chain() {
+        let table = vec![(1, 0, "init".into()), (10, 1, "master".into()), (11, 10, "worker".into()), (12, 11, "helper".into()), (20, 1, "other".into())];
+        let mut d = descendants(&[10], &table);
+        d.sort_unstable();
+        assert_eq!(d, [11, 12]);
+        assert!(descendants(&[20], &table).is_empty());
+    }
+
+    #[test]
+    fn this_process_is_listed() {
+        let me = std::process::id();
+        assert!(processes().iter().any(|(pid, _, _)| *pid == me));
+    }
+}

@@ -1,0 +1,250 @@
+//! Traffic grouped into flows (source kind -> sink kind), the strategy the
+//! process uses for each, and what another strategy would save. Built from
+//! the classified copies (measured calls and bytes, fd kinds resolved in the
+//! kernel), so every figure is inferred from those, and says so.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::analysis::copies::{CopyFlow, CopyKind};
+
+/// One strategy's part of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StrategyShare {
+    /// e.g. "sendfile", "read+write (pread64 + writev)", "splice".
+    pub strategy: String,
+    pub bytes: u64,
+    /// Of the flow's bytes, 0..=1.
+    pub share: f64,
+    pub calls: u64,
+}
+
+/// What another strategy would save on part of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Saving {
+    /// The strategy the bytes use now, and the one suggested.
+    pub instead_of: String,
+    pub use_: String,
+    /// Bytes the CPU would no longer copy.
+    pub cpu_copy_bytes_saved: u64,
+    /// System calls that would no longer be made (negative: more calls).
+    pub syscalls_saved: i64,
+    /// What must hold for the suggestion to apply.
+    pub assumptions: String,
+}
+
+/// Bytes from one kind of source to one kind of sink.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Flow {
+    /// "file -> socket", "socket -> socket", ...
+    pub flow: String,
+    pub bytes: u64,
+    pub strategies: Vec<StrategyShare>,
+    pub savings: Vec<Saving>,
+    /// Always "inferred": from fd kinds and measured calls and bytes.
+    pub how: String,
+}
+
+const SOURCES: [&str; 3] = ["file", "socket", "pipe"];
+
+fn base(kind: &str) -> &str {
+    // "file (O_DIRECT)" is a file source too.
+    kind.split(' ').next().unwrap_or(kind)
+}
+
+/// Groups `copies` (one process or all) into flows, biggest first.
+pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
+    // In-kernel transfers name their source and sink directly.
+    let mut direct: BTreeMap<(String, String), Vec<StrategyShare>> = BTreeMap::new();
+    for c in copies.iter().filter(|c| c.from != "user memory" && c.to != "user memory") {
+        let strategy = match c.kind {
+            CopyKind::ByReference => c.syscall.clone(),
+            CopyKind::CpuKernelToKernel => format!("{} (copied in the kernel)", c.syscall),
+            _ => c.syscall.clone(),
+        };
+        direct.entry((base(&c.from).to_owned(), base(&c.to).to_owned())).or_default().push(StrategyShare {
+            strategy,
+            bytes: c.bytes,
+            share: 0.0,
+            calls: c.calls,
+        });
+    }
+    // Through user memory: reads from a source, writes to a sink. Writes are
+    // matched to the sources read, in proportion to what each gave.
+    let read_into_user = |src: &str| -> (u64, u64, Vec<String>) {
+        let rs: Vec<&CopyFlow> = copies.iter().filter(|c| c.to == "user memory" && base(&c.from) == src).collect();
+        let mut names: Vec<String> = rs.iter().map(|c| c.syscall.clone()).collect();
+        names.dedup();
+        (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names)
+    };
+    let reads: Vec<(&str, (u64, u64, Vec<String>))> = SOURCES.iter().map(|s| (*s, read_into_user(s))).collect();
+    let read_total: u64 = reads.iter().map(|(_, r)| r.0).sum();
+    let mut sinks: BTreeMap<String, (u64, u64, Vec<String>, bool)> = BTreeMap::new();
+    for c in copies.iter().filter(|c| c.from == "user memory" && c.to != "user memory") {
+        let e = sinks.entry(base(&c.to).to_owned()).or_default();
+        e.0 += c.bytes;
+        e.1 += c.calls;
+        if !e.2.contains(&c.syscall) {
+            e.2.push(c.syscall.clone());
+        }
+        e.3 |= c.kind == CopyKind::ZeroCopySend;
+    }
+    let mut out: BTreeMap<(String, String), Vec<StrategyShare>> = direct;
+    let mut relays: Vec<(String, String, u64, u64, u64)> = Vec::new(); // (src, sink, bytes, read calls, write calls)
+    for (sink, (written, write_calls, write_names, zero_copy)) in &sinks {
+        let mut assigned = 0;
+        for (src, (read, read_calls, read_names)) in &reads {
+            if *read == 0 || read_total == 0 {
+                continue;
+            }
+            let part = ((*written as u128 * *read as u128 / read_total as u128) as u64).min(*read);
+            if part == 0 {
+                continue;
+            }
+            assigned += part;
+            let calls = read_calls + write_calls * part / written.max(&1);
+            let strategy = if *zero_copy {
+                format!("read + zero-copy send ({} + {})", read_names.join("/"), write_names.join("/"))
+            } else {
+                format!("read+write ({} + {})", read_names.join("/"), write_names.join("/"))
+            };
+            out.entry(((*src).to_owned(), sink.clone())).or_default().push(StrategyShare {
+                strategy,
+                bytes: part,
+                share: 0.0,
+                calls,
+            });
+            if !zero_copy {
+                relays.push(((*src).to_owned(), sink.clone(), part, *read_calls, write_calls * part / written.max(&1)));
+            }
+        }
+        let rest = written.saturating_sub(assigned);
+        if rest > 0 {
+            let (src, strategy) = if mmap_calls > 0 {
+                ("mapped file or memory", format!("mmap+write or data made in memory ({})", write_names.join("/")))
+            } else {
+                ("memory", format!("data made in memory ({})", write_names.join("/")))
+            };
+            out.entry((src.to_owned(), sink.clone())).or_default().push(StrategyShare {
+                strategy,
+                bytes: rest,
+                share: 0.0,
+                calls: write_calls * rest / written.max(&1),
+            });
+        }
+    }
+    let mut flows: Vec<Flow> = out
+        .into_iter()
+        .map(|((src, sink), mut strategies)| {
+            let bytes: u64 = strategies.iter().map(|s| s.bytes).sum();
+            for s in &mut strategies {
+                s.share = if bytes > 0 { s.bytes as f64 / bytes as f64 } else { 0.0 };
+            }
+            strategies.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+            let savings = relays
+                .iter()
+                .filter(|(s, k, ..)| *s == src && *k == sink)
+                .filter_map(|&(_, _, b, read_calls, _)| saving(&src, &sink, b, read_calls))
+                .collect();
+            Flow { flow: format!("{src} -> {sink}"), bytes, strategies, savings, how: "inferred".into() }
+        })
+        .filter(|f| f.bytes > 0)
+        .collect();
+    flows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    flows
+}
+
+/// What replacing a read+write relay of `bytes` from `src` to `sink` would save.
+fn saving(src: &str, sink: &str, bytes: u64, read_calls: u64) -> Option<Saving> {
+    let relay = "read+write".to_owned();
+    let unchanged = "the process passes the bytes on unchanged (no TLS in user space, compression or templating; \
+                     kernel TLS still allows it)";
+    Some(match (src, sink) {
+        ("file", "socket") => Saving {
+            instead_of: relay,
+            use_: "sendfile".into(),
+            cpu_copy_bytes_saved: 2 * bytes,
+            syscalls_saved: read_calls as i64,
+            assumptions: format!(
+                "the source is a regular file and {unchanged}; sendfile attaches page-cache pages to the socket \
+                 (measured here: no CPU copy on the sender), one call per chunk instead of a read and a write"
+            ),
+        },
+        ("file", "pipe") | ("socket", "pipe") => Saving {
+            instead_of: relay,
+            use_: "splice".into(),
+            cpu_copy_bytes_saved: 2 * bytes,
+            syscalls_saved: read_calls as i64,
+            assumptions: format!("{unchanged}; splice moves page references into the pipe"),
+        },
+        ("socket", "socket") | ("pipe", "socket") => Saving {
+            instead_of: relay,
+            use_: "splice through a pipe".into(),
+            cpu_copy_bytes_saved: 2 * bytes,
+            syscalls_saved: 0,
+            assumptions: format!(
+                "{unchanged}; two splice calls (source -> pipe -> socket) replace the read and the write"
+            ),
+        },
+        ("file", "file") => Saving {
+            instead_of: relay,
+            use_: "copy_file_range".into(),
+            cpu_copy_bytes_saved: bytes,
+            syscalls_saved: read_calls as i64,
+            assumptions: format!(
+                "{unchanged}; the kernel still copies page cache -> page cache once, unless the filesystem shares extents (reflink)"
+            ),
+        },
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flow(kind: CopyKind, syscall: &str, from: &str, to: &str, calls: u64, bytes: u64) -> CopyFlow {
+        CopyFlow {
+            kind,
+            syscall: syscall.into(),
+            from: from.into(),
+            to: to.into(),
+            calls,
+            bytes,
+            how: "inferred".into(),
+            rule: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_sendfile_server_is_named_and_needs_no_advice() {
+        let copies = vec![
+            flow(CopyKind::ByReference, "sendfile", "file", "socket", 10, 10_000_000),
+            flow(CopyKind::CpuUserToKernel, "writev", "user memory", "socket", 10, 2_000),
+        ];
+        let f = flows(&copies, 0);
+        assert_eq!(f[0].flow, "file -> socket");
+        assert_eq!(f[0].strategies[0].strategy, "sendfile");
+        assert_eq!(f[0].bytes, 10_000_000);
+        assert!(f[0].savings.is_empty());
+        // The headers written from memory are a flow of their own.
+        assert_eq!(f[1].flow, "memory -> socket");
+    }
+
+    #[test]
+    fn a_read_write_server_gets_sendfile_advice_with_the_numbers() {
+        let copies = vec![
+            flow(CopyKind::CpuKernelToUser, "pread64", "file", "user memory", 320, 10_000_000),
+            flow(CopyKind::CpuUserToKernel, "writev", "user memory", "socket", 330, 10_002_000),
+        ];
+        let f = flows(&copies, 0);
+        let fs = f.iter().find(|f| f.flow == "file -> socket").unwrap();
+        assert_eq!(fs.strategies[0].strategy, "read+write (pread64 + writev)");
+        assert_eq!(fs.bytes, 10_000_000);
+        let s = &fs.savings[0];
+        assert_eq!((s.use_.as_str(), s.cpu_copy_bytes_saved, s.syscalls_saved), ("sendfile", 20_000_000, 320));
+        assert!(s.assumptions.contains("TLS"));
+        assert_eq!(f.iter().find(|f| f.flow == "memory -> socket").unwrap().bytes, 2_000);
+    }
+}
