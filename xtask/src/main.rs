@@ -62,8 +62,15 @@ const BPF_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-
 /// The bpf-linker release known to work with Debian's LLVM 22.
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Commands the privileged tests compare zcopy against, and their packages.
-const TEST_TOOLS: &[(&str, &str)] =
-    &[("strace", "strace"), ("perf", "linux-perf"), ("bpftool", "bpftool"), ("setpriv", "util-linux")];
+/// nginx and curl: a real static-file server (with a sendfile switch) and client.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("strace", "strace"),
+    ("perf", "linux-perf"),
+    ("bpftool", "bpftool"),
+    ("setpriv", "util-linux"),
+    ("nginx", "nginx"),
+    ("curl", "curl"),
+];
 
 fn main() {
     if let Err(err) = run(Cli::parse()) {
@@ -140,7 +147,9 @@ fn has_apt() -> bool {
 }
 
 fn on_path(cmd: &str) -> bool {
-    env::var_os("PATH").is_some_and(|p| env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+    // /usr/sbin too: root's tools (nginx) live there even when PATH lacks it.
+    let sbin = ["/usr/sbin", "/sbin"].iter().any(|d| Path::new(d).join(cmd).is_file());
+    sbin || env::var_os("PATH").is_some_and(|p| env::split_paths(&p).any(|d| d.join(cmd).is_file()))
 }
 
 /// apt-get install, with one apt-get update first.
@@ -186,7 +195,7 @@ fn setup(root: &Path, for_tests: bool) -> anyhow::Result<()> {
     if for_tests {
         let missing: Vec<&str> = TEST_TOOLS.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
         if missing.is_empty() {
-            step("test tools: strace, perf, bpftool, setpriv (found)");
+            step("test tools: strace, perf, bpftool, setpriv, nginx, curl (found)");
         } else {
             apt_install(&missing, "tools the tests compare against are missing")?;
         }

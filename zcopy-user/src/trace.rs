@@ -223,7 +223,8 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
 /// The cgroup v2 folder for `--cgroup PATH`.
 fn cgroup_dir(path: &std::path::Path) -> anyhow::Result<PathBuf> {
     let root = std::path::Path::new("/sys/fs/cgroup");
-    let dir = if path.starts_with(root) { path.to_path_buf() } else { root.join(path.strip_prefix("/").unwrap_or(path)) };
+    let dir =
+        if path.starts_with(root) { path.to_path_buf() } else { root.join(path.strip_prefix("/").unwrap_or(path)) };
     if !dir.join("cgroup.procs").exists() {
         return Err(ZcopyError::NoSuchCgroup(dir.display().to_string()).into());
     }
@@ -233,7 +234,12 @@ fn cgroup_dir(path: &std::path::Path) -> anyhow::Result<PathBuf> {
 /// Makes every process of `spec` that exists now a target: the PIDs and
 /// their descendants, the processes named `comms`, the cgroup's members.
 /// Returns the PIDs added.
-fn add_existing(tracer: &mut Tracer, spec: &AttachSpec, cgroup: Option<&std::path::Path>, known: &mut Vec<u32>) -> anyhow::Result<()> {
+fn add_existing(
+    tracer: &mut Tracer,
+    spec: &AttachSpec,
+    cgroup: Option<&std::path::Path>,
+    known: &mut Vec<u32>,
+) -> anyhow::Result<()> {
     let table = procfs::processes();
     let mut pids: Vec<u32> = spec.pids.clone();
     pids.extend(procfs::descendants(&spec.pids, &table));

@@ -134,6 +134,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             });
         }
     }
+    let total: u64 = out.values().flatten().map(|s| s.bytes).sum();
     let mut flows: Vec<Flow> = out
         .into_iter()
         .map(|((src, sink), mut strategies)| {
@@ -144,7 +145,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             strategies.sort_by(|a, b| b.bytes.cmp(&a.bytes));
             let savings = relays
                 .iter()
-                .filter(|(s, k, ..)| *s == src && *k == sink)
+                .filter(|(s, k, b, ..)| *s == src && *k == sink && worth_advice(*b, total))
                 .filter_map(|&(_, _, b, read_calls, _)| saving(&src, &sink, b, read_calls))
                 .collect();
             Flow { flow: format!("{src} -> {sink}"), bytes, strategies, savings, how: "inferred".into() }
@@ -153,6 +154,13 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
         .collect();
     flows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
     flows
+}
+
+/// Advice only for relays that matter: at least 64 KiB and 1% of the bytes
+/// moved. Below that a "relay" is usually a request read and a response
+/// written, which no strategy would save.
+fn worth_advice(bytes: u64, total: u64) -> bool {
+    bytes >= 64 << 10 && bytes * 100 >= total
 }
 
 /// What replacing a read+write relay of `bytes` from `src` to `sink` would save.

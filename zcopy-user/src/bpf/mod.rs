@@ -77,8 +77,10 @@ impl Tracer {
             Some((b.offset("iov_iter", "iter_type")?, b.enum_value("ITER_UBUF")?, b.enum_value("ITER_IOVEC")?))
         });
         let aya_btf = Btf::from_sys_fs().ok();
-        let exit_group_dead: u8 = u8::from(crate::system::mounts::tracepoint_format("sched", "sched_process_exit")
-            .is_some_and(|f| f.contains("bool group_dead;\toffset:32;")));
+        let exit_group_dead: u8 = u8::from(
+            crate::system::mounts::tracepoint_format("sched", "sched_process_exit")
+                .is_some_and(|f| f.contains("bool group_dead;\toffset:32;")),
+        );
         let mut loader = EbpfLoader::new();
         let iter_globals: Option<(u32, u8, u8)> = iter_type.map(|(offset, ubuf, iovec)| {
             (offset, u8::try_from(ubuf).unwrap_or(u8::MAX), u8::try_from(iovec).unwrap_or(u8::MAX))
@@ -288,7 +290,9 @@ impl Tracer {
         let mut raw = RawCounters { processes: self.read_processes(None)?, ..RawCounters::default() };
         let comms: HashMap<_, u32, Comm> = HashMap::try_from(map(&self.ebpf, maps::COMMS)?)?;
         for (pid, process) in &mut raw.processes {
-            process.comm = comms.get(pid, 0).ok().map(|c| comm_to_string(&c));
+            // Processes that were running before the trace have no exec/fork record.
+            process.comm =
+                comms.get(pid, 0).ok().map(|c| comm_to_string(&c)).or_else(|| crate::system::procfs::comm_of(*pid));
         }
         raw.drops = read_drops(&self.ebpf)?;
         Ok(raw)

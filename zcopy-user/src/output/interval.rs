@@ -7,7 +7,15 @@ use crate::summary::Sample;
 pub fn header() -> String {
     format!(
         "{:>8} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9} {:>9}  {}",
-        "time s", "sock MB/s", "file MB/s", "copy MB/s", "byref MB/s", "zc MB/s", "faults/s", "cs/s", "syscalls/s (top)"
+        "time s",
+        "sock MB/s",
+        "file MB/s",
+        "copy MB/s",
+        "byref MB/s",
+        "zc MB/s",
+        "faults/s",
+        "cs/s",
+        "syscalls/s (top)"
     )
 }
 
@@ -46,13 +54,7 @@ mod tests {
     #[test]
     fn rates_are_per_second_over_the_interval() {
         let before = Sample { t_s: 1.0, syscalls: 100, ..Default::default() };
-        let mut now = Sample {
-            t_s: 3.0,
-            syscalls: 300,
-            to_socket_bytes: 4_000_000,
-            faults: 10,
-            ..Default::default()
-        };
+        let mut now = Sample { t_s: 3.0, syscalls: 300, to_socket_bytes: 4_000_000, faults: 10, ..Default::default() };
         now.calls.insert("sendfile".into(), 50);
         let l = line(&before, &now);
         let cols: Vec<&str> = l.split_whitespace().collect();

@@ -107,7 +107,8 @@ pub fn render(s: &Summary) -> String {
     }
 
     if !s.flows.is_empty() {
-        let _ = writeln!(out, "\n  flows (source -> sink; inferred from the fd kinds of the calls that moved the bytes):");
+        let _ =
+            writeln!(out, "\n  flows (source -> sink; inferred from the fd kinds of the calls that moved the bytes):");
         for f in s.flows.iter().take(6) {
             let _ = writeln!(out, "    {:<34} {:>16} bytes", f.flow, f.bytes);
             for st in &f.strategies {

@@ -189,7 +189,13 @@ mod tree_tests {
 
     #[test]
     fn descendants_follow_the_parent_chain() {
-        let table = vec![(1, 0, "init".into()), (10, 1, "master".into()), (11, 10, "worker".into()), (12, 11, "helper".into()), (20, 1, "other".into())];
+        let table = vec![
+            (1, 0, "init".into()),
+            (10, 1, "master".into()),
+            (11, 10, "worker".into()),
+            (12, 11, "helper".into()),
+            (20, 1, "other".into()),
+        ];
         let mut d = descendants(&[10], &table);
         d.sort_unstable();
         assert_eq!(d, [11, 12]);

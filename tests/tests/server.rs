@@ -1,0 +1,181 @@
+//! Tier 2: a real static-file server (Debian's nginx) driven by a real
+//! client (curl), profiled by attaching to it. nginx has a switch for the
+//! strategy (`sendfile on|off`), so zcopy must name the one in use, and its
+//! byte counts must equal what the client received.
+
+mod common;
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{bpf_available, run, serial, stderr, u, zcopy};
+use serde_json::Value;
+
+const FILE_SIZE: usize = 3 << 20;
+const REQUESTS: u64 = 4;
+
+fn nginx_binary() -> Option<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// nginx serving `dir` on 127.0.0.1:port, in the foreground (master + 2 workers).
+struct Nginx {
+    child: Child,
+    port: u16,
+}
+
+impl Nginx {
+    fn start(dir: &Path, sendfile: bool) -> Self {
+        let port = free_port();
+        let conf = dir.join("nginx.conf");
+        let d = dir.display();
+        std::fs::write(
+            &conf,
+            format!(
+                "daemon off; master_process on; worker_processes 2; error_log {d}/error.log; pid {d}/nginx.pid;\n\
+                 events {{ worker_connections 64; }}\n\
+                 http {{ access_log off; sendfile {}; client_body_temp_path {d}/t; proxy_temp_path {d}/t;\n\
+                 fastcgi_temp_path {d}/t; uwsgi_temp_path {d}/t; scgi_temp_path {d}/t;\n\
+                 server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n",
+                if sendfile { "on" } else { "off" }
+            ),
+        )
+        .expect("nginx.conf");
+        let nginx = nginx_binary().expect("nginx");
+        let child = Command::new(nginx)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nginx");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not listen on {port}: {:?}",
+                std::fs::read_to_string(dir.join("error.log"))
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGQUIT: graceful stop of master and workers.
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGQUIT) };
+        let _ = self.child.wait();
+    }
+}
+
+/// Header and body bytes curl received for one request.
+fn fetch(port: u16) -> u64 {
+    let out = run(Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{size_header} %{size_download}"])
+        .arg(format!("http://127.0.0.1:{port}/big.bin")));
+    assert!(out.status.success(), "curl: {}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let sizes: Vec<u64> = text.split_whitespace().map(|v| v.parse().expect("number")).collect();
+    assert_eq!(sizes[1], FILE_SIZE as u64, "{text}");
+    sizes.iter().sum()
+}
+
+/// Attaches zcopy with `target` args, makes the requests, stops zcopy with
+/// Ctrl-C; returns (summary, bytes the client received).
+fn profile(target: &[String], port: u16, dir: &Path) -> (Value, u64) {
+    let json = dir.join("summary.json");
+    let mut zc = Command::new(zcopy())
+        .args(["trace", "--no-report", "--export-json"])
+        .arg(&json)
+        .args(target)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("zcopy's first line");
+    assert!(line.starts_with("zcopy: tracing"), "{line}");
+    let received: u64 = (0..REQUESTS).map(|_| fetch(port)).sum();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(zc.id() as i32, libc::SIGINT) };
+    let status = zc.wait().expect("zcopy ends");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(status.success(), "{rest}");
+    let summary = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
+    (summary, received)
+}
+
+fn flow<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .find(|f| f["flow"] == name)
+        .unwrap_or_else(|| panic!("no {name} flow in {}", summary["flows"]))
+}
+
+fn to_sockets(summary: &Value) -> u64 {
+    summary["flows"]
+        .as_array()
+        .expect("flows")
+        .iter()
+        .filter(|f| f["flow"].as_str().is_some_and(|n| n.ends_with("-> socket")))
+        .map(|f| u(&f["bytes"]))
+        .sum()
+}
+
+#[test]
+fn nginx_is_profiled_by_pid_and_its_strategy_named() {
+    if !bpf_available("nginx_is_profiled_by_pid_and_its_strategy_named") {
+        return;
+    }
+    assert!(nginx_binary().is_some(), "nginx is not installed (cargo xtask test installs it)");
+    let _serial = serial();
+    let dir = common::tempdir();
+    std::fs::create_dir_all(dir.join("www")).expect("www");
+    std::fs::create_dir_all(dir.join("t")).expect("temp");
+    std::fs::write(dir.join("www/big.bin"), vec![9u8; FILE_SIZE]).expect("file");
+
+    for sendfile in [true, false] {
+        let nginx = Nginx::start(&dir, sendfile);
+        // The master; its workers exist already and are found as its children.
+        let (s, received) = profile(&["--pid".into(), nginx.child.id().to_string()], nginx.port, &dir);
+        let body = REQUESTS * FILE_SIZE as u64;
+        let f = flow(&s, "file -> socket");
+        assert_eq!(u(&f["bytes"]), body, "sendfile {sendfile}: {f}");
+        let top = f["strategies"][0]["strategy"].as_str().expect("strategy");
+        if sendfile {
+            assert_eq!(top, "sendfile", "{f}");
+            assert!(f["savings"].as_array().expect("savings").is_empty(), "{f}");
+        } else {
+            assert!(top.starts_with("read+write"), "{f}");
+            assert_eq!(f["savings"][0]["use_"], "sendfile", "{f}");
+            assert_eq!(u(&f["savings"][0]["cpu_copy_bytes_saved"]), 2 * body, "{f}");
+        }
+        // Everything nginx wrote to sockets is what curl received: headers and bodies.
+        assert_eq!(to_sockets(&s), received, "sendfile {sendfile}");
+        drop(nginx);
+    }
+
+    // By name: every running `nginx`, found in /proc, the same answer.
+    let nginx = Nginx::start(&dir, true);
+    let (s, received) = profile(&["--comm".into(), "nginx".into()], nginx.port, &dir);
+    assert_eq!(flow(&s, "file -> socket")["strategies"][0]["strategy"], "sendfile");
+    assert_eq!(to_sockets(&s), received);
+    drop(nginx);
+    let _ = std::fs::remove_dir_all(&dir);
+}
