@@ -179,3 +179,59 @@ fn nginx_is_profiled_by_pid_and_its_strategy_named() {
     drop(nginx);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
+    if !bpf_available("a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace") {
+        return;
+    }
+    let _serial = serial();
+    const THREADS: u64 = 16;
+    const CALLS: u64 = 5000;
+    let mut helper = Command::new(common::helper())
+        .args(["threads", &THREADS.to_string(), &CALLS.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("helper");
+    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("ready line");
+    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    // No duration: the trace must end when the target exits, mid-trace, and still report.
+    let mut zc = Command::new(zcopy())
+        .args(["trace", "--no-report", "--pid", &pid.to_string(), "--export-json"])
+        .arg(&json)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first).expect("zcopy's first line");
+    assert!(first.starts_with("zcopy: tracing"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut out, &mut report).expect("helper output");
+    assert!(helper.wait().expect("helper").success());
+    let status = zc.wait().expect("zcopy");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(status.success(), "{rest}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
+    assert_eq!(s["target"]["ended_by"], "exited");
+    // Every thread's reads of /dev/zero, charged to the process: exactly N x CALLS
+    // (the runtime's own reads, e.g. glibc reading /proc/self/maps, are of other files).
+    let zero_reads: u64 = s["copies"]
+        .as_array()
+        .expect("copies")
+        .iter()
+        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
+        .map(|c| u(&c["calls"]))
+        .sum();
+    assert_eq!(zero_reads, THREADS * CALLS, "{report}: {}", s["copies"]);
+    let all_reads = u(&common::process(&s, u64::from(pid))["syscalls"]["read"]["calls"]);
+    assert!(all_reads >= zero_reads, "{all_reads}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

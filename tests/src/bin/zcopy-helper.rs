@@ -17,6 +17,10 @@
 //! over UDP to itself on 127.0.0.1, receives them, and prints
 //! `{"sent":..,"received":..}` (bytes).
 //!
+//! `zcopy-helper threads N CALLS` prints `ready PID`, waits for SIGUSR1,
+//! then runs N threads that each make CALLS read(2)s of one byte from
+//! /dev/zero, joins them, prints `{"threads":N,"reads":N*CALLS}` and exits.
+//!
 //! With `--wait-for-signal` as first argument, the parent first prints
 //! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
 
@@ -29,6 +33,45 @@ fn die(msg: &str) -> ! {
 
 fn arg(args: &[String], i: usize, name: &str) -> usize {
     args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
+}
+
+/// Prints `ready PID` and blocks until SIGUSR1 arrives.
+fn wait_for_usr1() {
+    // SAFETY: plain signal-mask calls on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        println!("ready {}", std::process::id());
+        let _ = std::io::stdout().flush();
+        let mut sig = 0;
+        libc::sigwait(&set, &mut sig);
+    }
+}
+
+fn threads(n: usize, calls: usize) {
+    wait_for_usr1();
+    let workers: Vec<_> = (0..n)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let zero = CString::new("/dev/zero").unwrap_or_default();
+                // SAFETY: open/read/close on a buffer we own.
+                unsafe {
+                    let fd = libc::open(zero.as_ptr(), libc::O_RDONLY);
+                    let mut b = 0u8;
+                    for _ in 0..calls {
+                        libc::read(fd, (&raw mut b).cast(), 1);
+                    }
+                    libc::close(fd);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    println!("{{\"threads\":{n},\"reads\":{}}}", n * calls);
 }
 
 fn udp(count: usize, size: usize) {
@@ -48,6 +91,9 @@ fn udp(count: usize, size: usize) {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "threads") {
+        return threads(arg(&args, 1, "N"), arg(&args, 2, "CALLS"));
+    }
     if args.first().is_some_and(|a| a == "udp") {
         return udp(arg(&args, 1, "COUNT"), arg(&args, 2, "SIZE"));
     }
@@ -69,17 +115,7 @@ fn main() {
     }
 
     if wait_for_signal {
-        // SAFETY: plain signal-mask calls on a local set.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGUSR1);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            println!("ready {}", std::process::id());
-            let _ = std::io::stdout().flush();
-            let mut sig = 0;
-            libc::sigwait(&set, &mut sig);
-        }
+        wait_for_usr1();
     }
 
     let mut buf = vec![0u8; size.max(1)];
