@@ -80,7 +80,7 @@ impl Timeline {
             if let Some(p) = self.print_every
                 && sample.t_s - self.printed.t_s >= p.as_secs_f64() * 0.999
             {
-                if self.lines % 20 == 0 {
+                if self.lines.is_multiple_of(20) {
                     eprintln!("{}", output::interval::header());
                 }
                 eprintln!("{}", output::interval::line(&self.printed, &sample));

@@ -48,6 +48,9 @@ pub struct Flow {
 
 const SOURCES: [&str; 3] = ["file", "socket", "pipe"];
 
+/// Bytes, calls and syscall names of the reads from one kind of source into user memory.
+type Reads = (u64, u64, Vec<String>);
+
 fn base(kind: &str) -> &str {
     // "file (O_DIRECT)" is a file source too.
     kind.split(' ').next().unwrap_or(kind)
@@ -72,13 +75,13 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
     }
     // Through user memory: reads from a source, writes to a sink. Writes are
     // matched to the sources read, in proportion to what each gave.
-    let read_into_user = |src: &str| -> (u64, u64, Vec<String>) {
+    let read_into_user = |src: &str| -> Reads {
         let rs: Vec<&CopyFlow> = copies.iter().filter(|c| c.to == "user memory" && base(&c.from) == src).collect();
         let mut names: Vec<String> = rs.iter().map(|c| c.syscall.clone()).collect();
         names.dedup();
         (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names)
     };
-    let reads: Vec<(&str, (u64, u64, Vec<String>))> = SOURCES.iter().map(|s| (*s, read_into_user(s))).collect();
+    let reads: Vec<(&str, Reads)> = SOURCES.iter().map(|s| (*s, read_into_user(s))).collect();
     let read_total: u64 = reads.iter().map(|(_, r)| r.0).sum();
     let mut sinks: BTreeMap<String, (u64, u64, Vec<String>, bool)> = BTreeMap::new();
     for c in copies.iter().filter(|c| c.from == "user memory" && c.to != "user memory") {
@@ -142,7 +145,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             for s in &mut strategies {
                 s.share = if bytes > 0 { s.bytes as f64 / bytes as f64 } else { 0.0 };
             }
-            strategies.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+            strategies.sort_by_key(|s| std::cmp::Reverse(s.bytes));
             let savings = relays
                 .iter()
                 .filter(|(s, k, b, ..)| *s == src && *k == sink && worth_advice(*b, total))
@@ -152,7 +155,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
         })
         .filter(|f| f.bytes > 0)
         .collect();
-    flows.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+    flows.sort_by_key(|f| std::cmp::Reverse(f.bytes));
     flows
 }
 
