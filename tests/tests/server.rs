@@ -200,9 +200,12 @@ fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     let dir = common::tempdir();
     let json = dir.join("summary.json");
     // No duration: the trace must end when the target exits, mid-trace, and still report.
+    let folder = dir.join("report");
     let mut zc = Command::new(zcopy())
-        .args(["trace", "--no-report", "--pid", &pid.to_string(), "--export-json"])
+        .args(["trace", "--pid", &pid.to_string(), "--export-json"])
         .arg(&json)
+        .arg("--report")
+        .arg(&folder)
         .stderr(Stdio::piped())
         .spawn()
         .expect("zcopy");
@@ -233,5 +236,11 @@ fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     assert_eq!(zero_reads, THREADS * CALLS, "{report}: {}", s["copies"]);
     let all_reads = u(&common::process(&s, u64::from(pid))["syscalls"]["read"]["calls"]);
     assert!(all_reads >= zero_reads, "{all_reads}");
+    // The report folder of an attached trace: its timeline ends with the totals.
+    for f in ["results.json", "index.md", "index.html", "timeline.png"] {
+        assert!(folder.join(f).is_file(), "{f} missing");
+    }
+    let last = s["timeline"].as_array().expect("timeline").last().expect("a sample").clone();
+    assert_eq!(u(&last["syscalls"]), u(&s["syscalls_total"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
