@@ -244,3 +244,73 @@ fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     assert_eq!(u(&last["syscalls"]), u(&s["syscalls_total"]));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Spawns `dd` (5000 one-byte reads) until it gets PID `want` (steered with
+/// /proc/sys/kernel/ns_last_pid, which only records the last PID handed out).
+fn dd_with_pid(want: u32) -> Option<std::process::ExitStatus> {
+    for _ in 0..50 {
+        let _ = std::fs::write("/proc/sys/kernel/ns_last_pid", (want - 1).to_string());
+        let mut dd = Command::new("dd")
+            .args(["if=/dev/zero", "of=/dev/null", "bs=1", "count=5000", "status=none"])
+            .spawn()
+            .expect("dd");
+        let pid = dd.id();
+        let status = dd.wait().expect("dd");
+        if pid == want {
+            return Some(status);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_reused_pid_is_not_counted() {
+    if !bpf_available("a_reused_pid_is_not_counted") {
+        return;
+    }
+    let format = std::fs::read_to_string("/sys/kernel/tracing/events/sched/sched_process_exit/format")
+        .or_else(|_| std::fs::read_to_string("/sys/kernel/debug/tracing/events/sched/sched_process_exit/format"))
+        .unwrap_or_default();
+    if !format.is_empty() && !format.contains("group_dead") {
+        eprintln!("skipped: sched_process_exit has no group_dead on this kernel (before 6.16)");
+        return;
+    }
+    let _serial = serial();
+    // A target, traced by name, that exits during the trace.
+    let mut helper =
+        Command::new(common::helper()).args(["threads", "1", "100"]).stdout(Stdio::piped()).spawn().expect("helper");
+    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("ready line");
+    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    let mut zc = Command::new(zcopy())
+        .args(["trace", "--no-report", "--comm", "zcopy-helper", "--duration", "4", "--export-json"])
+        .arg(&json)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first).expect("zcopy's first line");
+    assert!(first.starts_with("zcopy: tracing"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("helper output");
+    assert!(helper.wait().expect("helper").success());
+    // An unrelated process with the same PID, while the trace goes on.
+    let reused = dd_with_pid(pid);
+    assert!(zc.wait().expect("zcopy").success());
+    let Some(status) = reused else {
+        eprintln!("skipped: could not get PID {pid} again (other processes took it)");
+        return;
+    };
+    assert!(status.success());
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
+    let reads = u(&common::process(&s, u64::from(pid))["syscalls"]["read"]["calls"]);
+    // The helper's 100 reads (and its runtime's few), not dd's 5000.
+    assert!((100..1000).contains(&reads), "{reads} reads charged to PID {pid}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
