@@ -30,6 +30,12 @@ pub const SLOT_BYTES_FROM_LEN_ARG: u32 = 2;
 pub const SLOT_SRC_FD_SHIFT: u32 = 8;
 pub const SLOT_DST_FD_SHIFT: u32 = 12;
 pub const SLOT_FD_MASK: u32 = 0xf;
+/// [`SlotConfig::flags`]: bits 16..19 hold 1 + the index of a send's `flags`
+/// argument (sendto, sendmsg), 0 for none: MSG_ZEROCOPY there marks the
+/// destination as `fd_kind::SOCKET_ZEROCOPY`.
+pub const SLOT_MSG_FLAGS_SHIFT: u32 = 16;
+/// MSG_ZEROCOPY (include/linux/socket.h).
+pub const MSG_ZEROCOPY: u64 = 0x400_0000;
 
 /// What kind of file an fd is (`FdKind` values), resolved at syscall entry.
 pub mod fd_kind {
@@ -42,6 +48,8 @@ pub mod fd_kind {
     pub const PIPE: u8 = 5;
     pub const CHAR_DEVICE: u8 = 6;
     pub const OTHER: u8 = 7;
+    /// A socket written with MSG_ZEROCOPY in the call's flags.
+    pub const SOCKET_ZEROCOPY: u8 = 8;
 }
 
 /// Key of the per-process counters by syscall and fd kinds.

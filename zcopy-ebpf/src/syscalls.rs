@@ -15,8 +15,8 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::debug;
 use zcopy_common::{
-    FlowKey, Inflight, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_SRC_FD_SHIFT,
-    SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason, fd_kind,
+    FlowKey, Inflight, MAX_SYSCALL_NR, MSG_ZEROCOPY, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK,
+    SLOT_MSG_FLAGS_SHIFT, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason, fd_kind,
 };
 
 use crate::{FLOWS, INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
@@ -49,7 +49,10 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
     };
     let args = Args::read(ctx);
     let src = args.fd_kind(config.flags >> SLOT_SRC_FD_SHIFT);
-    let dst = args.fd_kind(config.flags >> SLOT_DST_FD_SHIFT);
+    let mut dst = args.fd_kind(config.flags >> SLOT_DST_FD_SHIFT);
+    if dst == fd_kind::SOCKET && args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT).is_some_and(|f| f & MSG_ZEROCOPY != 0) {
+        dst = fd_kind::SOCKET_ZEROCOPY;
+    }
     let inflight = Inflight { len_arg: args.a1, slot: config.slot, flags: config.flags, src, dst, _pad: [0; 6] };
     if INFLIGHT.insert(tid, inflight, 0).is_err() {
         count_drop(drop_reason::INFLIGHT_FULL);
@@ -109,11 +112,13 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
 }
 
 /// The syscall arguments zcopy uses: args[1] (a length for the mapping
-/// syscalls) and every position an fd can be in (0, 1, 2, 4).
+/// syscalls), every position an fd can be in (0, 1, 2, 4), and a send's
+/// flags (2, 3).
 struct Args {
     a0: u64,
     a1: u64,
     a2: u64,
+    a3: u64,
     a4: u64,
 }
 
@@ -128,20 +133,26 @@ impl Args {
             // SAFETY: args[0..6] of the sys_enter format, constant offsets.
             unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
         };
-        Self { a0: arg(ARGS), a1: arg(ARGS + 8), a2: arg(ARGS + 16), a4: arg(ARGS + 32) }
+        Self { a0: arg(ARGS), a1: arg(ARGS + 8), a2: arg(ARGS + 16), a3: arg(ARGS + 24), a4: arg(ARGS + 32) }
     }
 
-    /// The kind of the fd in the argument `encoded` (1 + index, 0: none) names.
+    /// The argument `encoded` (1 + index, 0: none) names.
+    #[inline(always)]
+    fn get(&self, encoded: u32) -> Option<u64> {
+        match encoded & SLOT_FD_MASK {
+            1 => Some(self.a0),
+            2 => Some(self.a1),
+            3 => Some(self.a2),
+            4 => Some(self.a3),
+            5 => Some(self.a4),
+            _ => None,
+        }
+    }
+
+    /// The kind of the fd in the argument `encoded` names.
     #[inline(always)]
     fn fd_kind(&self, encoded: u32) -> u8 {
-        let fd = match encoded & SLOT_FD_MASK {
-            1 => self.a0,
-            2 => self.a1,
-            3 => self.a2,
-            5 => self.a4,
-            _ => return fd_kind::NONE,
-        };
-        crate::fdkind::of(fd)
+        self.get(encoded).map_or(fd_kind::NONE, crate::fdkind::of)
     }
 }
 

@@ -2,7 +2,8 @@
 //! architecture and what their "bytes" mean.
 
 use zcopy_common::{
-    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SlotConfig,
+    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_MSG_FLAGS_SHIFT, SLOT_SRC_FD_SHIFT,
+    SLOT_TRACKED, SlotConfig,
 };
 
 /// What the `bytes` of a syscall count.
@@ -86,6 +87,15 @@ pub fn by_slot(slot: u32) -> Option<&'static Syscall> {
 }
 
 /// The `SLOTS` table entries the loader writes: (syscall number, config).
+/// The index of a send's `flags` argument (where MSG_ZEROCOPY goes).
+fn msg_flags_arg(name: &str) -> Option<u8> {
+    match name {
+        "sendto" => Some(3),
+        "sendmsg" => Some(2),
+        _ => None,
+    }
+}
+
 pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
     TRACKED.iter().zip(0u32..).filter_map(|(sc, slot)| {
         let nr = u32::try_from(sc.nr).ok().filter(|nr| *nr < MAX_SYSCALL_NR)?;
@@ -93,7 +103,8 @@ pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
         let flags = SLOT_TRACKED
             | if sc.bytes == Bytes::LengthArg { SLOT_BYTES_FROM_LEN_ARG } else { 0 }
             | fd(sc.src_fd, SLOT_SRC_FD_SHIFT)
-            | fd(sc.dst_fd, SLOT_DST_FD_SHIFT);
+            | fd(sc.dst_fd, SLOT_DST_FD_SHIFT)
+            | fd(msg_flags_arg(sc.name), SLOT_MSG_FLAGS_SHIFT);
         Some((nr, SlotConfig { slot, flags }))
     })
 }

@@ -53,7 +53,7 @@ pub fn kind_name(kind: u8) -> &'static str {
     match kind {
         fd_kind::REGULAR => "file",
         fd_kind::REGULAR_DIRECT => "file (O_DIRECT)",
-        fd_kind::SOCKET => "socket",
+        fd_kind::SOCKET | fd_kind::SOCKET_ZEROCOPY => "socket",
         fd_kind::PIPE => "pipe",
         fd_kind::CHAR_DEVICE => "char device",
         fd_kind::OTHER => "other",
@@ -83,7 +83,11 @@ pub fn classify(syscall: &str, src: u8, dst: u8) -> Option<(CopyKind, &'static s
         match dst {
             REGULAR => (CpuUserToKernel, "writing a file copies user buffer -> page cache"),
             REGULAR_DIRECT => (DeviceDma, "an O_DIRECT write has the device read user memory"),
-            SOCKET => (CpuUserToKernel, "sending copies user buffer -> socket buffers (MSG_ZEROCOPY aside)"),
+            SOCKET => (CpuUserToKernel, "sending copies user buffer -> socket buffers"),
+            SOCKET_ZEROCOPY => (
+                ZeroCopySend,
+                "MSG_ZEROCOPY pins the user pages instead of copying them (with SO_ZEROCOPY set; the kernel's completion reports say if it copied after all)",
+            ),
             PIPE => (CpuUserToKernel, "writing a pipe copies user buffer -> pipe buffers"),
             CHAR_DEVICE => {
                 (DeviceSpecific, "a character device's driver takes the data its own way (/dev/null discards it)")
@@ -271,6 +275,7 @@ mod tests {
         assert_eq!(classify("read", REGULAR, NONE).map(|c| c.0), Some(CopyKind::CpuKernelToUser));
         assert_eq!(classify("read", REGULAR_DIRECT, NONE).map(|c| c.0), Some(CopyKind::DeviceDma));
         assert_eq!(classify("write", NONE, SOCKET).map(|c| c.0), Some(CopyKind::CpuUserToKernel));
+        assert_eq!(classify("sendto", NONE, SOCKET_ZEROCOPY).map(|c| c.0), Some(CopyKind::ZeroCopySend));
         assert_eq!(classify("write", NONE, CHAR_DEVICE).map(|c| c.0), Some(CopyKind::DeviceSpecific));
         assert_eq!(classify("sendfile", REGULAR, SOCKET).map(|c| c.0), Some(CopyKind::ByReference));
         assert_eq!(classify("sendfile", REGULAR, REGULAR).map(|c| c.0), Some(CopyKind::CpuKernelToKernel));
