@@ -58,7 +58,10 @@ struct Timeline {
     /// `--interval`: print a line of rates this often.
     print_every: Option<Duration>,
     printed: Sample,
+    /// Lines printed (plain), or the height of the last view (terminal).
     lines: u32,
+    /// stderr is a terminal: redraw one view in place instead of adding lines.
+    terminal: bool,
 }
 
 const FIRST_SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -67,7 +70,8 @@ const MAX_SAMPLES: usize = 1200;
 impl Timeline {
     fn new(start: Instant, print_every: Option<Duration>) -> Self {
         let every = print_every.map_or(FIRST_SAMPLE_EVERY, |p| p.min(FIRST_SAMPLE_EVERY));
-        Self { samples: Vec::new(), every, start, print_every, printed: Sample::default(), lines: 0 }
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self { samples: Vec::new(), every, start, print_every, printed: Sample::default(), lines: 0, terminal }
     }
 
     /// Takes a sample if one is due; returns how long until the next one.
@@ -80,12 +84,18 @@ impl Timeline {
             if let Some(p) = self.print_every
                 && sample.t_s - self.printed.t_s >= p.as_secs_f64() * 0.999
             {
-                if self.lines.is_multiple_of(20) {
-                    eprintln!("{}", output::interval::header());
+                if self.terminal {
+                    let (view, height) = output::interval::view(&self.printed, &sample, self.lines as usize);
+                    eprint!("{view}");
+                    self.lines = u32::try_from(height).unwrap_or(0);
+                } else {
+                    if self.lines.is_multiple_of(20) {
+                        eprintln!("{}", output::interval::header());
+                    }
+                    eprintln!("{}", output::interval::line(&self.printed, &sample));
+                    self.lines += 1;
                 }
-                eprintln!("{}", output::interval::line(&self.printed, &sample));
                 self.printed = sample.clone();
-                self.lines += 1;
             }
             self.samples.push(sample);
             if self.samples.len() > MAX_SAMPLES {
