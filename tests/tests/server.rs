@@ -314,3 +314,82 @@ fn a_reused_pid_is_not_counted() {
     assert!((100..1000).contains(&reads), "{reads} reads charged to PID {pid}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A fresh cgroup for a test: under the v2 root, or the v2 hierarchy mounted
+/// at /sys/fs/cgroup/unified on hybrid systems. Returns (--cgroup argument, folder).
+fn test_cgroup() -> Option<(String, PathBuf)> {
+    let root = Path::new("/sys/fs/cgroup");
+    let base = if root.join("cgroup.procs").exists() { "" } else { "unified/" };
+    let name = format!("{base}zcopy-test-{}", std::process::id());
+    let dir = root.join(&name);
+    std::fs::create_dir(&dir).ok()?;
+    Some((name, dir))
+}
+
+#[test]
+fn a_cgroup_is_traced_through_its_members() {
+    if !bpf_available("a_cgroup_is_traced_through_its_members") {
+        return;
+    }
+    let _serial = serial();
+    let Some((name, cgroup)) = test_cgroup() else {
+        eprintln!("skipped: cannot create a cgroup under /sys/fs/cgroup");
+        return;
+    };
+    const THREADS: u64 = 2;
+    const CALLS: u64 = 1000;
+    let mut helper = Command::new(common::helper())
+        .args(["threads", &THREADS.to_string(), &CALLS.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("helper");
+    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("ready line");
+    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    std::fs::write(cgroup.join("cgroup.procs"), pid.to_string()).expect("move the helper into the cgroup");
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    let mut zc = Command::new(zcopy())
+        .args(["trace", "--no-report", "--cgroup", &name, "--duration", "3", "--export-json"])
+        .arg(&json)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first).expect("zcopy's first line");
+    assert!(first.contains("cgroup") && first.contains("1 processes now"), "{first}");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).expect("helper output");
+    assert!(helper.wait().expect("helper").success());
+    assert!(zc.wait().expect("zcopy").success());
+    let _ = std::fs::remove_dir(&cgroup);
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
+    let zero_reads: u64 = s["copies"]
+        .as_array()
+        .expect("copies")
+        .iter()
+        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
+        .map(|c| u(&c["calls"]))
+        .sum();
+    assert_eq!(zero_reads, THREADS * CALLS);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn inside_a_pid_namespace_zcopy_refuses_and_says_why() {
+    if !bpf_available("inside_a_pid_namespace_zcopy_refuses_and_says_why") {
+        return;
+    }
+    // `timeout`: were the check missing, zcopy would trace until Ctrl-C.
+    let out = run(Command::new("timeout")
+        .args(["20", "unshare", "--pid", "--fork", "--mount-proc"])
+        .arg(zcopy())
+        .args(["trace", "--no-report", "--pid", "1"]));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("PID namespace") && err.contains("host PID"), "{err}");
+}

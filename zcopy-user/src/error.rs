@@ -15,17 +15,17 @@ pub enum ZcopyError {
     PermissionDenied { action: String, reason: std::io::Error },
 
     #[error(
-        "no process with PID {0}: check the id with `ps -p {0}` (for a process in a container, give its host PID:          the first number of the NSpid line in /proc/PID/status on the host)"
+        "no process with PID {0}: check the id with `ps -p {0}` (for a process in a container, give its host PID: the first number of the NSpid line in /proc/PID/status on the host)"
     )]
     NoSuchProcess(u32),
 
     #[error(
-        "zcopy runs inside a PID namespace (its NSpid is {0}): the kernel's BPF programs see host PIDs,          which zcopy cannot name from here; run zcopy on the host and give the host PID"
+        "zcopy runs inside a PID namespace ({0}): the kernel's BPF programs see host PIDs, which zcopy cannot name from here; run zcopy on the host and give the host PID"
     )]
     NestedPidNamespace(String),
 
     #[error(
-        "no cgroup v2 folder at {0}: give a path under /sys/fs/cgroup (e.g. system.slice/nginx.service;          `systemctl status UNIT` or /proc/PID/cgroup shows it)"
+        "no cgroup folder at {0}: give a path under /sys/fs/cgroup (e.g. system.slice/nginx.service; `systemctl status UNIT` or /proc/PID/cgroup shows it)"
     )]
     NoSuchCgroup(String),
 

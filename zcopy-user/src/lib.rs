@@ -135,6 +135,10 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 fn require_tracing_caps() -> anyhow::Result<()> {
+    // The programs see the kernel's PIDs; inside a PID namespace zcopy's are others.
+    if let Some(ns) = system::procfs::nested_pid_namespace() {
+        return Err(ZcopyError::NestedPidNamespace(ns).into());
+    }
     if let Some(missing) = CapSet::current().map(CapSet::missing_for_tracing).filter(|m| !m.is_empty()) {
         return Err(ZcopyError::NotPrivileged { missing }.into());
     }

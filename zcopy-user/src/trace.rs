@@ -270,9 +270,6 @@ fn add_existing(
 }
 
 async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option<Duration>) -> anyhow::Result<Ended> {
-    if let Some(nspid) = procfs::nested_pid_namespace() {
-        return Err(ZcopyError::NestedPidNamespace(nspid).into());
-    }
     let pidfds = spec.pids.iter().map(|pid| PidFd::open(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
     let cgroup = spec.cgroup.as_deref().map(cgroup_dir).transpose()?;
     let single = (spec.pids.len() == 1 && spec.comms.is_empty() && cgroup.is_none()).then(|| spec.pids[0]);

@@ -55,7 +55,9 @@ pub fn view(before: &Sample, now: &Sample, lines_before: usize) -> (String, usiz
     let mut calls: Vec<(&str, f64, u64)> = now
         .calls
         .iter()
-        .map(|(name, n)| (name.as_str(), n.saturating_sub(before.calls.get(name).copied().unwrap_or(0)) as f64 / dt, *n))
+        .map(|(name, n)| {
+            (name.as_str(), n.saturating_sub(before.calls.get(name).copied().unwrap_or(0)) as f64 / dt, *n)
+        })
         .filter(|(_, _, total)| *total > 0)
         .collect();
     calls.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.cmp(&a.2)));

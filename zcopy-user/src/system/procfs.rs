@@ -159,12 +159,20 @@ pub fn descendants(roots: &[u32], table: &[(u32, u32, String)]) -> Vec<u32> {
     out
 }
 
-/// zcopy's own PID in each nested PID namespace, when it runs inside one (a
-/// container): BPF sees the kernel's (host) PIDs, which zcopy cannot name then.
+/// The inode of the initial PID namespace (PROC_PID_INIT_INO, include/linux/proc_ns.h).
+const PROC_PID_INIT_INO: u64 = 0xEFFF_FFFC;
+
+/// zcopy's PID namespace, when it is not the initial one (a container): BPF
+/// sees the kernel's (host) PIDs, which zcopy cannot name then. NSpid alone
+/// does not tell: a container's own /proc shows only the inner PID.
 pub fn nested_pid_namespace() -> Option<String> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.trim().to_owned();
-    (nspid.split_whitespace().count() > 1).then_some(nspid)
+    use std::os::unix::fs::MetadataExt as _;
+    let ino = fs::metadata("/proc/self/ns/pid").ok()?.ino();
+    (ino != PROC_PID_INIT_INO).then(|| {
+        let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:")).map_or("?", str::trim).to_owned();
+        format!("pid:[{ino}], NSpid {nspid}")
+    })
 }
 
 /// The processes in cgroup v2 folder `dir` and the cgroups below it.
