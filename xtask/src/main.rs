@@ -5,6 +5,7 @@
 #[allow(dead_code, reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file")]
 mod bpf_toolchain;
 mod iperf3;
+mod overhead;
 
 use std::{
     env,
@@ -49,6 +50,18 @@ enum Task {
         /// Measured runs of each side.
         #[arg(long, default_value_t = 5)]
         runs: u32,
+    },
+    /// What tracing costs: the same work untraced, under zcopy, bpftrace, strace and perf trace (see BENCHMARKS.md).
+    BenchOverhead {
+        /// Interleaved rounds (the median is reported).
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// One-byte reads in the syscall storm.
+        #[arg(long, default_value_t = 1_000_000)]
+        storm_calls: u64,
+        /// MiB sent in each 64 KiB transfer.
+        #[arg(long, default_value_t = 512)]
+        size_mib: u64,
     },
     /// Set up, build (release) and run zcopy with these arguments.
     Run {
@@ -105,6 +118,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             setup(&root, false)?;
             build(&root, true)?;
             iperf3::compare(&root, &size, runs)
+        }
+        Task::BenchOverhead { rounds, storm_calls, size_mib } => {
+            setup(&root, true)?;
+            build(&root, true)?;
+            if !on_path("bpftrace") {
+                apt_install(&["bpftrace"], "the overhead comparison needs bpftrace")?;
+            }
+            overhead::run(&root, rounds, storm_calls, size_mib)
         }
         Task::Run { args } => {
             setup(&root, false)?;

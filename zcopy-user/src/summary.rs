@@ -348,11 +348,23 @@ pub struct Summary {
     /// Cumulative totals sampled during the trace (rates are the differences).
     #[serde(default)]
     pub timeline: Vec<Sample>,
+    /// What the tracing cost zcopy itself.
+    #[serde(default)]
+    pub tracer: Option<TracerCost>,
     /// Kernel release and machine it ran on (for report captions).
     #[serde(default)]
     pub kernel: String,
     #[serde(default)]
     pub machine: String,
+}
+
+/// zcopy's own cost: loading and attaching its programs, and its peak memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct TracerCost {
+    /// Wall time to load the programs and attach every hook.
+    pub load_s: f64,
+    /// zcopy's peak resident memory (getrusage ru_maxrss).
+    pub peak_rss_kib: u64,
 }
 
 /// Cumulative totals over every traced process at `t_s` seconds into the trace.
@@ -694,6 +706,7 @@ impl Summary {
             timeline: Vec::new(),
             kernel: String::new(),
             machine: String::new(),
+            tracer: None,
         }
     }
 }

@@ -126,7 +126,9 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     if let Availability::Missing(why) = &mounts.tracefs {
         return Err(ZcopyError::NoTracefs(why.clone()).into());
     }
+    let load_start = Instant::now();
     let mut tracer = Tracer::load(opts.bpf_log)?;
+    let load_s = load_start.elapsed().as_secs_f64();
     if opts.bpf_log {
         tracer.forward_logs()?;
     }
@@ -152,6 +154,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     summary.timeline.push(Sample::of(&raw, ended.wall_s));
     summary.kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
     summary.machine = crate::system::machine::describe();
+    summary.tracer = Some(crate::summary::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });
     if opts.json_stdout {
         export::write_json(&summary, std::path::Path::new("-"))?;
     } else {
@@ -371,4 +374,15 @@ async fn futures_join_all(pidfds: Vec<PidFd>) -> std::io::Result<()> {
         fd.exited().await?;
     }
     Ok(())
+}
+
+/// zcopy's peak resident memory so far, in KiB.
+fn peak_rss_kib() -> u64 {
+    // SAFETY: a zeroed rusage is a valid value for getrusage to fill.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_SELF with a valid pointer.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return 0;
+    }
+    u64::try_from(usage.ru_maxrss).unwrap_or(0)
 }

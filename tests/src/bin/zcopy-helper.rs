@@ -21,6 +21,12 @@
 //! then runs N threads that each make CALLS read(2)s of one byte from
 //! /dev/zero, joins them, prints `{"threads":N,"reads":N*CALLS}` and exits.
 //!
+//! `zcopy-helper overhead storm CALLS | read-write FILE | sendfile FILE`
+//! is the work `cargo xtask bench-overhead` times: CALLS one-byte reads of
+//! /dev/zero, or FILE sent over TCP loopback to a receiving thread in 64 KiB
+//! read()+write() or sendfile() calls. It prints `{"work_s":..}`: the time of
+//! the work alone, without any tracer's start-up.
+//!
 //! With `--wait-for-signal` as first argument, the parent first prints
 //! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
 
@@ -89,8 +95,71 @@ fn udp(count: usize, size: usize) {
     println!("{{\"sent\":{sent},\"received\":{received}}}");
 }
 
+/// The timed work of `cargo xtask bench-overhead`.
+fn overhead(mode: &str, arg: &str) {
+    const CHUNK: usize = 64 << 10;
+    let fail = |e: std::io::Error| -> ! { die(&format!("overhead {mode}: {e}")) };
+    let start = std::time::Instant::now();
+    match mode {
+        "storm" => {
+            let calls: usize = arg.parse().unwrap_or_else(|_| die("storm CALLS must be a number"));
+            let zero = CString::new("/dev/zero").unwrap_or_default();
+            // SAFETY: open/read/close on a byte we own.
+            unsafe {
+                let fd = libc::open(zero.as_ptr(), libc::O_RDONLY);
+                let mut b = 0u8;
+                for _ in 0..calls {
+                    libc::read(fd, (&raw mut b).cast(), 1);
+                }
+                libc::close(fd);
+            }
+        }
+        "read-write" | "sendfile" => {
+            use std::os::fd::AsRawFd as _;
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail(e));
+            let addr = listener.local_addr().unwrap_or_else(|e| fail(e));
+            let receiver = std::thread::spawn(move || -> u64 {
+                let Ok((mut conn, _)) = listener.accept() else { return 0 };
+                let mut buf = vec![0u8; CHUNK];
+                let mut total = 0;
+                while let Ok(n) = std::io::Read::read(&mut conn, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                total
+            });
+            let mut sock = std::net::TcpStream::connect(addr).unwrap_or_else(|e| fail(e));
+            let mut file = fs::File::open(arg).unwrap_or_else(|e| fail(e));
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = if mode == "sendfile" {
+                    // SAFETY: sendfile between two open descriptors, no offset pointer.
+                    let n = unsafe { libc::sendfile(sock.as_raw_fd(), file.as_raw_fd(), std::ptr::null_mut(), CHUNK) };
+                    usize::try_from(n).unwrap_or_else(|_| fail(std::io::Error::last_os_error()))
+                } else {
+                    let n = std::io::Read::read(&mut file, &mut buf).unwrap_or_else(|e| fail(e));
+                    std::io::Write::write_all(&mut sock, &buf[..n]).unwrap_or_else(|e| fail(e));
+                    n
+                };
+                if n == 0 {
+                    break;
+                }
+            }
+            drop(sock);
+            let _ = receiver.join();
+        }
+        _ => die("overhead MODE is storm, read-write or sendfile"),
+    }
+    println!("{{\"work_s\":{}}}", start.elapsed().as_secs_f64());
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "overhead") {
+        return overhead(args.get(1).map_or("", String::as_str), args.get(2).map_or("", String::as_str));
+    }
     if args.first().is_some_and(|a| a == "threads") {
         return threads(arg(&args, 1, "N"), arg(&args, 2, "CALLS"));
     }
