@@ -135,13 +135,25 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
     // times[work][tool]
     let mut times = vec![vec![Vec::new(); tools.len()]; works.len()];
     let mut zcopy_storm: Option<Value> = None;
+    let mut rss_kib: Vec<f64> = Vec::new();
+    let mut load_s: Vec<f64> = Vec::new();
     for round in 1..=rounds {
         super::step(&format!("round {round}/{rounds}"));
         for (w, (_, work)) in works.iter().enumerate() {
-            for (t, tool) in tools.iter().enumerate() {
+            // Each round starts with a different tool, so no tool always runs first.
+            let n = tools.len();
+            for t in (0..n).map(|i| (i + round as usize) % n) {
+                let tool = &tools[t];
                 times[w][t].push(run_once(tool, work)?);
-                if w == 0 && tool.name == "zcopy trace" {
-                    zcopy_storm = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+                if tool.name == "zcopy trace" {
+                    let z: Option<Value> = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+                    if let Some(z) = &z {
+                        rss_kib.extend(z["tracer"]["peak_rss_kib"].as_f64());
+                        load_s.extend(z["tracer"]["load_s"].as_f64());
+                    }
+                    if w == 0 {
+                        zcopy_storm = z;
+                    }
                 }
             }
         }
@@ -173,10 +185,12 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
             2 * syscalls,
             2.0 * syscalls as f64 / storm_s / 1e6
         );
+        let max_rss = rss_kib.iter().copied().fold(0.0, f64::max);
         println!(
-            "zcopy: load and attach {:.3} s, peak RSS {} KiB",
-            z["tracer"]["load_s"].as_f64().unwrap_or(f64::NAN),
-            z["tracer"]["peak_rss_kib"].as_u64().unwrap_or(0)
+            "zcopy: load and attach {:.3} s (median of {}), peak RSS median {:.0} KiB, max {max_rss:.0} KiB",
+            median(&mut load_s),
+            load_s.len(),
+            median(&mut rss_kib),
         );
     }
     Ok(())
