@@ -363,7 +363,7 @@ pub struct Summary {
 pub struct TracerCost {
     /// Wall time to load the programs and attach every hook.
     pub load_s: f64,
-    /// zcopy's peak resident memory (getrusage ru_maxrss).
+    /// zcopy's peak resident memory (VmHWM in /proc/self/status).
     pub peak_rss_kib: u64,
 }
 

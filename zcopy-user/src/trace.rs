@@ -376,13 +376,12 @@ async fn futures_join_all(pidfds: Vec<PidFd>) -> std::io::Result<()> {
     Ok(())
 }
 
-/// zcopy's peak resident memory so far, in KiB.
+/// zcopy's peak resident memory since it started, in KiB: VmHWM of its own
+/// memory map (getrusage's ru_maxrss would include the parent's memory
+/// before exec).
 fn peak_rss_kib() -> u64 {
-    // SAFETY: a zeroed rusage is a valid value for getrusage to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: RUSAGE_SELF with a valid pointer.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return 0;
-    }
-    u64::try_from(usage.ru_maxrss).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
