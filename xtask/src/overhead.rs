@@ -146,7 +146,8 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
                 let tool = &tools[t];
                 times[w][t].push(run_once(tool, work)?);
                 if tool.name == "zcopy trace" {
-                    let z: Option<Value> = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+                    let z: Option<Value> =
+                        std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
                     if let Some(z) = &z {
                         rss_kib.extend(z["tracer"]["peak_rss_kib"].as_f64());
                         load_s.extend(z["tracer"]["load_s"].as_f64());

@@ -17,7 +17,9 @@ pub const MAX_SLOTS: u32 = 64;
 pub const MAX_TARGETS: u32 = 16_384;
 
 /// Maximum number of threads that can be inside a tracked syscall at once.
-pub const MAX_INFLIGHT: u32 = 16_384;
+/// In-flight syscall records: an array indexed by `tid % MAX_INFLIGHT`
+/// (a power of two), each record naming its thread.
+pub const MAX_INFLIGHT: u32 = 65_536;
 
 /// [`SlotConfig::flags`]: the syscall is tracked (has a slot).
 pub const SLOT_TRACKED: u32 = 1;
@@ -112,10 +114,12 @@ pub struct Inflight {
     pub slot: u32,
     /// `SLOT_*` flags of the syscall.
     pub flags: u32,
+    /// The thread the record belongs to (0: free).
+    pub tid: u32,
     /// `fd_kind` of the source and destination fds.
     pub src: u8,
     pub dst: u8,
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 2],
 }
 
 /// Per-process counters that are not per syscall (one copy per CPU).
@@ -191,7 +195,8 @@ pub mod drop_reason {
     pub const PROC_MAP_FULL: u32 = 0;
     /// The per-syscall counters map was full.
     pub const SYSCALL_MAP_FULL: u32 = 1;
-    /// The in-flight syscall map could not take an entry.
+    /// A thread's in-flight record overwrote another live thread's (their
+    /// ids are equal modulo `MAX_INFLIGHT`): that other call is not counted.
     pub const INFLIGHT_FULL: u32 = 2;
     /// A child of a target could not be added to the targets map.
     pub const TARGETS_FULL: u32 = 3;

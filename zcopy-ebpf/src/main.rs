@@ -21,7 +21,7 @@ mod syscalls;
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
     Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, MAX_WANTED_COMMS, ProcStats, SlotConfig,
@@ -51,7 +51,7 @@ static PROCS: PerCpuHashMap<u32, ProcStats> = PerCpuHashMap::with_max_entries(MA
 
 /// Thread id -> the tracked syscall it is inside of.
 #[map]
-static INFLIGHT: LruHashMap<u32, Inflight> = LruHashMap::with_max_entries(MAX_INFLIGHT, 0);
+static INFLIGHT: Array<Inflight> = Array::with_max_entries(MAX_INFLIGHT, 0);
 
 /// Process -> command name, written at fork and exec.
 #[map]

@@ -15,7 +15,7 @@
 use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
 use aya_log_ebpf::debug;
 use zcopy_common::{
-    FlowKey, Inflight, MAX_SYSCALL_NR, MSG_ZEROCOPY, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK,
+    FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK,
     SLOT_MSG_FLAGS_SHIFT, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason, fd_kind,
 };
 
@@ -53,9 +53,15 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
     if dst == fd_kind::SOCKET && args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT).is_some_and(|f| f & MSG_ZEROCOPY != 0) {
         dst = fd_kind::SOCKET_ZEROCOPY;
     }
-    let inflight = Inflight { len_arg: args.a1, slot: config.slot, flags: config.flags, src, dst, _pad: [0; 6] };
-    if INFLIGHT.insert(tid, inflight, 0).is_err() {
-        count_drop(drop_reason::INFLIGHT_FULL);
+    // A plain array slot (no locked hash update on the hot path), claimed by tid.
+    if let Some(record) = INFLIGHT.get_ptr_mut(tid & (MAX_INFLIGHT - 1)) {
+        // SAFETY: a pointer to an array value; only threads with this slot write it.
+        unsafe {
+            if (*record).tid != 0 && (*record).tid != tid {
+                count_drop(drop_reason::INFLIGHT_FULL);
+            }
+            *record = Inflight { len_arg: args.a1, slot: config.slot, flags: config.flags, tid, src, dst, _pad: [0; 2] };
+        }
     }
     debug!(ctx, "enter pid={} tid={} nr={}", tgid, tid, nr);
     Ok(0)
@@ -78,13 +84,17 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
     if slot_of(nr).is_none() {
         return Ok(0);
     }
-    let Some(inflight) = INFLIGHT.get_ptr(tid) else {
-        // Entered before tracing started: not counted, like the entry.
+    let Some(record) = INFLIGHT.get_ptr_mut(tid & (MAX_INFLIGHT - 1)) else {
         return Ok(0);
     };
-    // SAFETY: the pointer comes from a successful lookup.
-    let inflight = unsafe { *inflight };
-    let _ = INFLIGHT.remove(tid);
+    // SAFETY: a pointer to an array value.
+    let inflight = unsafe { *record };
+    if inflight.tid != tid {
+        // Entered before tracing started: not counted, like the entry.
+        return Ok(0);
+    }
+    // SAFETY: as above; frees the slot.
+    unsafe { (*record).tid = 0 };
 
     // SAFETY: offsets from the sys_exit format.
     let ret: i64 = unsafe { field(ctx, RET) };

@@ -348,7 +348,7 @@ fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
     let names = [
         (drop_reason::PROC_MAP_FULL, "process_map_full"),
         (drop_reason::SYSCALL_MAP_FULL, "syscall_map_full"),
-        (drop_reason::INFLIGHT_FULL, "inflight_map_full"),
+        (drop_reason::INFLIGHT_FULL, "inflight_collision"),
         (drop_reason::TARGETS_FULL, "targets_map_full"),
         (drop_reason::NETDEV_MAP_FULL, "netdev_map_full"),
     ];
