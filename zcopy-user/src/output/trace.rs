@@ -168,9 +168,8 @@ pub fn render(s: &Summary) -> String {
             missed.join(", ")
         );
     }
-    let dropped: u64 = s.drops.values().sum();
-    if dropped > 0 {
-        let _ = writeln!(out, "  WARNING: {dropped} events could not be counted: {:?}", s.drops);
+    for (reason, n) in s.drops.iter().filter(|(_, n)| **n > 0) {
+        let _ = writeln!(out, "  WARNING: {n} events could not be counted ({reason}): {}", drop_advice(reason));
     }
     for w in &s.warnings {
         let _ = writeln!(out, "  note: {w}");
@@ -178,8 +177,34 @@ pub fn render(s: &Summary) -> String {
     out
 }
 
+/// What a full kernel map means, its limit, and what to do.
+fn drop_advice(reason: &str) -> String {
+    use zcopy_common::{MAX_INFLIGHT, MAX_TARGETS, netdev};
+    match reason {
+        "targets_map_full" | "process_map_full" => format!(
+            "more than {MAX_TARGETS} traced processes and threads at once; trace fewer (one --pid rather than a --comm or --cgroup that matches many)"
+        ),
+        "syscall_map_full" => format!(
+            "the per-syscall and per-flow counters hold {} entries; trace fewer processes at once",
+            MAX_TARGETS * 8
+        ),
+        "inflight_collision" => format!(
+            "two threads whose ids are equal modulo {MAX_INFLIGHT} were in syscalls at once; one call was not counted"
+        ),
+        "netdev_map_full" => format!("more than {} network devices transmitted", netdev::MAX_DEVICES),
+        _ => "see docs/json-schema.md".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn full_maps_name_the_limit_and_the_fix() {
+        let a = super::drop_advice("targets_map_full");
+        assert!(a.contains("16384") && a.contains("--pid"), "{a}");
+        assert!(super::drop_advice("inflight_collision").contains("65536"));
+    }
+
     use super::*;
     use crate::summary::{Coverage, RawCounters, RawProcess, Summary, Target};
     use zcopy_common::{ProcStats, SyscallStats};
