@@ -180,6 +180,68 @@ fn nginx_is_profiled_by_pid_and_its_strategy_named() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A `zcopy-helper threads N CALLS` waiting for SIGUSR1; returns it, its stdout and its PID.
+fn waiting_threads(threads: u64, calls: u64) -> (Child, BufReader<std::process::ChildStdout>, u32) {
+    let mut helper = Command::new(common::helper())
+        .args(["threads", &threads.to_string(), &calls.to_string()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("helper");
+    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("ready line");
+    let pid = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    (helper, out, pid)
+}
+
+/// Lets the waiting helper run and waits for it to finish.
+fn release(mut helper: Child, mut out: BufReader<std::process::ChildStdout>, pid: u32) -> String {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut out, &mut report).expect("helper output");
+    assert!(helper.wait().expect("helper").success());
+    report
+}
+
+/// Starts `zcopy trace ARGS` and waits until it says it is tracing; returns
+/// it, its stderr, and that first line.
+fn start_zcopy(args: &[&str], json: &Path) -> (Child, BufReader<std::process::ChildStderr>, String) {
+    let mut zc = Command::new(zcopy())
+        .arg("trace")
+        .args(args)
+        .arg("--export-json")
+        .arg(json)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy");
+    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    err.read_line(&mut first).expect("zcopy's first line");
+    assert!(first.starts_with("zcopy: tracing"), "{first}");
+    (zc, err, first)
+}
+
+/// Waits for zcopy to end successfully and reads its JSON summary.
+fn finish_zcopy(mut zc: Child, mut err: BufReader<std::process::ChildStderr>, json: &Path) -> Value {
+    let status = zc.wait().expect("zcopy");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    assert!(status.success(), "{rest}");
+    serde_json::from_str(&std::fs::read_to_string(json).expect("JSON")).expect("parses")
+}
+
+/// Calls of read(2) on a character device (the helper's /dev/zero) in a summary.
+fn char_device_reads(s: &Value) -> u64 {
+    s["copies"]
+        .as_array()
+        .expect("copies")
+        .iter()
+        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
+        .map(|c| u(&c["calls"]))
+        .sum()
+}
+
 #[test]
 fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     if !bpf_available("a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace") {
@@ -188,51 +250,19 @@ fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     let _serial = serial();
     const THREADS: u64 = 16;
     const CALLS: u64 = 5000;
-    let mut helper = Command::new(common::helper())
-        .args(["threads", &THREADS.to_string(), &CALLS.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("helper");
-    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("ready line");
-    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    let (helper, out, pid) = waiting_threads(THREADS, CALLS);
     let dir = common::tempdir();
     let json = dir.join("summary.json");
-    // No duration: the trace must end when the target exits, mid-trace, and still report.
     let folder = dir.join("report");
-    let mut zc = Command::new(zcopy())
-        .args(["trace", "--pid", &pid.to_string(), "--export-json"])
-        .arg(&json)
-        .arg("--report")
-        .arg(&folder)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zcopy");
-    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    err.read_line(&mut first).expect("zcopy's first line");
-    assert!(first.starts_with("zcopy: tracing"), "{first}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
-    let mut report = String::new();
-    std::io::Read::read_to_string(&mut out, &mut report).expect("helper output");
-    assert!(helper.wait().expect("helper").success());
-    let status = zc.wait().expect("zcopy");
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
-    assert!(status.success(), "{rest}");
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
+    // No duration: the trace must end when the target exits, mid-trace, and still report.
+    let folder_arg = folder.to_str().expect("utf-8");
+    let (zc, err, _) = start_zcopy(&["--pid", &pid.to_string(), "--report", folder_arg], &json);
+    let report = release(helper, out, pid);
+    let s = finish_zcopy(zc, err, &json);
     assert_eq!(s["target"]["ended_by"], "exited");
     // Every thread's reads of /dev/zero, charged to the process: exactly N x CALLS
     // (the runtime's own reads, e.g. glibc reading /proc/self/maps, are of other files).
-    let zero_reads: u64 = s["copies"]
-        .as_array()
-        .expect("copies")
-        .iter()
-        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
-        .map(|c| u(&c["calls"]))
-        .sum();
+    let zero_reads = char_device_reads(&s);
     assert_eq!(zero_reads, THREADS * CALLS, "{report}: {}", s["copies"]);
     let all_reads = u(&common::process(&s, u64::from(pid))["syscalls"]["read"]["calls"]);
     assert!(all_reads >= zero_reads, "{all_reads}");
@@ -277,42 +307,23 @@ fn a_reused_pid_is_not_counted() {
     }
     let _serial = serial();
     // A target, traced by name, that exits during the trace.
-    let mut helper =
-        Command::new(common::helper()).args(["threads", "1", "100"]).stdout(Stdio::piped()).spawn().expect("helper");
-    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("ready line");
-    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    let (helper, out, pid) = waiting_threads(1, 100);
     let dir = common::tempdir();
     let json = dir.join("summary.json");
-    let mut zc = Command::new(zcopy())
-        .args(["trace", "--no-report", "--comm", "zcopy-helper", "--duration", "4", "--export-json"])
-        .arg(&json)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zcopy");
-    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    err.read_line(&mut first).expect("zcopy's first line");
-    assert!(first.starts_with("zcopy: tracing"), "{first}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).expect("helper output");
-    assert!(helper.wait().expect("helper").success());
+    let (zc, err, _) = start_zcopy(&["--no-report", "--comm", "zcopy-helper", "--duration", "4"], &json);
+    release(helper, out, pid);
     // An unrelated process with the same PID, while the trace goes on.
     let reused = dd_with_pid(pid);
-    assert!(zc.wait().expect("zcopy").success());
+    let s = finish_zcopy(zc, err, &json);
+    let _ = std::fs::remove_dir_all(&dir);
     let Some(status) = reused else {
         eprintln!("skipped: could not get PID {pid} again (other processes took it)");
         return;
     };
     assert!(status.success());
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
     let reads = u(&common::process(&s, u64::from(pid))["syscalls"]["read"]["calls"]);
     // The helper's 100 reads (and its runtime's few), not dd's 5000.
     assert!((100..1000).contains(&reads), "{reads} reads charged to PID {pid}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A fresh cgroup for a test: under the v2 root, or the v2 hierarchy mounted
@@ -338,44 +349,16 @@ fn a_cgroup_is_traced_through_its_members() {
     };
     const THREADS: u64 = 2;
     const CALLS: u64 = 1000;
-    let mut helper = Command::new(common::helper())
-        .args(["threads", &THREADS.to_string(), &CALLS.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("helper");
-    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line).expect("ready line");
-    let pid: u32 = line.trim().strip_prefix("ready ").expect("ready").parse().expect("pid");
+    let (helper, out, pid) = waiting_threads(THREADS, CALLS);
     std::fs::write(cgroup.join("cgroup.procs"), pid.to_string()).expect("move the helper into the cgroup");
     let dir = common::tempdir();
     let json = dir.join("summary.json");
-    let mut zc = Command::new(zcopy())
-        .args(["trace", "--no-report", "--cgroup", &name, "--duration", "3", "--export-json"])
-        .arg(&json)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("zcopy");
-    let mut err = BufReader::new(zc.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    err.read_line(&mut first).expect("zcopy's first line");
+    let (zc, err, first) = start_zcopy(&["--no-report", "--cgroup", &name, "--duration", "3"], &json);
     assert!(first.contains("cgroup") && first.contains("1 processes now"), "{first}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).expect("helper output");
-    assert!(helper.wait().expect("helper").success());
-    assert!(zc.wait().expect("zcopy").success());
+    release(helper, out, pid);
+    let s = finish_zcopy(zc, err, &json);
     let _ = std::fs::remove_dir(&cgroup);
-    let s: Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("JSON")).expect("parses");
-    let zero_reads: u64 = s["copies"]
-        .as_array()
-        .expect("copies")
-        .iter()
-        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
-        .map(|c| u(&c["calls"]))
-        .sum();
-    assert_eq!(zero_reads, THREADS * CALLS);
+    assert_eq!(char_device_reads(&s), THREADS * CALLS);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -41,6 +41,20 @@ fn arg(args: &[String], i: usize, name: &str) -> usize {
     args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| die(&format!("argument {i} ({name}) must be a number")))
 }
 
+/// `calls` read(2)s of one byte from /dev/zero, with raw syscalls.
+fn read_zero_bytes(calls: usize) {
+    let zero = CString::new("/dev/zero").unwrap_or_default();
+    // SAFETY: open/read/close on a byte we own.
+    unsafe {
+        let fd = libc::open(zero.as_ptr(), libc::O_RDONLY);
+        let mut b = 0u8;
+        for _ in 0..calls {
+            libc::read(fd, (&raw mut b).cast(), 1);
+        }
+        libc::close(fd);
+    }
+}
+
 /// Prints `ready PID` and blocks until SIGUSR1 arrives.
 fn wait_for_usr1() {
     // SAFETY: plain signal-mask calls on a local set.
@@ -58,22 +72,7 @@ fn wait_for_usr1() {
 
 fn threads(n: usize, calls: usize) {
     wait_for_usr1();
-    let workers: Vec<_> = (0..n)
-        .map(|_| {
-            std::thread::spawn(move || {
-                let zero = CString::new("/dev/zero").unwrap_or_default();
-                // SAFETY: open/read/close on a buffer we own.
-                unsafe {
-                    let fd = libc::open(zero.as_ptr(), libc::O_RDONLY);
-                    let mut b = 0u8;
-                    for _ in 0..calls {
-                        libc::read(fd, (&raw mut b).cast(), 1);
-                    }
-                    libc::close(fd);
-                }
-            })
-        })
-        .collect();
+    let workers: Vec<_> = (0..n).map(|_| std::thread::spawn(move || read_zero_bytes(calls))).collect();
     for w in workers {
         let _ = w.join();
     }
@@ -102,17 +101,7 @@ fn overhead(mode: &str, arg: &str) {
     let start = std::time::Instant::now();
     match mode {
         "storm" => {
-            let calls: usize = arg.parse().unwrap_or_else(|_| die("storm CALLS must be a number"));
-            let zero = CString::new("/dev/zero").unwrap_or_default();
-            // SAFETY: open/read/close on a byte we own.
-            unsafe {
-                let fd = libc::open(zero.as_ptr(), libc::O_RDONLY);
-                let mut b = 0u8;
-                for _ in 0..calls {
-                    libc::read(fd, (&raw mut b).cast(), 1);
-                }
-                libc::close(fd);
-            }
+            read_zero_bytes(arg.parse().unwrap_or_else(|_| die("storm CALLS must be a number")));
         }
         "read-write" | "sendfile" => {
             use std::os::fd::AsRawFd as _;
