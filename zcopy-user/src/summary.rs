@@ -36,6 +36,19 @@ pub struct RawCounters {
     pub missed: BTreeMap<String, u64>,
 }
 
+impl RawCounters {
+    /// Per-flow counters summed over every process.
+    pub fn flows(&self) -> BTreeMap<(u32, u8, u8), SyscallStats> {
+        let mut all: BTreeMap<(u32, u8, u8), SyscallStats> = BTreeMap::new();
+        for p in self.processes.values() {
+            for (key, s) in &p.flows {
+                add_syscall_stats(all.entry(*key).or_default(), s);
+            }
+        }
+        all
+    }
+}
+
 /// Which counter sources were attached; a missing one makes its figures `null`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
@@ -398,12 +411,7 @@ impl Sample {
     pub fn of(raw: &RawCounters, t_s: f64) -> Self {
         use crate::analysis::copies::{self, CopyKind};
         let (stats, _, _) = total(raw);
-        let mut all_flows: BTreeMap<(u32, u8, u8), SyscallStats> = BTreeMap::new();
-        for p in raw.processes.values() {
-            for (key, s) in &p.flows {
-                add_syscall_stats(all_flows.entry(*key).or_default(), s);
-            }
-        }
+        let all_flows = raw.flows();
         let flows = copies::flows(&all_flows);
         let kinds = copies::totals(&flows);
         let kind = |k: CopyKind| kinds.get(&k).copied().unwrap_or(0);
@@ -667,12 +675,7 @@ impl Summary {
         warnings: Vec<String>,
     ) -> Self {
         let (stats, evidence, per_slot) = total(raw);
-        let mut all_flows: BTreeMap<(u32, u8, u8), SyscallStats> = BTreeMap::new();
-        for p in raw.processes.values() {
-            for (key, s) in &p.flows {
-                add_syscall_stats(all_flows.entry(*key).or_default(), s);
-            }
-        }
+        let all_flows = raw.flows();
         let copies = if coverage.fd_kinds { crate::analysis::copies::flows(&all_flows) } else { Vec::new() };
         let copies_by_kind = crate::analysis::copies::totals(&copies);
         let mmap_slot = syscalls::TRACKED.iter().position(|t| t.name == "mmap").map(|i| i as u32);
