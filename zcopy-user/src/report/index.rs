@@ -8,17 +8,11 @@ use base64::Engine as _;
 
 use super::{Chart, Results};
 
-/// The report's text body (Markdown): what ran, the key table, the claims.
+/// The report's text body (Markdown): what ran, the key table, the claims, the sources.
 fn body(results: &Results) -> String {
     match results {
-        Results::Bench(r) => {
-            let mut out = crate::export::markdown::render(r);
-            let claims = crate::output::claims::render(&r.cases, true);
-            if !claims.trim().is_empty() {
-                let _ = write!(out, "\n## The literature's claims against this run\n\n{claims}");
-            }
-            out
-        }
+        // The Markdown export has the key table, the claims and the sources.
+        Results::Bench(r) => crate::export::markdown::render(r),
         Results::Trace(s) => {
             let what = s.target.command.as_ref().map_or_else(|| format!("PID {}", s.target.pid), |c| c.join(" "));
             format!("# zcopy trace: {what}\n\n```\n{}```\n", crate::output::trace::render(s))
