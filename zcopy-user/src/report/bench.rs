@@ -32,10 +32,12 @@ fn primary(report: &BenchReport) -> Vec<&CaseResult> {
 }
 
 /// The caption line: kernel, machine, sizes, cache, runs.
-fn caption(report: &BenchReport, cases: &[&CaseResult], chunk: Option<u64>) -> String {
+fn caption(report: &BenchReport, cases: &[&CaseResult]) -> String {
     let o = &report.options;
+    // The cases' chunk size when they share one (the per-strategy charts), else every one (a sweep).
+    let shared = cases.first().map(|c| c.chunk).filter(|&first| cases.iter().all(|c| c.chunk == first));
     let chunk =
-        chunk.map_or_else(|| o.chunks.iter().map(|c| format_size(*c)).collect::<Vec<_>>().join(", "), format_size);
+        shared.map_or_else(|| o.chunks.iter().map(|c| format_size(*c)).collect::<Vec<_>>().join(", "), format_size);
     let cache = cases.first().map_or("?", |c| c.cache.name());
     format!(
         "Linux {} · {} · {} file -> {} sink · chunk {} · {} cache · {} runs each (+{} warm-up){}",
@@ -134,40 +136,44 @@ pub fn per_strategy(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<C
         return Ok(None);
     }
     let chart = Chart::new("per-strategy.png", "What each strategy costs the kernel, per MiB moved", &cases);
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
-    let panels = body.split_evenly((2, 3));
-    let transitions = |_: &CaseResult, s: &SideRun, _| s.syscalls_total.map(|n| 2.0 * n as f64 / mib(s));
-    let device = |_: &CaseResult, s: &SideRun, _| {
-        let d = &s.data;
-        Some((d.block_read_bytes? + d.block_write_bytes?) as f64 / s.bytes.max(1) as f64)
-    };
-    let faults = |_: &CaseResult, s: &SideRun, _| s.faults.total.map(|f| f as f64 / mib(s));
-    let switches =
-        |_: &CaseResult, s: &SideRun, _| Some((s.switches.voluntary? + s.switches.involuntary?) as f64 / mib(s));
-    style::bar_panel(
-        &panels[0],
-        "mode transitions per MiB",
-        "2 x syscalls (inferred) / MiB",
-        &side_groups(&cases, &transitions),
-    )?;
-    style::bar_panel(
-        &panels[1],
-        "CPU-copied bytes per byte moved",
-        "bytes / byte (see copies chart)",
-        &side_groups(&cases, &cpu_copies_per_byte),
-    )?;
-    style::bar_panel(
-        &panels[2],
-        "block device bytes per byte moved",
-        "block_bio_queue bytes / byte",
-        &side_groups(&cases, &device),
-    )?;
-    style::bar_panel(&panels[3], "page faults per MiB", "perf page-faults / MiB", &side_groups(&cases, &faults))?;
-    style::bar_panel(&panels[4], "context switches per MiB", "sched_switch / MiB", &side_groups(&cases, &switches))?;
-    style::legend(&panels[5], "strategy (receiver: lighter shade)", &legend_entries(&cases))?;
-    root.present()?;
+    chart.draw(dir, &caption(report, &cases), |body| {
+        let panels = body.split_evenly((2, 3));
+        let transitions = |_: &CaseResult, s: &SideRun, _| s.syscalls_total.map(|n| 2.0 * n as f64 / mib(s));
+        let device = |_: &CaseResult, s: &SideRun, _| {
+            let d = &s.data;
+            Some((d.block_read_bytes? + d.block_write_bytes?) as f64 / s.bytes.max(1) as f64)
+        };
+        let faults = |_: &CaseResult, s: &SideRun, _| s.faults.total.map(|f| f as f64 / mib(s));
+        let switches =
+            |_: &CaseResult, s: &SideRun, _| Some((s.switches.voluntary? + s.switches.involuntary?) as f64 / mib(s));
+        style::bar_panel(
+            &panels[0],
+            "mode transitions per MiB",
+            "2 x syscalls (inferred) / MiB",
+            &side_groups(&cases, &transitions),
+        )?;
+        style::bar_panel(
+            &panels[1],
+            "CPU-copied bytes per byte moved",
+            "bytes / byte (see copies chart)",
+            &side_groups(&cases, &cpu_copies_per_byte),
+        )?;
+        style::bar_panel(
+            &panels[2],
+            "block device bytes per byte moved",
+            "block_bio_queue bytes / byte",
+            &side_groups(&cases, &device),
+        )?;
+        style::bar_panel(&panels[3], "page faults per MiB", "perf page-faults / MiB", &side_groups(&cases, &faults))?;
+        style::bar_panel(
+            &panels[4],
+            "context switches per MiB",
+            "sched_switch / MiB",
+            &side_groups(&cases, &switches),
+        )?;
+        style::legend(&panels[5], "strategy (receiver: lighter shade)", &legend_entries(&cases))?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
 
@@ -179,23 +185,27 @@ pub fn copies_by_kind(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
     }
     let chart =
         Chart::new("copies-by-kind.png", "What the kernel did with each byte, by kind (bytes per byte moved)", &cases);
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
-    let panels = body.split_evenly((2, 3));
-    let kinds = [
-        CopyKind::CpuKernelToUser,
-        CopyKind::CpuUserToKernel,
-        CopyKind::CpuKernelToKernel,
-        CopyKind::ByReference,
-        CopyKind::ZeroCopySend,
-    ];
-    for (panel, kind) in panels.iter().zip(kinds) {
-        let figure = move |_: &CaseResult, s: &SideRun, _| kind_per_byte(s, kind);
-        style::bar_panel(panel, kind.label(), "bytes / byte (inferred from fd kinds)", &side_groups(&cases, &figure))?;
-    }
-    style::legend(&panels[5], "strategy (receiver: lighter shade)", &legend_entries(&cases))?;
-    root.present()?;
+    chart.draw(dir, &caption(report, &cases), |body| {
+        let panels = body.split_evenly((2, 3));
+        let kinds = [
+            CopyKind::CpuKernelToUser,
+            CopyKind::CpuUserToKernel,
+            CopyKind::CpuKernelToKernel,
+            CopyKind::ByReference,
+            CopyKind::ZeroCopySend,
+        ];
+        for (panel, kind) in panels.iter().zip(kinds) {
+            let figure = move |_: &CaseResult, s: &SideRun, _| kind_per_byte(s, kind);
+            style::bar_panel(
+                panel,
+                kind.label(),
+                "bytes / byte (inferred from fd kinds)",
+                &side_groups(&cases, &figure),
+            )?;
+        }
+        style::legend(&panels[5], "strategy (receiver: lighter shade)", &legend_entries(&cases))?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
 
@@ -208,51 +218,50 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
         return Ok(None);
     }
     let chart = Chart::new("claims.png", "Claimed (grey) against measured (colour), per chunk or per MiB", &cases);
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
-    let shown = rows.len().min(8);
-    let cols = if shown <= 2 {
-        shown
-    } else if shown <= 6 {
-        3
-    } else {
-        4
-    };
-    let grid_rows = shown.div_ceil(cols).max(1);
-    let panels = body.split_evenly((grid_rows, cols));
-    for ((case, row), panel) in rows.iter().take(shown).zip(panels.iter()) {
-        let c = style::color(case.strategy);
-        let groups: Vec<(String, Vec<Option<Bar>>)> = row
-            .cells
-            .iter()
-            .map(|cell| {
-                let claimed = Bar { outline: Some(c), show_value: true, ..Bar::new(cell.claimed, style::CLAIMED) };
-                let mut measured = Bar { show_value: true, ..Bar::new(cell.measured.value, c) };
-                if cell.verdict != "holds" {
-                    measured.mark = Some("differs".into());
-                }
-                let what = cell.what.replace("mode transitions", "mode trans.").replace(" per chunk", "");
-                let label = if cell.measured.how == "inferred" { format!("{what}*") } else { what };
-                (label, vec![Some(claimed), Some(measured)])
-            })
-            .collect();
-        let title = format!("{}: {}", case.strategy.name(), style::truncate(&row.row, 46));
-        style::bar_panel(panel, &title, "", &groups)?;
-    }
-    if rows.len() > shown {
+    chart.draw(dir, &caption(report, &cases), |body| {
+        let shown = rows.len().min(8);
+        let cols = if shown <= 2 {
+            shown
+        } else if shown <= 6 {
+            3
+        } else {
+            4
+        };
+        let grid_rows = shown.div_ceil(cols).max(1);
+        let panels = body.split_evenly((grid_rows, cols));
+        for ((case, row), panel) in rows.iter().take(shown).zip(panels.iter()) {
+            let c = style::color(case.strategy);
+            let groups: Vec<(String, Vec<Option<Bar>>)> = row
+                .cells
+                .iter()
+                .map(|cell| {
+                    let claimed = Bar { outline: Some(c), show_value: true, ..Bar::new(cell.claimed, style::CLAIMED) };
+                    let mut measured = Bar { show_value: true, ..Bar::new(cell.measured.value, c) };
+                    if cell.verdict != "holds" {
+                        measured.mark = Some("differs".into());
+                    }
+                    let what = cell.what.replace("mode transitions", "mode trans.").replace(" per chunk", "");
+                    let label = if cell.measured.how == "inferred" { format!("{what}*") } else { what };
+                    (label, vec![Some(claimed), Some(measured)])
+                })
+                .collect();
+            let title = format!("{}: {}", case.strategy.name(), style::truncate(&row.row, 46));
+            style::bar_panel(panel, &title, "", &groups)?;
+        }
+        if rows.len() > shown {
+            body.draw(&Text::new(
+                format!("{} more rows in index.md", rows.len() - shown),
+                (10, 5),
+                (FAMILY, 13).into_font().color(&BLACK),
+            ))?;
+        }
         body.draw(&Text::new(
-            format!("{} more rows in index.md", rows.len() - shown),
-            (10, 5),
-            (FAMILY, 13).into_font().color(&BLACK),
+            "* inferred from a rule (see index); red \"differs\": measured is not within 5% of claimed",
+            (10, (style::SIZE.1 - 48 - 30 - 18) as i32),
+            (FAMILY, 13).into_font().color(&RGBColor(80, 80, 80)),
         ))?;
-    }
-    body.draw(&Text::new(
-        "* inferred from a rule (see index); red \"differs\": measured is not within 5% of claimed",
-        (10, (style::SIZE.1 - 48 - 30 - 18) as i32),
-        (FAMILY, 13).into_font().color(&RGBColor(80, 80, 80)),
-    ))?;
-    root.present()?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
 
@@ -263,43 +272,42 @@ pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
         return Ok(None);
     }
     let chart = Chart::new("throughput-cpu.png", "Throughput and CPU time per strategy", &cases);
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption(report, &cases, cases.first().map(|c| c.chunk)))?;
-    let (left, rest) = body.split_horizontally(470);
-    let (middle, legend) = rest.split_horizontally(470);
-    let throughput: Vec<Option<Bar>> = cases
-        .iter()
-        .map(|c| {
-            c.throughput_mib_s
-                .map(|s| Bar { whiskers: Some((s.min, s.max)), ..Bar::new(s.mean, style::color(c.strategy)) })
-        })
-        .collect();
-    style::bar_panel(&left, "throughput (bars: mean, whiskers: min-max)", "MiB/s", &[("".into(), throughput)])?;
-    let cpu = |sender: bool, sys: bool| -> Vec<Option<Bar>> {
-        cases
+    chart.draw(dir, &caption(report, &cases), |body| {
+        let (left, rest) = body.split_horizontally(470);
+        let (middle, legend) = rest.split_horizontally(470);
+        let throughput: Vec<Option<Bar>> = cases
             .iter()
             .map(|c| {
-                let values: Vec<f64> = c
-                    .runs
-                    .iter()
-                    .filter_map(|r| if sender { Some(&r.sender) } else { r.receiver.as_ref() })
-                    .map(|s| 1000.0 * if sys { s.sys_s } else { s.user_s })
-                    .collect();
-                let stats = crate::bench::stats::Stats::of(&values)?;
-                let color = if sys { style::color(c.strategy) } else { style::light(style::color(c.strategy)) };
-                Some(Bar { whiskers: Some((stats.min, stats.max)), ..Bar::new(stats.mean, color) })
+                c.throughput_mib_s
+                    .map(|s| Bar { whiskers: Some((s.min, s.max)), ..Bar::new(s.mean, style::color(c.strategy)) })
             })
-            .collect()
-    };
-    let mut groups = vec![("sender sys".to_owned(), cpu(true, true)), ("sender user".to_owned(), cpu(true, false))];
-    if cases.iter().any(|c| c.runs.iter().any(|r| r.receiver.is_some())) {
-        groups.push(("receiver sys".to_owned(), cpu(false, true)));
-        groups.push(("receiver user".to_owned(), cpu(false, false)));
-    }
-    style::bar_panel(&middle, "CPU time per run (getrusage; whiskers: min-max)", "ms", &groups)?;
-    style::legend(&legend, "strategy (user time: lighter)", &legend_entries(&cases))?;
-    root.present()?;
+            .collect();
+        style::bar_panel(&left, "throughput (bars: mean, whiskers: min-max)", "MiB/s", &[("".into(), throughput)])?;
+        let cpu = |sender: bool, sys: bool| -> Vec<Option<Bar>> {
+            cases
+                .iter()
+                .map(|c| {
+                    let values: Vec<f64> = c
+                        .runs
+                        .iter()
+                        .filter_map(|r| if sender { Some(&r.sender) } else { r.receiver.as_ref() })
+                        .map(|s| 1000.0 * if sys { s.sys_s } else { s.user_s })
+                        .collect();
+                    let stats = crate::bench::stats::Stats::of(&values)?;
+                    let color = if sys { style::color(c.strategy) } else { style::light(style::color(c.strategy)) };
+                    Some(Bar { whiskers: Some((stats.min, stats.max)), ..Bar::new(stats.mean, color) })
+                })
+                .collect()
+        };
+        let mut groups = vec![("sender sys".to_owned(), cpu(true, true)), ("sender user".to_owned(), cpu(true, false))];
+        if cases.iter().any(|c| c.runs.iter().any(|r| r.receiver.is_some())) {
+            groups.push(("receiver sys".to_owned(), cpu(false, true)));
+            groups.push(("receiver user".to_owned(), cpu(false, false)));
+        }
+        style::bar_panel(&middle, "CPU time per run (getrusage; whiskers: min-max)", "ms", &groups)?;
+        style::legend(&legend, "strategy (user time: lighter)", &legend_entries(&cases))?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
 
@@ -318,51 +326,50 @@ pub fn chunk_sweep(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Ch
         return Ok(None);
     }
     let chart = Chart::new("chunk-sweep.png", "Chunk-size sweep: throughput and syscalls per MiB", &cases);
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption(report, &cases, None))?;
-    let (left, rest) = body.split_horizontally(470);
-    let (middle, legend) = rest.split_horizontally(470);
-    let strategies = legend_entries(&cases);
-    let series = |get: &dyn Fn(&CaseResult) -> Option<f64>| -> Vec<Series> {
-        strategies
-            .iter()
-            .map(|(name, color)| {
-                let mut points: Vec<(f64, f64)> = cases
-                    .iter()
-                    .filter(|c| c.strategy.name() == name)
-                    .filter_map(|c| Some((c.chunk as f64, get(c)?)))
-                    .collect();
-                points.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (name.clone(), *color, points)
-            })
-            .collect()
-    };
-    let chunks = (
-        report.options.chunks.iter().min().copied().unwrap_or(1) as f64,
-        report.options.chunks.iter().max().copied().unwrap_or(2) as f64,
-    );
-    let ticks = &report.options.chunks;
-    line_panel(
-        &left,
-        "throughput",
-        "MiB/s (mean)",
-        chunks,
-        ticks,
-        false,
-        &series(&|c| c.throughput_mib_s.map(|s| s.mean)),
-    )?;
-    line_panel(
-        &middle,
-        "syscalls per MiB (sender)",
-        "syscalls / MiB (log)",
-        chunks,
-        ticks,
-        true,
-        &series(&|c| c.sender.as_ref()?.syscalls_per_mib),
-    )?;
-    style::legend(&legend, "strategy", &strategies)?;
-    root.present()?;
+    chart.draw(dir, &caption(report, &cases), |body| {
+        let (left, rest) = body.split_horizontally(470);
+        let (middle, legend) = rest.split_horizontally(470);
+        let strategies = legend_entries(&cases);
+        let series = |get: &dyn Fn(&CaseResult) -> Option<f64>| -> Vec<Series> {
+            strategies
+                .iter()
+                .map(|(name, color)| {
+                    let mut points: Vec<(f64, f64)> = cases
+                        .iter()
+                        .filter(|c| c.strategy.name() == name)
+                        .filter_map(|c| Some((c.chunk as f64, get(c)?)))
+                        .collect();
+                    points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    (name.clone(), *color, points)
+                })
+                .collect()
+        };
+        let chunks = (
+            report.options.chunks.iter().min().copied().unwrap_or(1) as f64,
+            report.options.chunks.iter().max().copied().unwrap_or(2) as f64,
+        );
+        let ticks = &report.options.chunks;
+        line_panel(
+            &left,
+            "throughput",
+            "MiB/s (mean)",
+            chunks,
+            ticks,
+            false,
+            &series(&|c| c.throughput_mib_s.map(|s| s.mean)),
+        )?;
+        line_panel(
+            &middle,
+            "syscalls per MiB (sender)",
+            "syscalls / MiB (log)",
+            chunks,
+            ticks,
+            true,
+            &series(&|c| c.sender.as_ref()?.syscalls_per_mib),
+        )?;
+        style::legend(&legend, "strategy", &strategies)?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
 

@@ -43,6 +43,25 @@ impl Chart {
     }
 }
 
+impl Chart {
+    /// Draws this chart into `dir`: the frame (title, caption line), then
+    /// `body` into the area between them.
+    fn draw(
+        &self,
+        dir: &Path,
+        caption: &str,
+        body: impl FnOnce(&style::Area<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        use plotters::prelude::{BitMapBackend, IntoDrawingArea as _};
+        let path = dir.join(&self.file);
+        let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
+        let area = style::frame(&root, &self.title, caption)?;
+        body(&area)?;
+        root.present()?;
+        Ok(())
+    }
+}
+
 /// The JSON file name inside a report folder.
 pub const RESULTS_FILE: &str = "results.json";
 

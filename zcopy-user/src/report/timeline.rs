@@ -85,26 +85,25 @@ pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
         s.processes.len(),
         s.timeline.len(),
     );
-    let path = dir.join(&chart.file);
-    let root = BitMapBackend::new(&path, style::SIZE).into_drawing_area();
-    let body = style::frame(&root, &chart.title, &caption)?;
-    let panels = body.split_evenly((2, 2));
-    let x_max = s.timeline.last().map_or(1.0, |l| l.t_s);
-    let t = &s.timeline;
-    panel(&panels[0], "system calls", "syscalls / s", x_max, &[("syscalls", rates(t, |s| s.syscalls))])?;
-    panel(
-        &panels[1],
-        "bytes: copied by the CPU vs moved without a copy",
-        "bytes / s",
-        x_max,
-        &[
-            ("CPU-copied", rates(t, |s| s.cpu_copied_bytes)),
-            ("by reference", rates(t, |s| s.by_reference_bytes)),
-            ("zero-copy sent", rates(t, |s| s.zero_copy_bytes)),
-        ],
-    )?;
-    panel(&panels[2], "page faults", "faults / s", x_max, &[("faults", rates(t, |s| s.faults))])?;
-    panel(&panels[3], "context switches", "switches / s", x_max, &[("switches", rates(t, |s| s.switches))])?;
-    root.present()?;
+    chart.draw(dir, &caption, |body| {
+        let panels = body.split_evenly((2, 2));
+        let x_max = s.timeline.last().map_or(1.0, |l| l.t_s);
+        let t = &s.timeline;
+        panel(&panels[0], "system calls", "syscalls / s", x_max, &[("syscalls", rates(t, |s| s.syscalls))])?;
+        panel(
+            &panels[1],
+            "bytes: copied by the CPU vs moved without a copy",
+            "bytes / s",
+            x_max,
+            &[
+                ("CPU-copied", rates(t, |s| s.cpu_copied_bytes)),
+                ("by reference", rates(t, |s| s.by_reference_bytes)),
+                ("zero-copy sent", rates(t, |s| s.zero_copy_bytes)),
+            ],
+        )?;
+        panel(&panels[2], "page faults", "faults / s", x_max, &[("faults", rates(t, |s| s.faults))])?;
+        panel(&panels[3], "context switches", "switches / s", x_max, &[("switches", rates(t, |s| s.switches))])?;
+        Ok(())
+    })?;
     Ok(Some(chart))
 }
