@@ -12,38 +12,33 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
     if compared.is_empty() {
         return out;
     }
-    if markdown {
-        let _ = writeln!(out, "\n## The zero-copy table against this kernel (per chunk, sender)\n");
-        let _ =
-            writeln!(out, "| strategy | chunk | cache | claim | figure | claimed | measured | how | verdict | why |");
-        let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---|---|---|");
-    } else {
+    if !markdown {
         let _ = writeln!(out, "\n  the zero-copy table against this kernel (per chunk, sender process):");
+        out.push_str(&terminal(cases));
+        return out;
     }
+    let _ = writeln!(out, "\n## The zero-copy table against this kernel (per chunk, sender)\n");
+    let _ = writeln!(out, "| strategy | chunk | cache | claim | figure | claimed | measured | how | verdict | why |");
+    let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---|---|---|");
     for case in compared {
+        let chunk = crate::bench::plan::format_size(case.chunk);
         for comparison in &case.claims {
             for cell in &comparison.cells {
-                let chunk = crate::bench::plan::format_size(case.chunk);
-                if markdown {
-                    let _ = writeln!(
-                        out,
-                        "| {} | {chunk} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
-                        case.strategy,
-                        case.cache.name(),
-                        comparison.row,
-                        cell.what,
-                        cell.claimed,
-                        cell.measured.value,
-                        cell.measured.how,
-                        cell.verdict,
-                        cell.reason
-                    );
-                }
+                let _ = writeln!(
+                    out,
+                    "| {} | {chunk} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+                    case.strategy,
+                    case.cache.name(),
+                    comparison.row,
+                    cell.what,
+                    cell.claimed,
+                    cell.measured.value,
+                    cell.measured.how,
+                    cell.verdict,
+                    cell.reason
+                );
             }
         }
-    }
-    if !markdown {
-        out.push_str(&terminal(cases));
     }
     out
 }
