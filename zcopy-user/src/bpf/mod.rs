@@ -213,6 +213,12 @@ impl Tracer {
     pub fn add_target(&mut self, pid: u32) -> anyhow::Result<()> {
         let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
         targets.insert(pid, TARGET_ROOT, 0).with_context(|| format!("adding PID {pid} to the targets"))?;
+        // Its name now (a process that was already running has no fork or exec
+        // record; one that execs later gets its new name in the kernel).
+        if let Some(name) = crate::system::procfs::comm_of(pid) {
+            let mut comms: HashMap<_, u32, Comm> = HashMap::try_from(map_mut(&mut self.ebpf, maps::COMMS)?)?;
+            comms.insert(pid, comm_from(&name), 0).with_context(|| format!("naming PID {pid}"))?;
+        }
         Ok(())
     }
 
@@ -220,10 +226,7 @@ impl Tracer {
     pub fn want_comms(&mut self, names: &[String]) -> anyhow::Result<()> {
         let mut wanted: HashMap<_, Comm, u8> = HashMap::try_from(map_mut(&mut self.ebpf, maps::WANTED_COMMS)?)?;
         for name in names {
-            let mut comm: Comm = [0; 16];
-            let bytes = name.as_bytes();
-            comm[..bytes.len().min(15)].copy_from_slice(&bytes[..bytes.len().min(15)]);
-            wanted.insert(comm, 1, 0).with_context(|| format!("adding --comm {name}"))?;
+            wanted.insert(comm_from(name), 1, 0).with_context(|| format!("adding --comm {name}"))?;
         }
         Ok(())
     }
@@ -290,9 +293,7 @@ impl Tracer {
         let mut raw = RawCounters { processes: self.read_processes(None)?, ..RawCounters::default() };
         let comms: HashMap<_, u32, Comm> = HashMap::try_from(map(&self.ebpf, maps::COMMS)?)?;
         for (pid, process) in &mut raw.processes {
-            // Processes that were running before the trace have no exec/fork record.
-            process.comm =
-                comms.get(pid, 0).ok().map(|c| comm_to_string(&c)).or_else(|| crate::system::procfs::comm_of(*pid));
+            process.comm = comms.get(pid, 0).ok().map(|c| comm_to_string(&c));
         }
         raw.drops = read_drops(&self.ebpf)?;
         Ok(raw)
@@ -359,6 +360,15 @@ fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
             Ok((name.to_owned(), per_cpu.iter().sum()))
         })
         .collect()
+}
+
+/// A command name as the kernel stores it: at most 15 bytes, NUL-padded.
+fn comm_from(name: &str) -> Comm {
+    let mut comm: Comm = [0; 16];
+    let bytes = name.as_bytes();
+    let n = bytes.len().min(15);
+    comm[..n].copy_from_slice(&bytes[..n]);
+    comm
 }
 
 fn comm_to_string(comm: &Comm) -> String {
