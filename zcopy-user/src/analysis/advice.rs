@@ -77,8 +77,13 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
     // matched to the sources read, in proportion to what each gave.
     let read_into_user = |src: &str| -> Reads {
         let rs: Vec<&CopyFlow> = copies.iter().filter(|c| c.to == "user memory" && base(&c.from) == src).collect();
-        let mut names: Vec<String> = rs.iter().map(|c| c.syscall.clone()).collect();
-        names.dedup();
+        // A syscall can read both plain and O_DIRECT files: name it once.
+        let mut names: Vec<String> = Vec::new();
+        for c in &rs {
+            if !names.contains(&c.syscall) {
+                names.push(c.syscall.clone());
+            }
+        }
         (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names)
     };
     let reads: Vec<(&str, Reads)> = SOURCES.iter().map(|s| (*s, read_into_user(s))).collect();
@@ -252,6 +257,14 @@ mod tests {
         let f = flows(&copies, 0);
         let fs = f.iter().find(|f| f.flow == "file -> socket").unwrap();
         assert_eq!(fs.strategies[0].strategy, "read+write (pread64 + writev)");
+
+        // Plain and O_DIRECT reads by the same syscall name it once.
+        let mut mixed = copies.clone();
+        mixed.insert(0, flow(CopyKind::CpuKernelToUser, "read", "file", "user memory", 1, 10));
+        mixed.push(flow(CopyKind::DeviceDma, "read", "file (O_DIRECT)", "user memory", 1, 10));
+        let mixed_flows = flows(&mixed, 0);
+        let top = &mixed_flows.iter().find(|f| f.flow == "file -> socket").unwrap().strategies[0].strategy;
+        assert_eq!(top, "read+write (read/pread64 + writev)");
         assert_eq!(fs.bytes, 10_000_000);
         let s = &fs.savings[0];
         assert_eq!((s.use_.as_str(), s.cpu_copy_bytes_saved, s.syscalls_saved), ("sendfile", 20_000_000, 320));
