@@ -305,7 +305,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     // cgroups are open-ended (new processes may come).
     let open_ended = !spec.comms.is_empty() || cgroup.is_some();
     let all_exited = async {
-        futures_join_all(pidfds).await?;
+        wait_all_exited(pidfds).await?;
         if open_ended { std::future::pending().await } else { anyhow::Ok(()) }
     };
     tokio::pin!(all_exited);
@@ -369,7 +369,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
 }
 
 /// Waits for every pidfd (in any order).
-async fn futures_join_all(pidfds: Vec<PidFd>) -> std::io::Result<()> {
+async fn wait_all_exited(pidfds: Vec<PidFd>) -> std::io::Result<()> {
     for fd in pidfds {
         fd.exited().await?;
     }
