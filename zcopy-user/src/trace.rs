@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::Tracer,
@@ -177,6 +178,9 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
     procfs::wait_blocked_in_read(pid, Duration::from_secs(10)).context("waiting for the command to be held")?;
     tracer.add_target(pid)?;
     let pidfd = PidFd::open(pid)?;
+    // One listener for the whole trace: a `ctrl_c()` future made anew each
+    // turn of the loop misses a SIGINT that arrives between two turns.
+    let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
     let start = Instant::now();
     held.release()?;
 
@@ -189,7 +193,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
         tokio::select! {
             done = &mut exited => { done.context("waiting for the command")?; break; }
             () = tokio::time::sleep(next) => next = timeline.tick(tracer)?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = sigint.recv() => {
                 // The terminal sent SIGINT to the command too; make sure it has it.
                 interrupted = true;
                 target::signal(pid, libc::SIGINT);
@@ -280,6 +284,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     tracer.want_comms(&spec.comms)?;
     let mut known = Vec::new();
     add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
+    let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
     let start = Instant::now();
     let mut what: Vec<String> = spec
         .pids
@@ -315,7 +320,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
         tokio::select! {
             done = &mut all_exited => { done.context("waiting for the processes")?; break "exited" }
             () = &mut sleep => break "duration",
-            _ = tokio::signal::ctrl_c() => break "interrupted",
+            _ = sigint.recv() => break "interrupted",
             () = tokio::time::sleep(next) => {
                 if let Some(dir) = &cgroup {
                     // Members that did not come from a traced parent (fork is followed in the kernel).
