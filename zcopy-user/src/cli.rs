@@ -4,10 +4,7 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{
-    bench::plan::{BenchOptions, CacheState, parse_size},
-    workload::strategy::{SinkKind, Strategy},
-};
+use crate::model::{BenchOptions, CacheState, SinkKind, Strategy, size::parse_size};
 
 #[derive(Debug, Parser)]
 #[command(

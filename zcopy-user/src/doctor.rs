@@ -8,11 +8,13 @@ use serde::Serialize;
 use crate::{
     bpf::{
         self,
-        hooks::{Attach, HOOKS},
         probe::{self, Outcome},
     },
     export,
-    features::{self, Decision, FEATURES, Mechanism},
+    probes::{
+        features::{self, Decision, FEATURES, Mechanism},
+        hooks::{Attach, HOOKS},
+    },
     system::{
         caps::{self, CapSet},
         mounts::{Availability, Mounts},

@@ -12,10 +12,11 @@ pub mod cli;
 pub mod doctor;
 pub mod error;
 pub mod export;
-pub mod features;
+pub mod model;
 pub mod output;
+pub mod probes;
 pub mod report;
-pub mod summary;
+
 pub mod syscalls;
 pub mod system;
 pub mod target;
@@ -55,7 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = runtime()?.block_on(bench::run(options, &mounts))?;
             eprint!("{}", output::bench::render(&report));
             if let Some(dir) = args.report.folder("bench") {
-                let page = report::write_folder(&report::Results::Bench(Box::new(report.clone())), &dir)?;
+                let page = report::write_folder(&model::Results::Bench(Box::new(report.clone())), &dir)?;
                 eprintln!("zcopy bench: report written to {}", page.display());
             }
             if let Some(path) = &args.export_json {
@@ -67,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             if let Some(path) = &args.export_markdown {
                 export::write_text(&export::markdown::render(&report), path)?;
             }
-            let failed = report.cases.iter().any(|c| c.status == bench::report::Status::Failed);
+            let failed = report.cases.iter().any(|c| c.status == model::Status::Failed);
             Ok(i32::from(failed))
         }
         Command::Explain(args) => {
@@ -95,7 +96,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Report(args) => {
-            let results = report::Results::load(&args.results)?;
+            let results = model::Results::load(&args.results)?;
             let page = report::write_folder(&results, &args.out_dir())?;
             eprintln!("zcopy report: written to {}", page.display());
             Ok(0)

@@ -12,8 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::{
     bpf::Tracer,
     error::ZcopyError,
-    export, output,
-    summary::{KernelAccounting, Sample, Summary, Target},
+    export,
+    model::{KernelAccounting, Sample, Summary, Target},
+    output,
     system::{
         mounts::{Availability, Mounts},
         procfs::{self, ProcCounters},
@@ -135,7 +136,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     }
     let mut warnings = tracer.warnings.clone();
     if let Availability::MountedPrivately(_) = mounts.tracefs {
-        warnings.push(format!("tracefs {}", mounts.tracefs.describe()));
+        warnings.push(crate::model::Warning::TracefsMountedPrivately { how: mounts.tracefs.describe() });
     }
 
     let net_before = tracer.net_totals()?;
@@ -155,7 +156,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     summary.timeline.push(Sample::of(&raw, ended.wall_s));
     summary.kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
     summary.machine = crate::system::machine::describe();
-    summary.tracer = Some(crate::summary::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });
+    summary.tracer = Some(crate::model::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });
     if opts.json_stdout {
         export::write_json(&summary, std::path::Path::new("-"))?;
     } else {
@@ -165,7 +166,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
         export::write_json(&summary, path)?;
     }
     if let Some(dir) = &opts.report {
-        let page = crate::report::write_folder(&crate::report::Results::Trace(Box::new(summary)), dir)?;
+        let page = crate::report::write_folder(&crate::model::Results::Trace(Box::new(summary)), dir)?;
         eprintln!("zcopy trace: report written to {}", page.display());
     }
     Ok(ended.exit_code)

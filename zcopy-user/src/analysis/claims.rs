@@ -6,23 +6,7 @@
 //! because this kernel has no probe on the copy itself: no fentry/kprobe on
 //! copy_to_user here, see `zcopy doctor`).
 
-use serde::{Deserialize, Serialize};
-
-use crate::{
-    analysis::copies::CopyKind,
-    bench::report::{CaseResult, SideRun, SideSummary},
-    workload::strategy::{SinkKind, Strategy},
-};
-
-/// One row of the classic table, per chunk.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Claim {
-    pub row: &'static str,
-    pub syscalls: f64,
-    pub mode_transitions: f64,
-    pub cpu_copies: f64,
-    pub dma_copies: f64,
-}
+use crate::model::{CaseResult, Cell, Claim, Comparison, CopyKind, Figure, SideRun, SideSummary, SinkKind, Strategy};
 
 /// The rows that speak about `strategy`.
 pub fn claims_for(strategy: Strategy) -> Vec<Claim> {
@@ -41,40 +25,12 @@ pub fn claims_for(strategy: Strategy) -> Vec<Claim> {
     }
 }
 
-/// A measured figure and how it was obtained.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Figure {
-    pub value: f64,
-    /// "measured" or "inferred".
-    pub how: String,
-    /// The probe or the rule.
-    pub from: String,
-}
-
 fn measured(value: f64, from: impl Into<String>) -> Figure {
     Figure { value, how: "measured".into(), from: from.into() }
 }
 
 fn inferred(value: f64, from: impl Into<String>) -> Figure {
     Figure { value, how: "inferred".into(), from: from.into() }
-}
-
-/// One cell: claimed, measured, verdict, and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Cell {
-    pub what: String,
-    pub claimed: f64,
-    pub measured: Figure,
-    /// "holds" or "differs".
-    pub verdict: String,
-    pub reason: String,
-}
-
-/// The comparison of one claim row with one case.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    pub row: String,
-    pub cells: Vec<Cell>,
 }
 
 /// What the sender's copies were, per chunk, and how that is known.
@@ -340,7 +296,7 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
     let per_chunk = |bytes: f64| bytes / chunk_bytes / chunks;
     let disk = per_chunk(sender.block_read_bytes_per_run.unwrap_or(0.0));
     let runs = case.runs.len().max(1) as f64;
-    let mean_net = |get: fn(&crate::summary::NetTransmit) -> u64| {
+    let mean_net = |get: fn(&crate::model::NetTransmit) -> u64| {
         case.runs.iter().filter_map(|r| r.net_transmit.as_ref()).map(|n| get(n) as f64).sum::<f64>() / runs
     };
     let nic = per_chunk(mean_net(|n| n.device_bytes));
@@ -428,7 +384,7 @@ pub fn compare_small_files(mmap: &CaseResult, read: &CaseResult) -> Option<Compa
     Some(Comparison {
         row: format!(
             "small files ({}): read() is cheaper than mmap{}",
-            crate::bench::plan::format_size(mmap.chunk),
+            crate::model::size::format_size(mmap.chunk),
             if small { "" } else { " only under about 16 KiB" }
         ),
         cells: vec![Cell {
@@ -483,7 +439,7 @@ mod tests {
             user_s: 0.0,
             sys_s: 0.0,
             bytes: 1 << 20,
-            zerocopy: Some(crate::workload::strategies::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
+            zerocopy: Some(crate::model::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
         };
         let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);
         assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 1.0));

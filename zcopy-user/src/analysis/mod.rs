@@ -4,3 +4,4 @@ pub mod advice;
 pub mod claims;
 pub mod copies;
 pub mod path;
+pub mod summary;

@@ -1,23 +1,10 @@
 //! The path of the data through the kernel in one measured run, step by
 //! step, each with its bytes, how they are known, and the evidence.
 
-use serde::Serialize;
-
 use crate::{
     analysis::claims::sender_copies,
-    bench::report::{CaseResult, RunResult},
-    summary::DeviceKind,
-    workload::strategy::SinkKind,
+    model::{CaseResult, DeviceKind, RunResult, SinkKind, Step},
 };
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
-    pub what: String,
-    pub bytes: Option<u64>,
-    /// "measured", "inferred" or "reported" (by the kernel to the program).
-    pub how: &'static str,
-    pub evidence: String,
-}
 
 fn step(what: impl Into<String>, bytes: Option<u64>, how: &'static str, evidence: impl Into<String>) -> Step {
     Step { what: what.into(), bytes, how, evidence: evidence.into() }

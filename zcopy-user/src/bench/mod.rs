@@ -2,10 +2,9 @@
 //! worker processes traced by zcopy's in-kernel counters.
 
 pub mod plan;
-pub mod report;
 pub mod runner;
 pub mod source;
-pub mod stats;
+pub mod warnings;
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,13 +12,11 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::Tracer,
+    model::{BenchOptions, BenchReport, CaseResult, SideSummary, SinkKind, Stats, Status},
     system::mounts::{Availability, Mounts},
-    workload::strategy::SinkKind,
 };
-use plan::{BenchOptions, Case};
-use report::{BenchReport, CaseResult, SideSummary, Status};
+use plan::Case;
 use runner::{RunContext, RunFailure};
-use stats::Stats;
 
 /// Runs the comparison and returns its report.
 pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
@@ -35,7 +32,11 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     let coverage = tracer.coverage();
 
     let source_path = work.path().join("source.bin");
-    eprintln!("zcopy bench: writing a {} source file in {}", plan::format_size(options.size), work.path().display());
+    eprintln!(
+        "zcopy bench: writing a {} source file in {}",
+        crate::model::size::format_size(options.size),
+        work.path().display()
+    );
     let source_crc = source::create_source(&source_path, options.size)?;
 
     let mut sigchld = signal(SignalKind::child()).context("watching SIGCHLD")?;
@@ -61,7 +62,12 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     );
     let mut results = Vec::with_capacity(cases.len());
     for case in &cases {
-        progress.set_message(format!("{} {} {}", case.strategy, plan::format_size(case.chunk), case.cache.name()));
+        progress.set_message(format!(
+            "{} {} {}",
+            case.strategy,
+            crate::model::size::format_size(case.chunk),
+            case.cache.name()
+        ));
         let result = tokio::select! {
             r = run_case(&mut ctx, &options, case, &progress) => r?,
             _ = tokio::signal::ctrl_c() => {
@@ -69,7 +75,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
                 bail!("interrupted: no report written (workers stopped, temporary files removed)");
             }
         };
-        warnings.extend(report::warnings(&result));
+        warnings.extend(warnings::warnings(&result));
         results.push(result);
     }
     progress.finish_and_clear();
@@ -77,14 +83,14 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     drop(ctx);
     drop(tracer);
     Ok(BenchReport {
-        schema: report::SCHEMA.to_owned(),
+        schema: crate::model::bench::SCHEMA.to_owned(),
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
         machine: crate::system::machine::describe(),
         created: crate::system::machine::now_utc(),
         command: command_line(),
         options,
         cases: results,
-        sources: report::sources(coverage),
+        sources: crate::probes::sources::bench(coverage),
         warnings,
     })
 }
@@ -136,7 +142,7 @@ fn runs_per_case_left(options: &BenchOptions, done: u32) -> u64 {
 
 /// Claims that compare two cases: small-files-mmap against small-files-read.
 fn add_cross_case_claims(results: &mut [CaseResult]) {
-    use crate::workload::strategy::Strategy;
+    use crate::model::strategy::Strategy;
     for i in 0..results.len() {
         if results[i].strategy != Strategy::SmallFilesMmap || results[i].status != Status::Ok {
             continue;

@@ -1,83 +1,6 @@
 //! What a comparison runs: validated options, and the list of cases.
 
-use std::path::PathBuf;
-
-use serde::{Deserialize, Serialize};
-
-use crate::workload::strategy::{SinkKind, Strategy};
-
-/// Page-cache state before a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CacheState {
-    /// The whole file is in the page cache (read through first, checked with mincore).
-    Warm,
-    /// None of it is (posix_fadvise DONTNEED after fsync, checked with mincore).
-    Cold,
-}
-
-impl CacheState {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Warm => "warm",
-            Self::Cold => "cold",
-        }
-    }
-
-    /// Parses `warm`, `cold` or `both`.
-    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
-        match text {
-            "warm" => Ok(vec![Self::Warm]),
-            "cold" => Ok(vec![Self::Cold]),
-            "both" => Ok(vec![Self::Warm, Self::Cold]),
-            other => Err(format!("unknown cache state `{other}`: use warm, cold or both")),
-        }
-    }
-}
-
-/// Parses a byte size: `4096`, `64K`, `1M`, `2G` (powers of 1024; a trailing
-/// `B`/`iB` is allowed).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
-    let (digits, shift) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 30),
-        _ => (t, 0),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("`{text}` is not a size (e.g. 4096, 64K, 1M, 2G)"))?;
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("`{text}` is too large"))
-}
-
-/// A size as people write it (64K, 1M, 1.5G).
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
-    for (unit, name) in UNITS {
-        if bytes >= unit {
-            return if bytes.is_multiple_of(unit) {
-                format!("{}{name}", bytes / unit)
-            } else {
-                format!("{:.1}{name}", bytes as f64 / unit as f64)
-            };
-        }
-    }
-    format!("{bytes}")
-}
-
-/// Validated options of `zcopy bench`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BenchOptions {
-    pub strategies: Vec<Strategy>,
-    pub sink: SinkKind,
-    pub size: u64,
-    pub chunks: Vec<u64>,
-    pub caches: Vec<CacheState>,
-    pub runs: u32,
-    pub warmup: u32,
-    pub verify: bool,
-    pub dir: PathBuf,
-}
+use crate::model::{BenchOptions, CacheState, SinkKind, Strategy, size::format_size};
 
 impl BenchOptions {
     /// Checks the combination; the message names the fix.
@@ -154,19 +77,6 @@ mod tests {
             verify: false,
             dir: "/tmp".into(),
         }
-    }
-
-    #[test]
-    fn sizes_parse_in_powers_of_1024() {
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("64K"), Ok(65536));
-        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
-        assert_eq!(parse_size("2g"), Ok(2 << 30));
-        assert!(parse_size("lots").unwrap_err().contains("not a size"));
-        assert!(parse_size("99999999999999G").is_err());
-        assert_eq!(format_size(65536), "64K");
-        assert_eq!(format_size(1536), "1.5K");
-        assert_eq!(format_size(100), "100");
     }
 
     #[test]

@@ -18,15 +18,11 @@ use tokio::{
 };
 
 use crate::{
-    bench::{
-        plan::{CacheState, Case},
-        report::{RunResult, SideRun},
-        source,
-    },
+    bench::{plan::Case, source},
     bpf::Tracer,
-    summary::{Coverage, ProcessSummary, RawProcess},
+    model::{CacheState, Coverage, ProcessSummary, RawProcess, RunResult, SideRun, SinkKind},
     system::procfs::ProcCounters,
-    workload::{PIPE_FD, SinkTarget, WorkerReport, WorkerSpec, strategy::SinkKind},
+    workload::{PIPE_FD, SinkTarget, WorkerReport, WorkerSpec},
 };
 
 /// How long one run may take before it is abandoned.

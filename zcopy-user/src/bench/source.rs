@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, bail};
 
-use crate::bench::plan::format_size;
+use crate::model::size::format_size;
 
 /// A private folder under the user's `--dir`, removed on drop.
 pub struct WorkDir {

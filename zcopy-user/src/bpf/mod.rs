@@ -3,7 +3,6 @@
 //! are file descriptors owned by it; nothing is pinned).
 
 pub mod btf;
-pub mod hooks;
 pub mod probe;
 
 use std::{
@@ -24,13 +23,13 @@ use zcopy_common::{
 
 use crate::{
     error::{ZcopyError, chain, is_permission},
-    summary::{
-        CopyProbes, Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess, add_evidence, add_proc_stats,
-        add_syscall_stats,
+    model::{
+        CopyProbes, Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess,
+        raw::{add_evidence, add_proc_stats, add_syscall_stats},
     },
+    probes::hooks::{self, Attach, HOOKS, Hook},
     syscalls,
 };
-use hooks::{Attach, HOOKS, Hook};
 
 /// The compiled eBPF programs, embedded at build time (see build.rs).
 pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
@@ -42,7 +41,7 @@ pub struct Tracer {
     logger: Option<Arc<Mutex<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
     coverage: Coverage,
     /// One line per hook that could not attach.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<crate::model::Warning>,
 }
 
 impl Tracer {
@@ -141,13 +140,10 @@ impl Tracer {
                         return Err(permission_or(err, &format!("attach to {}", hook.point())));
                     }
                     attached.push((hook.feeds, false));
-                    let line = format!(
-                        "{} is not available ({}): its figures are reported as null",
-                        hook.point(),
-                        chain(err.as_ref())
-                    );
-                    failures.push(line.clone());
-                    warnings.push(line);
+                    let warning =
+                        crate::model::Warning::HookUnavailable { point: hook.point(), error: chain(err.as_ref()) };
+                    failures.push(warning.to_string());
+                    warnings.push(warning);
                 }
             }
         }
@@ -165,7 +161,7 @@ impl Tracer {
             (true, true) => CopyProbes::Kprobe,
         };
         if fd_kinds == 0 {
-            warnings.push("kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified".into());
+            warnings.push(crate::model::Warning::NoFdKinds);
         }
         Ok(Self { coverage, ebpf, warnings, logger: None })
     }

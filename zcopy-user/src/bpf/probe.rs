@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::{
     error::{chain, os_error},
-    features::Mechanism,
+    probes::features::Mechanism,
 };
 
 /// What happened when a mechanism was tried.

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::report::{BenchReport, SideSummary, Status};
+use crate::model::{BenchReport, SideSummary, Status};
 
 const HEADER: &str = "strategy,sink,chunk_bytes,cache,status,reason,runs,\
 throughput_mib_s_mean,throughput_mib_s_stddev,throughput_mib_s_median,throughput_mib_s_min,throughput_mib_s_max,\

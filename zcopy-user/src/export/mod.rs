@@ -45,17 +45,10 @@ pub fn write_json<T: Serialize>(value: &T, path: &Path) -> anyhow::Result<()> {
 mod tests {
     use std::collections::BTreeMap;
 
-    use crate::{
-        bench::{
-            plan::{BenchOptions, CacheState},
-            report::{self, BenchReport, CaseResult, RunResult, SideRun, SideSummary, Status},
-            stats::Stats,
-        },
-        summary::{DataMovement, DeviceKind, DeviceTransmit, Faults, NetTransmit, Switches, SyscallFigures},
-        workload::{
-            strategies::ZeroCopyStats,
-            strategy::{SinkKind, Strategy},
-        },
+    use crate::model::{
+        BenchOptions, BenchReport, CacheState, CaseResult, DataMovement, DeviceKind, DeviceTransmit, Faults,
+        NetTransmit, RunResult, SideRun, SideSummary, SinkKind, Stats, Status, Strategy, Switches, SyscallFigures,
+        ZeroCopyStats,
     };
 
     fn side(pid: u32, name: &str, calls: u64, zerocopy: Option<ZeroCopyStats>) -> SideRun {
@@ -127,10 +120,10 @@ mod tests {
             base(Strategy::CopyFileRange, Status::Skipped, Some("copy-file-range needs a file sink")),
             base(Strategy::IoUring, Status::Failed, Some("io_uring send: 10 of 65536 bytes, \"short\"")),
         ];
-        let warnings = cases.iter().flat_map(report::warnings).collect();
+        let warnings = cases.iter().flat_map(crate::bench::warnings::warnings).collect();
         cases[0].runs.truncate(2);
         BenchReport {
-            schema: report::SCHEMA.into(),
+            schema: crate::model::bench::SCHEMA.into(),
             kernel: "6.18.0-test".into(),
             machine: "2 CPUs (test), 24 GiB RAM".into(),
             created: "2026-11-22 06:30 UTC".into(),
@@ -147,7 +140,7 @@ mod tests {
                 dir: "/tmp".into(),
             },
             cases,
-            sources: report::sources(crate::summary::Coverage::FULL),
+            sources: crate::probes::sources::bench(crate::model::Coverage::FULL),
             warnings,
         }
     }

@@ -2,10 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::{
-    plan::format_size,
-    report::{BenchReport, CaseResult, SideSummary, Status},
-};
+use crate::model::{BenchReport, CaseResult, SideSummary, Status, size::format_size};
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))

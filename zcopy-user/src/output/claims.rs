@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bench::report::CaseResult;
+use crate::model::CaseResult;
 
 /// Renders every case's comparisons; `markdown` picks the format.
 pub fn render(cases: &[CaseResult], markdown: bool) -> String {
@@ -21,7 +21,7 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
     let _ = writeln!(out, "| strategy | chunk | cache | claim | figure | claimed | measured | how | verdict | why |");
     let _ = writeln!(out, "|---|---|---|---|---|---:|---:|---|---|---|");
     for case in compared {
-        let chunk = crate::bench::plan::format_size(case.chunk);
+        let chunk = crate::model::size::format_size(case.chunk);
         for comparison in &case.claims {
             for cell in &comparison.cells {
                 let _ = writeln!(
@@ -44,7 +44,7 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
 }
 
 /// Adds the reason of `cell` to `reasons`, once.
-fn note(reasons: &mut Vec<String>, case: &CaseResult, cell: &crate::analysis::claims::Cell) {
+fn note(reasons: &mut Vec<String>, case: &CaseResult, cell: &crate::model::Cell) {
     let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
     if !reasons.contains(&why) {
         reasons.push(why);

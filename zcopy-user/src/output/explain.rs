@@ -2,10 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{
-    analysis::path::Step,
-    bench::{plan::format_size, report::CaseResult},
-};
+use crate::model::{CaseResult, Step, size::format_size};
 
 fn bytes(b: Option<u64>) -> String {
     b.map_or_else(|| "-".to_owned(), |b| if b >= 1 << 20 { format!("{b} ({})", format_size(b)) } else { b.to_string() })

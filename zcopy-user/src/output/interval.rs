@@ -2,7 +2,7 @@
 //! Bytes by copy kind and destination are inferred from fd kinds (see the
 //! summary's sources); counts are measured.
 
-use crate::summary::Sample;
+use crate::model::Sample;
 
 pub fn header() -> String {
     format!(

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::summary::{Summary, Target};
+use crate::model::{Summary, Target};
 
 fn opt(value: Option<u64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
@@ -206,7 +206,7 @@ mod tests {
     }
 
     use super::*;
-    use crate::summary::{Coverage, RawCounters, RawProcess, Summary, Target};
+    use crate::model::{Coverage, RawCounters, RawProcess, Summary, Target};
     use zcopy_common::{ProcStats, SyscallStats};
 
     #[test]
@@ -241,7 +241,7 @@ mod tests {
             &raw,
             Coverage { switches: false, ..Coverage::FULL },
             None,
-            vec!["x is missing".into()],
+            vec![crate::model::Warning::Saved("x is missing".into())],
         );
         let text = render(&s);
         assert!(text.starts_with("zcopy trace: `dd count=3` (pid 42) exited with code 0 after 0.250 s"), "{text}");

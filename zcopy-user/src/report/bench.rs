@@ -10,11 +10,8 @@ use super::{
     style::{self, Bar, FAMILY},
 };
 use crate::{
-    analysis::{claims::sender_copies, copies::CopyKind},
-    bench::{
-        plan::format_size,
-        report::{BenchReport, CaseResult, SideRun, Status},
-    },
+    analysis::claims::sender_copies,
+    model::{BenchReport, CaseResult, CopyKind, SideRun, Status, size::format_size},
 };
 
 const MIB: f64 = (1 << 20) as f64;
@@ -212,7 +209,7 @@ pub fn copies_by_kind(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
 /// The literature's table against the measurement, one panel per claim row.
 pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let cases = primary(report);
-    let rows: Vec<(&CaseResult, &crate::analysis::claims::Comparison)> =
+    let rows: Vec<(&CaseResult, &crate::model::Comparison)> =
         cases.iter().flat_map(|c| c.claims.iter().map(move |row| (*c, row))).collect();
     if rows.is_empty() {
         return Ok(None);
@@ -293,7 +290,7 @@ pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
                         .filter_map(|r| if sender { Some(&r.sender) } else { r.receiver.as_ref() })
                         .map(|s| 1000.0 * if sys { s.sys_s } else { s.user_s })
                         .collect();
-                    let stats = crate::bench::stats::Stats::of(&values)?;
+                    let stats = crate::model::stats::Stats::of(&values)?;
                     let color = if sys { style::color(c.strategy) } else { style::light(style::color(c.strategy)) };
                     Some(Bar { whiskers: Some((stats.min, stats.max)), ..Bar::new(stats.mean, color) })
                 })

@@ -6,7 +6,8 @@ use std::{fmt::Write as _, path::Path};
 use anyhow::Context as _;
 use base64::Engine as _;
 
-use super::{Chart, Results};
+use super::Chart;
+use crate::model::Results;
 
 /// The report's text body (Markdown): what ran, the key table, the claims, the sources.
 fn body(results: &Results) -> String {

@@ -12,14 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::{bench::report::BenchReport, bench::report::CaseResult, summary::Summary};
-
-/// Results a report is drawn from.
-#[derive(Debug, Clone)]
-pub enum Results {
-    Bench(Box<BenchReport>),
-    Trace(Box<Summary>),
-}
+use crate::model::{CaseResult, Results};
 
 /// One chart written to a report folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,11 +68,11 @@ impl Results {
             .with_context(|| format!("{} is not JSON; give the file zcopy bench or trace saved", path.display()))?;
         let schema = value.get("schema").and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         match schema.as_str() {
-            crate::bench::report::SCHEMA => Ok(Self::Bench(Box::new(
+            crate::model::bench::SCHEMA => Ok(Self::Bench(Box::new(
                 serde_json::from_value(value)
                     .with_context(|| format!("reading the bench results in {}", path.display()))?,
             ))),
-            crate::summary::SCHEMA => Ok(Self::Trace(Box::new(
+            crate::model::trace::SCHEMA => Ok(Self::Trace(Box::new(
                 serde_json::from_value(value)
                     .with_context(|| format!("reading the trace results in {}", path.display()))?,
             ))),
@@ -87,8 +80,8 @@ impl Results {
                 "{} has schema {:?}, not {} or {}: give a JSON file written by zcopy bench or zcopy trace",
                 path.display(),
                 other,
-                crate::bench::report::SCHEMA,
-                crate::summary::SCHEMA
+                crate::model::bench::SCHEMA,
+                crate::model::trace::SCHEMA
             ),
         }
     }

@@ -9,7 +9,7 @@ use plotters::{
     style::{FontStyle, register_font},
 };
 
-use crate::workload::strategy::Strategy;
+use crate::model::strategy::Strategy;
 
 /// Every chart's size in pixels: readable at 1200x800.
 pub const SIZE: (u32, u32) = (1200, 800);

@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{Chart, style, style::FAMILY};
-use crate::summary::{Sample, Summary};
+use crate::model::{Sample, Summary};
 
 /// Rates between consecutive samples, at the end of each interval.
 fn rates(samples: &[Sample], get: fn(&Sample) -> u64) -> Vec<(f64, f64)> {

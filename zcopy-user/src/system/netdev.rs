@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::summary::DeviceKind;
+use crate::model::DeviceKind;
 
 /// IFF_LOOPBACK in include/uapi/linux/if.h.
 const IFF_LOOPBACK: u32 = 0x8;

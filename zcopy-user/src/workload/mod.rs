@@ -9,7 +9,7 @@
 //! prints one JSON line, [`WorkerReport`], and exits.
 
 pub mod strategies;
-pub mod strategy;
+
 pub mod sys;
 
 use std::{
@@ -29,8 +29,9 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use strategies::{SendStats, Transfer, ZeroCopyStats};
-use strategy::{SinkKind, Strategy};
+use strategies::{SendStats, Transfer};
+
+use crate::model::{SinkKind, Strategy, ZeroCopyStats};
 
 /// The fd a pipe sink's end is passed on, in sender and receiver.
 pub const PIPE_FD: i32 = 3;

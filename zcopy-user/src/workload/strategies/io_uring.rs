@@ -8,7 +8,8 @@ use std::{io, os::fd::AsRawFd};
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 
-use super::{SendStats, Transfer, ZeroCopyStats};
+use super::{SendStats, Transfer};
+use crate::model::ZeroCopyStats;
 
 const DEPTH: usize = 4;
 /// Ask SEND_ZC notifications to say whether the data was copied (Linux 6.2+).

@@ -12,7 +12,8 @@ use std::{
     os::fd::{AsFd, AsRawFd, BorrowedFd},
 };
 
-use super::{SendStats, Transfer, ZeroCopyStats};
+use super::{SendStats, Transfer};
+use crate::model::ZeroCopyStats;
 use crate::workload::sys;
 
 const SO_EE_ORIGIN_ZEROCOPY: u8 = 5;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::{SendStats, Transfer, unexpected_eof};
-use crate::workload::{strategy::SinkKind, sys};
+use crate::{model::SinkKind, workload::sys};
 
 pub fn run(t: &Transfer<'_>) -> io::Result<SendStats> {
     let src = t.src.as_raw_fd();

@@ -225,3 +225,14 @@ mod tests {
         assert!(Strategy::MsgZerocopy.unsupported_sink(SinkKind::Unix).is_some());
     }
 }
+/// Zero-copy send accounting, as the kernel reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZeroCopyStats {
+    /// Zero-copy sends submitted.
+    pub sends: u64,
+    /// Sends whose completion (notification) arrived.
+    pub completions: u64,
+    /// Of those, sends the kernel reports it had to copy anyway
+    /// (SO_EE_CODE_ZEROCOPY_COPIED / IORING_NOTIF_USAGE_ZC_COPIED).
+    pub copied: u64,
+}

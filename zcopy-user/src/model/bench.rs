@@ -1,21 +1,57 @@
 //! The result of a comparison: one structure that feeds the terminal table
 //! and every exporter (JSON, CSV, Markdown).
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    bench::{
-        plan::{BenchOptions, CacheState},
-        stats::Stats,
-    },
-    summary::{DataMovement, Faults, NetTransmit, Switches, SyscallFigures},
-    workload::{
-        strategies::ZeroCopyStats,
-        strategy::{SinkKind, Strategy},
-    },
+use super::{
+    Comparison, CopyFlow, DataMovement, Faults, NetTransmit, SinkKind, Stats, Strategy, Switches, SyscallFigures,
+    Warning, ZeroCopyStats,
 };
+
+/// Page-cache state before a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheState {
+    /// The whole file is in the page cache (read through first, checked with mincore).
+    Warm,
+    /// None of it is (posix_fadvise DONTNEED after fsync, checked with mincore).
+    Cold,
+}
+
+impl CacheState {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Warm => "warm",
+            Self::Cold => "cold",
+        }
+    }
+
+    /// Parses `warm`, `cold` or `both`.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        match text {
+            "warm" => Ok(vec![Self::Warm]),
+            "cold" => Ok(vec![Self::Cold]),
+            "both" => Ok(vec![Self::Warm, Self::Cold]),
+            other => Err(format!("unknown cache state `{other}`: use warm, cold or both")),
+        }
+    }
+}
+
+/// Validated options of `zcopy bench`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BenchOptions {
+    pub strategies: Vec<Strategy>,
+    pub sink: SinkKind,
+    pub size: u64,
+    pub chunks: Vec<u64>,
+    pub caches: Vec<CacheState>,
+    pub runs: u32,
+    pub warmup: u32,
+    pub verify: bool,
+    pub dir: PathBuf,
+}
 
 /// Name and version of the JSON schema.
 pub const SCHEMA: &str = "zcopy.bench/1";
@@ -35,7 +71,7 @@ pub struct SideRun {
     /// What the worker's syscalls did with their bytes (inferred from the
     /// fd kinds the kernel resolved), by flow; empty without kernel BTF.
     #[serde(default)]
-    pub copies: Vec<crate::analysis::copies::CopyFlow>,
+    pub copies: Vec<CopyFlow>,
     /// The worker's own fault counters over the window (/proc/PID/stat
     /// minflt + majflt, read while it waits for go and while it is stopped),
     /// beside `faults` (perf events) for reconciliation.
@@ -122,7 +158,7 @@ pub struct CaseResult {
     pub runs: Vec<RunResult>,
     /// The literature's claims about this strategy against this case.
     #[serde(default)]
-    pub claims: Vec<crate::analysis::claims::Comparison>,
+    pub claims: Vec<Comparison>,
 }
 
 impl CaseResult {
@@ -173,7 +209,7 @@ pub struct BenchReport {
     pub cases: Vec<CaseResult>,
     /// Where each kind of figure comes from.
     pub sources: BTreeMap<String, String>,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
 }
 
 fn mean_of(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
@@ -222,77 +258,4 @@ impl SideSummary {
             zerocopy,
         })
     }
-}
-
-/// Provenance of the bench figures; `coverage` says which probes were used.
-pub fn sources(coverage: crate::summary::Coverage) -> BTreeMap<String, String> {
-    let xmit = if coverage.net_device_raw { "raw tracepoint net_dev_xmit" } else { "tracepoint net:net_dev_xmit" };
-    let net = format!("measured: {xmit}, machine-wide from go to the workers' stop; loopback does no DMA");
-    [
-        ("throughput_mib_s", "measured: file size / (last byte - sender's go), CLOCK_MONOTONIC in the workers"),
-        ("syscalls", "measured: tracepoints raw_syscalls:sys_enter + sys_exit, per worker process, in the window from go to the worker's SIGSTOP; the one kill(2) that stops it is not counted"),
-        ("mode_transitions_per_chunk", "inferred: 2 per syscall"),
-        ("faults", "measured: perf software events page-faults / minor-faults / major-faults, per worker process"),
-        ("switches", "measured: tracepoint sched:sched_switch, per worker process"),
-        ("faults_own_counters", "the kernel's own per-process counters (/proc/PID/stat minflt + majflt) over the same window; they include faults taken by get_user_pages, which raise no exception and no perf event"),
-        ("user_s, sys_s", "measured: getrusage(RUSAGE_SELF) of each worker, before go and after the window"),
-        ("resident_before", "measured: mincore(2) on the source file right before go"),
-        ("data.recv_copy_bytes", "measured: tracepoint skb:skb_copy_datagram_iovec in the worker's context (CPU copy kernel -> user)"),
-        ("data.block_read_bytes, data.block_write_bytes", "measured: tracepoint block:block_bio_queue in the worker's context (device DMA)"),
-        ("data.pagecache_added_bytes", "measured: tracepoint filemap:mm_filemap_add_to_page_cache in the worker's context"),
-        ("net_transmit", net.as_str()),
-        ("zerocopy", "reported by the kernel: MSG_ZEROCOPY error-queue completions / io_uring SEND_ZC notifications"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-/// hyperfine-style warnings that give advice.
-pub fn warnings(case: &CaseResult) -> Vec<String> {
-    let mut out = Vec::new();
-    let label = format!(
-        "{} ({} chunks, {} cache)",
-        case.strategy,
-        crate::bench::plan::format_size(case.chunk),
-        case.cache.name()
-    );
-    if let Some(t) = &case.throughput_mib_s
-        && case.runs.len() > 1
-        && t.relative_stddev() > 0.10
-    {
-        out.push(format!(
-            "{label}: throughput varies by {:.0}% between runs; close other programs, or use more --runs",
-            100.0 * t.relative_stddev()
-        ));
-    }
-    let mut missed: BTreeMap<&str, u64> = BTreeMap::new();
-    for run in &case.runs {
-        for (program, n) in &run.missed_events {
-            *missed.entry(program).or_default() += n;
-        }
-    }
-    if !missed.is_empty() {
-        let list: Vec<String> = missed.iter().map(|(p, n)| format!("{p} {n}")).collect();
-        out.push(format!(
-            "{label}: zcopy's programs missed events while another BPF program ran on the CPU ({} over {} runs); the figures they feed are low by that much",
-            list.join(", "),
-            case.runs.len()
-        ));
-    }
-    for (i, run) in case.runs.iter().enumerate() {
-        let pct = 100.0 * run.resident_before;
-        match case.cache {
-            CacheState::Warm if run.resident_before < 0.999 => out.push(format!(
-                "{label} run {}: only {pct:.1}% of the file was in the page cache (asked for warm): the kernel reclaimed some of it; those reads went to the device",
-                i + 1
-            )),
-            CacheState::Cold if run.resident_before > 0.001 => out.push(format!(
-                "{label} run {}: {pct:.1}% of the file was still in the page cache (asked for cold)",
-                i + 1
-            )),
-            _ => {}
-        }
-    }
-    out
 }

@@ -4,7 +4,7 @@
 
 use aya::programs::perf_event::SoftwareEvent;
 
-use crate::summary::Coverage;
+use crate::model::Coverage;
 
 /// How a program is attached.
 #[derive(Debug, Clone, Copy)]
@@ -157,7 +157,7 @@ pub fn coverage(attached: &[(Feeds, bool)]) -> Coverage {
         net_device_raw: false,
         fd_kinds: false,
         io_uring_ops: all(Feeds::IoUring),
-        copy_routines: crate::summary::CopyProbes::None,
+        copy_routines: crate::model::CopyProbes::None,
     }
 }
 

@@ -1,0 +1,70 @@
+//! Which figure groups were counted in this run: a missing source makes its
+//! figures "not available" (`null`), never zero.
+
+use serde::{Deserialize, Serialize};
+
+/// Which counter sources were attached; a missing one makes its figures `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    pub syscalls: bool,
+    pub faults_by_mode: bool,
+    pub faults_perf: bool,
+    pub switches: bool,
+    pub children: bool,
+    pub recv_copy: bool,
+    pub block_io: bool,
+    pub page_cache: bool,
+    pub net_device: bool,
+    /// net_device is counted by the raw tracepoint (no recursion misses
+    /// against zcopy's other programs), not the classic one.
+    #[serde(default)]
+    pub net_device_raw: bool,
+    /// fd kinds are resolved at syscall entry (kernel BTF has the offsets).
+    #[serde(default)]
+    pub fd_kinds: bool,
+    /// io_uring operations are counted per completion with their file's kind
+    /// (io_uring:io_uring_complete attached and BTF has io_kiocb's offsets).
+    #[serde(default)]
+    pub io_uring_ops: bool,
+    /// How the kernel's copy routines are counted, if at all.
+    #[serde(default)]
+    pub copy_routines: CopyProbes,
+}
+
+/// The mechanism counting the kernel's copy routines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyProbes {
+    /// Neither fexit nor kprobes attached: copies are only inferred.
+    #[default]
+    None,
+    /// fexit on every routine: the bytes each call copied (its return value).
+    Fexit,
+    /// kprobes on at least one routine: the bytes asked for at entry (an
+    /// upper bound when a copy faults part-way).
+    Kprobe,
+}
+
+impl CopyProbes {
+    pub fn attached(self) -> bool {
+        self != Self::None
+    }
+}
+
+impl Coverage {
+    pub const FULL: Self = Self {
+        syscalls: true,
+        faults_by_mode: true,
+        faults_perf: true,
+        switches: true,
+        children: true,
+        recv_copy: true,
+        block_io: true,
+        page_cache: true,
+        net_device: true,
+        net_device_raw: true,
+        fd_kinds: true,
+        io_uring_ops: true,
+        copy_routines: CopyProbes::Fexit,
+    };
+}
