@@ -13,7 +13,7 @@ use crate::{
     bpf::Tracer,
     error::ZcopyError,
     export,
-    model::{KernelAccounting, Sample, Summary, Target},
+    model::{EndedBy, KernelAccounting, Sample, Summary, Target, TargetMode},
     output,
     system::{
         mounts::{Availability, Mounts},
@@ -224,12 +224,12 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
     Ok(Ended {
         timeline: timeline.samples,
         target: Target {
-            mode: "command".into(),
+            mode: TargetMode::Command,
             command: Some(argv.iter().map(|a| a.to_string_lossy().into_owned()).collect()),
-            pid,
+            pid: Some(pid),
             exit_code,
             exit_signal,
-            ended_by: if interrupted { "interrupted" } else { "exited" }.into(),
+            ended_by: if interrupted { EndedBy::Interrupted } else { EndedBy::Exited },
             ..Default::default()
         },
         wall_s,
@@ -319,9 +319,9 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     let mut next = Duration::ZERO;
     let ended_by = loop {
         tokio::select! {
-            done = &mut all_exited => { done.context("waiting for the processes")?; break "exited" }
-            () = &mut sleep => break "duration",
-            _ = sigint.recv() => break "interrupted",
+            done = &mut all_exited => { done.context("waiting for the processes")?; break EndedBy::Exited }
+            () = &mut sleep => break EndedBy::Duration,
+            _ = sigint.recv() => break EndedBy::Interrupted,
             () = tokio::time::sleep(next) => {
                 if let Some(dir) = &cgroup {
                     // Members that did not come from a traced parent (fork is followed in the kernel).
@@ -358,15 +358,15 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     Ok(Ended {
         timeline: timeline.samples,
         target: Target {
-            mode: "pid".into(),
+            mode: TargetMode::Attach,
             command: None,
-            pid: spec.pids.first().copied().unwrap_or(0),
+            pid: spec.pids.first().copied(),
             pids: spec.pids.clone(),
             comms: spec.comms.clone(),
             cgroup: cgroup.map(|c| c.display().to_string()),
             exit_code: None,
             exit_signal: None,
-            ended_by: ended_by.into(),
+            ended_by,
         },
         wall_s,
         accounting,

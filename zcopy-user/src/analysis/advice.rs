@@ -5,39 +5,33 @@
 
 use std::collections::BTreeMap;
 
-use crate::model::{CopyFlow, CopyKind, Flow, Saving, StrategyShare};
+use crate::model::{CopyFlow, CopyKind, Endpoint, Flow, How, Saving, StrategyShare};
 
-const SOURCES: [&str; 3] = ["file", "socket", "pipe"];
+const SOURCES: [Endpoint; 3] = [Endpoint::File, Endpoint::Socket, Endpoint::Pipe];
 
 /// Bytes, calls and syscall names of the reads from one kind of source into user memory.
 type Reads = (u64, u64, Vec<String>);
-
-fn base(kind: &str) -> &str {
-    // "file (O_DIRECT)" is a file source too.
-    kind.split(' ').next().unwrap_or(kind)
-}
 
 /// Groups `copies` (one process or all) into flows, biggest first.
 pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
     // In-kernel transfers name their source and sink directly.
     let mut direct: BTreeMap<(String, String), Vec<StrategyShare>> = BTreeMap::new();
-    for c in copies.iter().filter(|c| c.from != "user memory" && c.to != "user memory") {
+    for c in copies.iter().filter(|c| c.from != Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
         let strategy = match c.kind {
             CopyKind::ByReference => c.syscall.clone(),
             CopyKind::CpuKernelToKernel => format!("{} (copied in the kernel)", c.syscall),
             _ => c.syscall.clone(),
         };
-        direct.entry((base(&c.from).to_owned(), base(&c.to).to_owned())).or_default().push(StrategyShare {
-            strategy,
-            bytes: c.bytes,
-            share: 0.0,
-            calls: c.calls,
-        });
+        direct
+            .entry((c.from.base().name().to_owned(), c.to.base().name().to_owned()))
+            .or_default()
+            .push(StrategyShare { strategy, bytes: c.bytes, share: 0.0, calls: c.calls });
     }
     // Through user memory: reads from a source, writes to a sink. Writes are
     // matched to the sources read, in proportion to what each gave.
-    let read_into_user = |src: &str| -> Reads {
-        let rs: Vec<&CopyFlow> = copies.iter().filter(|c| c.to == "user memory" && base(&c.from) == src).collect();
+    let read_into_user = |src: Endpoint| -> Reads {
+        let rs: Vec<&CopyFlow> =
+            copies.iter().filter(|c| c.to == Endpoint::UserMemory && c.from.base() == src).collect();
         // A syscall can read both plain and O_DIRECT files: name it once.
         let mut names: Vec<String> = Vec::new();
         for c in &rs {
@@ -47,11 +41,11 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
         }
         (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names)
     };
-    let reads: Vec<(&str, Reads)> = SOURCES.iter().map(|s| (*s, read_into_user(s))).collect();
+    let reads: Vec<(&str, Reads)> = SOURCES.iter().map(|s| (s.name(), read_into_user(*s))).collect();
     let read_total: u64 = reads.iter().map(|(_, r)| r.0).sum();
     let mut sinks: BTreeMap<String, (u64, u64, Vec<String>, bool)> = BTreeMap::new();
-    for c in copies.iter().filter(|c| c.from == "user memory" && c.to != "user memory") {
-        let e = sinks.entry(base(&c.to).to_owned()).or_default();
+    for c in copies.iter().filter(|c| c.from == Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
+        let e = sinks.entry(c.to.base().name().to_owned()).or_default();
         e.0 += c.bytes;
         e.1 += c.calls;
         if !e.2.contains(&c.syscall) {
@@ -117,7 +111,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
                 .filter(|(s, k, b, ..)| *s == src && *k == sink && worth_advice(*b, total))
                 .filter_map(|&(_, _, b, read_calls, _)| saving(&src, &sink, b, read_calls))
                 .collect();
-            Flow { flow: format!("{src} -> {sink}"), bytes, strategies, savings, how: "inferred".into() }
+            Flow { flow: format!("{src} -> {sink}"), bytes, strategies, savings, how: How::Inferred }
         })
         .filter(|f| f.bytes > 0)
         .collect();
@@ -182,14 +176,16 @@ mod tests {
     use super::*;
 
     fn flow(kind: CopyKind, syscall: &str, from: &str, to: &str, calls: u64, bytes: u64) -> CopyFlow {
+        let endpoint = |name: &str| serde_json::from_value(serde_json::Value::from(name)).unwrap();
         CopyFlow {
             kind,
             syscall: syscall.into(),
-            from: from.into(),
-            to: to.into(),
+            via: crate::model::copies::Via::Syscall,
+            from: endpoint(from),
+            to: endpoint(to),
             calls,
             bytes,
-            how: "inferred".into(),
+            how: How::Inferred,
             rule: String::new(),
         }
     }

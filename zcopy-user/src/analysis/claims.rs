@@ -1,12 +1,15 @@
 //! The zero-copy literature's table (../shared/docs/claims.md) as data, and
 //! its cells compared with what a bench run measured, per chunk.
 //!
-//! Every measured figure says how it was obtained: `measured` (a probe
-//! counted it), or `inferred` (a rule applied to measured syscalls and bytes,
-//! because this kernel has no probe on the copy itself: no fentry/kprobe on
-//! copy_to_user here, see `zcopy doctor`).
+//! Every figure says how it was obtained (`model::How`): measured (a probe
+//! counted it: the kernel's copy routines where fexit or kprobes attach),
+//! inferred (a rule applied to measured syscalls and bytes, where they do
+//! not), or not available (its probe did not attach: no verdict then).
 
-use crate::model::{CaseResult, Cell, Claim, Comparison, CopyKind, Figure, SideRun, SideSummary, SinkKind, Strategy};
+use crate::model::{
+    CaseResult, Cell, Claim, Comparison, CopyKind, Figure, SideRun, SideSummary, SinkKind, Strategy, Verdict,
+    copies::Via,
+};
 
 /// The rows that speak about `strategy`.
 pub fn claims_for(strategy: Strategy) -> Vec<Claim> {
@@ -25,14 +28,6 @@ pub fn claims_for(strategy: Strategy) -> Vec<Claim> {
     }
 }
 
-fn measured(value: f64, from: impl Into<String>) -> Figure {
-    Figure { value, how: "measured".into(), from: from.into() }
-}
-
-fn inferred(value: f64, from: impl Into<String>) -> Figure {
-    Figure { value, how: "inferred".into(), from: from.into() }
-}
-
 /// What the sender's copies were, per chunk, and how that is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CopyModel {
@@ -48,6 +43,14 @@ fn calls_bytes(side: &SideRun, names: &[&str]) -> u64 {
 /// where fexit or kprobes attach (measured, with the rules' figure beside
 /// it), else from the rules below.
 pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
+    if side.syscalls_total.is_none() {
+        return CopyModel {
+            cpu_copies: Figure::not_available(
+                "the raw_syscalls tracepoints were not attached, and the rules need the sender's syscalls",
+            ),
+            reason: "no syscall figures in this run".into(),
+        };
+    }
     let rules = inferred_sender_copies(strategy, sink, side, chunk_bytes, chunks);
     let d = &side.data;
     let (Some(to_user), Some(from_user), Some(in_kernel)) =
@@ -57,7 +60,7 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
     };
     let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
     CopyModel {
-        cpu_copies: measured(
+        cpu_copies: Figure::measured(
             per_chunk(to_user + from_user + in_kernel),
             "the kernel's copy routines (_copy_to_iter, _copy_from_iter[_nocache], copy_folio_from_iter_atomic), in the sender",
         ),
@@ -66,7 +69,7 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
             per_chunk(to_user),
             per_chunk(from_user),
             per_chunk(in_kernel),
-            rules.cpu_copies.value,
+            rules.cpu_copies.value.unwrap_or(f64::NAN),
             rules.reason
         ),
     }
@@ -86,20 +89,13 @@ fn inferred_sender_copies(
     // each io_uring completion). Not for zero-copy sends: the kernel's
     // completion reports say what happened to those.
     let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc);
-    let io_uring_seen = side.copies.iter().any(|f| f.syscall.starts_with("io_uring "));
+    let io_uring_seen = side.copies.iter().any(|f| f.via == Via::IoUring);
     if !zero_copy && !side.copies.is_empty() && (strategy != Strategy::IoUring || io_uring_seen) {
-        let cpu: u64 = side
-            .copies
-            .iter()
-            .filter(|f| {
-                matches!(f.kind, CopyKind::CpuKernelToUser | CopyKind::CpuUserToKernel | CopyKind::CpuKernelToKernel)
-            })
-            .map(|f| f.bytes)
-            .sum();
+        let cpu: u64 = side.copies.iter().filter(|f| f.kind.is_cpu_copy()).map(|f| f.bytes).sum();
         let flows: Vec<String> =
             side.copies.iter().map(|f| format!("{} {} -> {}: {}", f.syscall, f.from, f.to, f.kind.label())).collect();
         return CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 per_chunk(cpu),
                 if io_uring_seen {
                     "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
@@ -114,14 +110,14 @@ fn inferred_sender_copies(
     let writes = calls_bytes(side, &["write", "writev", "sendto", "sendmsg", "pwrite64"]);
     match strategy {
         Strategy::ReadWrite => CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 per_chunk(reads) + per_chunk(writes),
                 "read(2) of a cached file copies page cache -> user; write(2) copies user -> kernel (bytes from raw_syscalls)",
             ),
             reason: "one copy into the user buffer, one out of it".into(),
         },
         Strategy::MmapWrite | Strategy::MmapPopulateWrite => CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 per_chunk(writes),
                 "write(2) from the mapping copies user -> kernel; the mapping itself is the page cache (no copy in)",
             ),
@@ -129,21 +125,21 @@ fn inferred_sender_copies(
         },
         Strategy::Sendfile | Strategy::Splice => match sink {
             SinkKind::Tcp | SinkKind::Unix | SinkKind::Pipe => CopyModel {
-                cpu_copies: inferred(
+                cpu_copies: Figure::inferred(
                     0.0,
                     "sendfile/splice to a socket or pipe attach page-cache pages by reference (splice, MSG_SPLICE_PAGES)",
                 ),
                 reason: "page-cache pages are passed by reference, not copied, on this path".into(),
             },
             SinkKind::File => CopyModel {
-                cpu_copies: inferred(
+                cpu_copies: Figure::inferred(
                     per_chunk(side.bytes),
                     "splicing into a regular file copies page cache -> page cache",
                 ),
                 reason: "a file sink needs its own page-cache copy".into(),
             },
             SinkKind::Null => CopyModel {
-                cpu_copies: inferred(0.0, "/dev/null discards without touching the data"),
+                cpu_copies: Figure::inferred(0.0, "/dev/null discards without touching the data"),
                 reason: "nothing is copied".into(),
             },
         },
@@ -154,12 +150,12 @@ fn inferred_sender_copies(
             let io_uring_reads: u64 = side
                 .copies
                 .iter()
-                .filter(|f| f.syscall.starts_with("io_uring ") && f.kind == CopyKind::CpuKernelToUser)
+                .filter(|f| f.via == Via::IoUring && f.kind == CopyKind::CpuKernelToUser)
                 .map(|f| f.bytes)
                 .sum();
             let read_copy = per_chunk(reads + io_uring_reads);
             CopyModel {
-                cpu_copies: measured(
+                cpu_copies: Figure::measured(
                     read_copy + copied_share,
                     "kernel zero-copy completion reports (copied or not), plus the read copies (read(2), or io_uring READ completions by fd kind)",
                 ),
@@ -167,14 +163,14 @@ fn inferred_sender_copies(
             }
         }
         Strategy::IoUring => CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 2.0 * side.bytes as f64 / chunk_bytes / chunks.max(1.0),
                 "io_uring read copies page cache -> user, send copies user -> kernel",
             ),
             reason: "the same two copies as read + write, submitted differently".into(),
         },
         Strategy::CopyFileRange => CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 per_chunk(side.bytes),
                 "copy_file_range without reflink copies page cache -> page cache in the kernel",
             ),
@@ -186,11 +182,11 @@ fn inferred_sender_copies(
         | Strategy::MmapPrivateWrite
         | Strategy::SmallFilesRead
         | Strategy::SmallFilesMmap => CopyModel {
-            cpu_copies: inferred(0.0, "an mmap scenario moves no data to a sink"),
+            cpu_copies: Figure::inferred(0.0, "an mmap scenario moves no data to a sink"),
             reason: "nothing is sent".into(),
         },
         Strategy::DirectRead => CopyModel {
-            cpu_copies: inferred(
+            cpu_copies: Figure::inferred(
                 per_chunk(writes),
                 "O_DIRECT reads are DMA'd into user memory; write(2) copies user -> kernel",
             ),
@@ -199,13 +195,24 @@ fn inferred_sender_copies(
     }
 }
 
-fn verdict(claimed: f64, measured: f64) -> &'static str {
-    if (claimed - measured).abs() <= 0.05 * claimed.max(1.0) { "holds" } else { "differs" }
+/// A claim holds when the figure is within 5% of it (or 0.05 of a claimed 0);
+/// without a figure there is no verdict.
+fn verdict(claimed: f64, measured: Option<f64>) -> Verdict {
+    match measured {
+        None => Verdict::Unknown,
+        Some(m) if (claimed - m).abs() <= 0.05 * claimed.max(1.0) => Verdict::Holds,
+        Some(_) => Verdict::Differs,
+    }
 }
 
 fn cell(what: &str, claimed: f64, measured: Figure, reason: String) -> Cell {
-    let verdict = verdict(claimed, measured.value).to_owned();
+    let verdict = verdict(claimed, measured.value);
     Cell { what: what.into(), claimed, measured, verdict, reason }
+}
+
+/// A measured figure, or "not available" naming the probe that did not attach.
+fn measured_or(value: Option<f64>, from: &str, missing: &str) -> Figure {
+    value.map_or_else(|| Figure::not_available(missing), |v| Figure::measured(v, from))
 }
 
 /// The literature's mmap claims against an mmap scenario, per MiB mapped.
@@ -214,11 +221,16 @@ fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> 
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096) as f64;
     let mib = case.runs.first().map_or(1.0, |r| r.sender.bytes as f64) / f64::from(1 << 20);
     let pages_per_mib = f64::from(1 << 20) / page;
-    let faults = sender.faults_minor_per_run.unwrap_or(0.0) + sender.faults_major_per_run.unwrap_or(0.0);
-    let faults_per_mib = faults / mib;
-    let own = mean_own_faults(case) / mib;
-    let written = sender.block_write_bytes_per_run.unwrap_or(0.0) / f64::from(1 << 20) / mib;
+    let faults = sender.faults_minor_per_run.zip(sender.faults_major_per_run).map(|(minor, major)| minor + major);
     let perf = "perf minor-faults + major-faults in the worker";
+    let no_perf = "the perf software events page-faults/minor-faults/major-faults could not be attached";
+    let faults_per_mib = measured_or(faults.map(|f| f / mib), perf, no_perf);
+    let pages_per_fault = faults_per_mib
+        .value
+        .map_or_else(|| "n/a".to_owned(), |f| format!("{:.1}", pages_per_mib / f.max(f64::MIN_POSITIVE)));
+    let own = mean_own_faults(case) / mib;
+    let written = sender.block_write_bytes_per_run.map(|b| b / f64::from(1 << 20) / mib);
+    let no_block = "the tracepoint block:block_bio_queue could not be attached";
     let row = |row: &str, cells| Comparison { row: row.into(), cells };
     match case.strategy {
         Strategy::MmapTouch => vec![row(
@@ -226,10 +238,9 @@ fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> 
             vec![cell(
                 "faults per MiB",
                 pages_per_mib,
-                measured(faults_per_mib, perf),
+                faults_per_mib,
                 format!(
-                    "{:.1} pages mapped per fault: fault-around maps neighbouring cached pages, and large folios map more at once",
-                    pages_per_mib / faults_per_mib.max(f64::MIN_POSITIVE)
+                    "{pages_per_fault} pages mapped per fault: fault-around maps neighbouring cached pages, and large folios map more at once"
                 ),
             )],
         )],
@@ -238,7 +249,7 @@ fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> 
             vec![cell(
                 "faults per MiB while touching",
                 0.0,
-                measured(faults_per_mib, perf),
+                faults_per_mib.clone(),
                 format!(
                     "the process's own counters show {own:.1} faults per MiB: taken by get_user_pages inside mmap(), which raise no exception and no perf event"
                 ),
@@ -249,9 +260,10 @@ fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> 
             vec![cell(
                 "MiB written to the device per MiB dirtied",
                 1.0,
-                measured(
+                measured_or(
                     written,
                     "block:block_bio_queue writes in the worker (msync writes back in the caller's context)",
+                    no_block,
                 ),
                 "pages the kernel's flusher threads wrote back first are charged to them, not to this process".into(),
             )],
@@ -262,13 +274,13 @@ fn compare_scenario(case: &CaseResult, sender: &SideSummary) -> Vec<Comparison> 
                 cell(
                     "MiB written to the device per MiB dirtied",
                     0.0,
-                    measured(written, "block:block_bio_queue writes in the worker"),
+                    measured_or(written, "block:block_bio_queue writes in the worker", no_block),
                     "msync has nothing to write for a private mapping".into(),
                 ),
                 cell(
                     "faults per MiB (each write copies a page)",
                     pages_per_mib,
-                    measured(faults_per_mib, perf),
+                    faults_per_mib.clone(),
                     "write faults on a private mapping copy one page each: no fault-around for them".into(),
                 ),
             ],
@@ -291,21 +303,34 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
     }
     let chunks = case.chunks_per_run as f64;
     let chunk_bytes = case.chunk as f64;
-    let syscalls = sender.syscalls_per_chunk.unwrap_or(0.0);
+    let syscalls = sender.syscalls_per_chunk;
+    let no_syscalls = "the raw_syscalls tracepoints could not be attached";
     let copies = sender_copies(case.strategy, case.sink, &run.sender, chunk_bytes, chunks);
     let per_chunk = |bytes: f64| bytes / chunk_bytes / chunks;
-    let disk = per_chunk(sender.block_read_bytes_per_run.unwrap_or(0.0));
+    let disk = sender.block_read_bytes_per_run.map(per_chunk);
     let runs = case.runs.len().max(1) as f64;
-    let mean_net = |get: fn(&crate::model::NetTransmit) -> u64| {
-        case.runs.iter().filter_map(|r| r.net_transmit.as_ref()).map(|n| get(n) as f64).sum::<f64>() / runs
+    // Device transmits are counted in every run or in none (net_dev_xmit attached or not).
+    let mean_net = |get: fn(&crate::model::NetTransmit) -> u64| -> Option<f64> {
+        let per_run: Option<Vec<f64>> =
+            case.runs.iter().map(|r| r.net_transmit.as_ref().map(|n| get(n) as f64)).collect();
+        per_run.map(|v| per_chunk(v.iter().sum::<f64>() / runs))
     };
-    let nic = per_chunk(mean_net(|n| n.device_bytes));
-    let lo = per_chunk(mean_net(|n| n.loopback_bytes));
-    let virt = per_chunk(mean_net(|n| n.virtual_bytes));
-    let dma = disk + nic;
+    let nic = mean_net(|n| n.device_bytes);
+    let lo = mean_net(|n| n.loopback_bytes).unwrap_or(0.0);
+    let virt = mean_net(|n| n.virtual_bytes).unwrap_or(0.0);
+    let dma = match (disk, nic) {
+        (Some(disk), Some(nic)) => {
+            Figure::measured(disk + nic, "block:block_bio_queue + net_dev_xmit (non-loopback devices)")
+        }
+        (None, _) => Figure::not_available("the tracepoint block:block_bio_queue could not be attached"),
+        (_, None) => Figure::not_available("net_dev_xmit (raw or classic tracepoint) could not be attached"),
+    };
+    let show = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
     let dma_reason = format!(
-        "disk -> page cache {disk:.2}/chunk ({} cache; block:block_bio_queue), NIC {nic:.2}/chunk (net_dev_xmit on hardware devices){}{}",
+        "disk -> page cache {}/chunk ({} cache; block:block_bio_queue), NIC {}/chunk (net_dev_xmit on hardware devices){}{}",
+        show(disk),
         case.cache.name(),
+        show(nic),
         if lo > 0.0 { format!("; loopback carried {lo:.2}/chunk but does no DMA") } else { String::new() },
         if virt > 0.0 {
             format!("; virtual devices carried {virt:.2}/chunk, no DMA of their own")
@@ -329,38 +354,32 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
         .into_iter()
         .map(|claim| {
             let cells = vec![
-                Cell {
-                    what: "syscalls".into(),
-                    claimed: claim.syscalls,
-                    measured: measured(syscalls, "tracepoints raw_syscalls, sender process, per chunk"),
-                    verdict: verdict(claim.syscalls, syscalls).into(),
-                    reason: if matches!(case.strategy, Strategy::MmapWrite | Strategy::MmapPopulateWrite) {
+                cell(
+                    "syscalls",
+                    claim.syscalls,
+                    measured_or(syscalls, "tracepoints raw_syscalls, sender process, per chunk", no_syscalls),
+                    if matches!(case.strategy, Strategy::MmapWrite | Strategy::MmapPopulateWrite) {
                         "mmap and munmap happen once per file, so per chunk there is one write".into()
                     } else {
-                        format!("{syscalls:.2} per chunk")
+                        format!("{} per chunk", show(syscalls))
                     },
-                },
-                Cell {
-                    what: "mode transitions".into(),
-                    claimed: claim.mode_transitions,
-                    measured: inferred(2.0 * syscalls, "2 per measured syscall"),
-                    verdict: verdict(claim.mode_transitions, 2.0 * syscalls).into(),
-                    reason: "each syscall enters and leaves the kernel once".into(),
-                },
-                Cell {
-                    what: "CPU copies".into(),
-                    claimed: claim.cpu_copies,
-                    measured: copies.cpu_copies.clone(),
-                    verdict: verdict(claim.cpu_copies, copies.cpu_copies.value).into(),
-                    reason: format!("{}{receive_note}", copies.reason),
-                },
-                Cell {
-                    what: "DMA copies".into(),
-                    claimed: claim.dma_copies,
-                    measured: measured(dma, "block:block_bio_queue + net_dev_xmit (non-loopback devices)"),
-                    verdict: verdict(claim.dma_copies, dma).into(),
-                    reason: dma_reason.clone(),
-                },
+                ),
+                cell(
+                    "mode transitions",
+                    claim.mode_transitions,
+                    syscalls.map_or_else(
+                        || Figure::not_available(no_syscalls),
+                        |s| Figure::inferred(2.0 * s, "2 per measured syscall"),
+                    ),
+                    "each syscall enters and leaves the kernel once".into(),
+                ),
+                cell(
+                    "CPU copies",
+                    claim.cpu_copies,
+                    copies.cpu_copies.clone(),
+                    format!("{}{receive_note}", copies.reason),
+                ),
+                cell("DMA copies", claim.dma_copies, dma.clone(), dma_reason.clone()),
             ];
             Comparison { row: claim.row.into(), cells }
         })
@@ -390,8 +409,8 @@ pub fn compare_small_files(mmap: &CaseResult, read: &CaseResult) -> Option<Compa
         cells: vec![Cell {
             what: format!("time per file, mmap / read (claim: {} 1)", if small { "above" } else { "at most" }),
             claimed: 1.0,
-            measured: measured(ratio, "wall time of the window per file (CLOCK_MONOTONIC), means over runs"),
-            verdict: if holds { "holds" } else { "differs" }.into(),
+            measured: Figure::measured(ratio, "wall time of the window per file (CLOCK_MONOTONIC), means over runs"),
+            verdict: if holds { Verdict::Holds } else { Verdict::Differs },
             reason: format!(
                 "mmap {m:.2} us per file ({:.1} syscalls, {:.2} faults), read {r:.2} us ({:.1} syscalls, {:.2} faults)",
                 calls(mmap),
@@ -406,6 +425,7 @@ pub fn compare_small_files(mmap: &CaseResult, read: &CaseResult) -> Option<Compa
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::How;
 
     #[test]
     fn the_table_is_encoded_as_the_articles_give_it() {
@@ -419,10 +439,11 @@ mod tests {
 
     #[test]
     fn verdicts_allow_five_percent() {
-        assert_eq!(verdict(2.0, 2.01), "holds");
-        assert_eq!(verdict(4.0, 2.0), "differs");
-        assert_eq!(verdict(0.0, 0.0), "holds");
-        assert_eq!(verdict(0.0, 1.0), "differs");
+        assert_eq!(verdict(2.0, Some(2.01)), Verdict::Holds);
+        assert_eq!(verdict(4.0, Some(2.0)), Verdict::Differs);
+        assert_eq!(verdict(0.0, Some(0.0)), Verdict::Holds);
+        assert_eq!(verdict(0.0, Some(1.0)), Verdict::Differs);
+        assert_eq!(verdict(0.0, None), Verdict::Unknown, "no figure, no verdict");
     }
 
     #[test]
@@ -442,9 +463,9 @@ mod tests {
             zerocopy: Some(crate::model::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
         };
         let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);
-        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 1.0));
+        assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Measured, Some(1.0)));
         let m = sender_copies(Strategy::Sendfile, SinkKind::Tcp, &side, 65536.0, 16.0);
-        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("inferred", 0.0));
+        assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Inferred, Some(0.0)));
 
         // Where the copy routines are counted, they are the figure, and the rules' is shown beside it.
         let mut side = side;
@@ -452,7 +473,7 @@ mod tests {
         side.data.copied_from_user_bytes = Some(1 << 20);
         side.data.copied_in_kernel_bytes = Some(0);
         let m = sender_copies(Strategy::ReadWrite, SinkKind::Tcp, &side, 65536.0, 16.0);
-        assert_eq!((m.cpu_copies.how.as_str(), m.cpu_copies.value), ("measured", 2.0));
+        assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Measured, Some(2.0)));
         assert!(m.reason.contains("kernel -> user 1.00, user -> kernel 1.00"), "{}", m.reason);
         assert!(m.reason.contains("the rules infer 0.00"), "no read/write syscalls in this side: {}", m.reason);
     }

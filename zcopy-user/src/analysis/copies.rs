@@ -9,20 +9,21 @@ use std::collections::BTreeMap;
 use zcopy_common::{IO_URING_SLOT_BASE, SyscallStats, fd_kind};
 
 use crate::{
-    model::{CopyFlow, CopyKind},
+    model::{CopyFlow, CopyKind, Endpoint, How, copies::Via},
     syscalls,
 };
 
-pub fn kind_name(kind: u8) -> &'static str {
+/// The endpoint an fd of kind `kind` (zcopy_common::fd_kind) is.
+pub fn endpoint(kind: u8) -> Endpoint {
     match kind {
-        fd_kind::REGULAR => "file",
-        fd_kind::REGULAR_DIRECT => "file (O_DIRECT)",
-        fd_kind::SOCKET | fd_kind::SOCKET_ZEROCOPY => "socket",
-        fd_kind::PIPE => "pipe",
-        fd_kind::CHAR_DEVICE => "char device",
-        fd_kind::OTHER => "other",
-        fd_kind::NONE => "-",
-        _ => "unknown",
+        fd_kind::REGULAR => Endpoint::File,
+        fd_kind::REGULAR_DIRECT => Endpoint::FileDirect,
+        fd_kind::SOCKET | fd_kind::SOCKET_ZEROCOPY => Endpoint::Socket,
+        fd_kind::PIPE => Endpoint::Pipe,
+        fd_kind::CHAR_DEVICE => Endpoint::CharDevice,
+        fd_kind::OTHER => Endpoint::Other,
+        fd_kind::NONE => Endpoint::NoFd,
+        _ => Endpoint::Unknown,
     }
 }
 
@@ -129,11 +130,11 @@ pub fn io_uring_op_name(opcode: u16) -> String {
 
 /// (syscall-like name, from, to, kind, rule) of an io_uring completion flow
 /// whose request file is of kind `file`.
-fn classify_io_uring(opcode: u16, file: u8) -> Option<(String, String, String, CopyKind, &'static str)> {
+fn classify_io_uring(opcode: u16, file: u8) -> Option<(String, Endpoint, Endpoint, CopyKind, &'static str)> {
     let &(_, _, dir) = IO_URING_OPS.iter().find(|(op, _, _)| *op == opcode)?;
     let name = io_uring_op_name(opcode);
-    let user = "user memory".to_owned();
-    let kind = kind_name(file).to_owned();
+    let user = Endpoint::UserMemory;
+    let kind = endpoint(file);
     Some(match dir {
         IoUringDir::Read => {
             let (k, rule) = classify("read", file, fd_kind::NONE)?;
@@ -155,7 +156,7 @@ fn classify_io_uring(opcode: u16, file: u8) -> Option<(String, String, String, C
         }
         IoUringDir::Splice(call) => {
             let (k, rule) = classify(call, fd_kind::UNKNOWN, file)?;
-            (name, "splice input".into(), kind, k, rule)
+            (name, Endpoint::SpliceInput, kind, k, rule)
         }
     })
 }
@@ -177,11 +178,12 @@ pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
                 return Some(CopyFlow {
                     kind,
                     syscall,
+                    via: Via::IoUring,
                     from,
                     to,
                     calls: s.calls,
                     bytes: s.bytes,
-                    how: "inferred".into(),
+                    how: How::Inferred,
                     rule: rule.into(),
                 });
             }
@@ -193,11 +195,12 @@ pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
             Some(CopyFlow {
                 kind,
                 syscall: sc.name.to_owned(),
-                from: if sc.src_fd.is_some() { kind_name(src) } else { "user memory" }.to_owned(),
-                to: if sc.dst_fd.is_some() { kind_name(dst) } else { "user memory" }.to_owned(),
+                via: Via::Syscall,
+                from: if sc.src_fd.is_some() { endpoint(src) } else { Endpoint::UserMemory },
+                to: if sc.dst_fd.is_some() { endpoint(dst) } else { Endpoint::UserMemory },
                 calls: s.calls,
                 bytes: s.bytes,
-                how: "inferred".into(),
+                how: How::Inferred,
                 rule: rule.into(),
             })
         })
@@ -243,10 +246,10 @@ mod tests {
         raw.insert((write, fd_kind::NONE, fd_kind::PIPE), SyscallStats { calls: 2, bytes: 8192, errors: 0 });
         let f = flows(&raw);
         assert_eq!(f.len(), 2);
-        assert!(f.iter().all(|f| f.how == "inferred"));
+        assert!(f.iter().all(|f| f.how == How::Inferred));
         assert_eq!(
-            f.iter().find(|f| f.syscall == "read").map(|f| (f.from.as_str(), f.to.as_str())),
-            Some(("file", "user memory"))
+            f.iter().find(|f| f.syscall == "read").map(|f| (f.from, f.to)),
+            Some((Endpoint::File, Endpoint::UserMemory))
         );
         let t = totals(&f);
         assert_eq!(t[&CopyKind::CpuKernelToUser], 8192);
@@ -264,11 +267,11 @@ mod tests {
         raw.insert((slot(30), fd_kind::PIPE, fd_kind::NONE), stats);
         raw.insert((slot(3), fd_kind::REGULAR, fd_kind::NONE), stats); // FSYNC moves no data
         let f = flows(&raw);
-        let find = |name: &str| f.iter().find(|f| f.syscall == name).map(|f| (f.from.as_str(), f.to.as_str(), f.kind));
-        assert_eq!(find("io_uring READ"), Some(("file", "user memory", CopyKind::CpuKernelToUser)));
-        assert_eq!(find("io_uring SEND"), Some(("user memory", "socket", CopyKind::CpuUserToKernel)));
-        assert_eq!(find("io_uring SEND_ZC"), Some(("user memory", "socket", CopyKind::ZeroCopySend)));
-        assert_eq!(find("io_uring SPLICE"), Some(("splice input", "pipe", CopyKind::ByReference)));
+        let find = |name: &str| f.iter().find(|f| f.syscall == name).map(|f| (f.from, f.to, f.kind));
+        assert_eq!(find("io_uring READ"), Some((Endpoint::File, Endpoint::UserMemory, CopyKind::CpuKernelToUser)));
+        assert_eq!(find("io_uring SEND"), Some((Endpoint::UserMemory, Endpoint::Socket, CopyKind::CpuUserToKernel)));
+        assert_eq!(find("io_uring SEND_ZC"), Some((Endpoint::UserMemory, Endpoint::Socket, CopyKind::ZeroCopySend)));
+        assert_eq!(find("io_uring SPLICE"), Some((Endpoint::SpliceInput, Endpoint::Pipe, CopyKind::ByReference)));
         assert_eq!(f.len(), 4);
     }
 }

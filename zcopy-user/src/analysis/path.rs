@@ -3,10 +3,10 @@
 
 use crate::{
     analysis::claims::sender_copies,
-    model::{CaseResult, DeviceKind, RunResult, SinkKind, Step},
+    model::{CaseResult, DeviceKind, How, RunResult, SinkKind, Step},
 };
 
-fn step(what: impl Into<String>, bytes: Option<u64>, how: &'static str, evidence: impl Into<String>) -> Step {
+fn step(what: impl Into<String>, bytes: Option<u64>, how: How, evidence: impl Into<String>) -> Step {
     Step { what: what.into(), bytes, how, evidence: evidence.into() }
 }
 
@@ -18,7 +18,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
     out.push(step(
         "disk -> page cache (device DMA)",
         s.data.block_read_bytes,
-        "measured",
+        How::Measured,
         format!(
             "block:block_bio_queue in the sender; {:.1}% of the file was cached before the run (mincore)",
             100.0 * run.resident_before
@@ -28,7 +28,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         out.push(step(
             "folios added to the page cache",
             Some(added),
-            "measured",
+            How::Measured,
             "filemap:mm_filemap_add_to_page_cache in the sender",
         ));
     }
@@ -36,15 +36,16 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
     out.push(step(
         format!("sender syscalls: {}", calls.join(", ")),
         Some(s.bytes),
-        "measured",
+        How::Measured,
         format!("tracepoints raw_syscalls in the sender; {} syscalls in all", s.syscalls_total.unwrap_or(0)),
     ));
     let model = sender_copies(case.strategy, case.sink, s, case.chunk as f64, case.chunks_per_run as f64);
-    let copied = (model.cpu_copies.value * case.chunk as f64 * case.chunks_per_run as f64).round() as u64;
+    let copied = model.cpu_copies.value.map(|v| (v * case.chunk as f64 * case.chunks_per_run as f64).round() as u64);
+    let per_chunk = model.cpu_copies.value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
     out.push(step(
-        format!("CPU copies in the sender ({:.2} per chunk): {}", model.cpu_copies.value, model.reason),
-        Some(copied),
-        if model.cpu_copies.how == "measured" { "reported" } else { "inferred" },
+        format!("CPU copies in the sender ({per_chunk} per chunk): {}", model.reason),
+        copied,
+        model.cpu_copies.how,
         model.cpu_copies.from,
     ));
     if let Some(zc) = s.zerocopy {
@@ -54,7 +55,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
                 zc.sends, zc.completions, zc.copied
             ),
             None,
-            "reported",
+            How::Reported,
             "MSG_ZEROCOPY error queue / io_uring SEND_ZC notifications",
         ));
     }
@@ -72,7 +73,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             out.push(step(
                 what,
                 Some(d.bytes),
-                "measured",
+                How::Measured,
                 format!("net_dev_xmit, machine-wide during the run, {} packets; headers included", d.packets),
             ));
         }
@@ -81,19 +82,19 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         (Some(r), SinkKind::Tcp | SinkKind::Unix) => out.push(step(
             "socket buffers -> receiver memory (CPU copy, kernel -> user)",
             r.data.recv_copy_bytes,
-            "measured",
+            How::Measured,
             "skb:skb_copy_datagram_iovec in the receiver",
         )),
         (Some(r), _) => out.push(step(
             "pipe -> receiver memory (CPU copy, kernel -> user)",
             Some(r.bytes),
-            "inferred",
+            How::Inferred,
             "read(2) from a pipe copies (no tracepoint marks it); bytes from raw_syscalls",
         )),
         (None, SinkKind::File) => out.push(step(
             "written to the sink file's page cache",
             Some(s.bytes),
-            "inferred",
+            How::Inferred,
             "the file sink keeps its own copy; written back to disk later by the kernel (not counted)",
         )),
         (None, _) => {}
@@ -113,7 +114,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         out.push(step(
             what,
             None,
-            "measured",
+            How::Measured,
             "perf minor-faults + major-faults, and /proc/PID/stat of the sender over the same window",
         ));
     }
@@ -121,7 +122,7 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         out.push(step(
             format!("events zcopy's programs missed (another BPF program was running): {:?}", run.missed_events),
             None,
-            "measured",
+            How::Measured,
             "bpf_prog_info.recursion_misses",
         ));
     }

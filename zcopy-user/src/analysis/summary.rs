@@ -34,13 +34,16 @@ impl DataMovement {
 impl Sample {
     /// The totals in `raw` at `t_s`.
     pub fn of(raw: &RawCounters, t_s: f64) -> Self {
-        use crate::{analysis::copies, model::CopyKind};
+        use crate::{
+            analysis::copies,
+            model::{CopyKind, Endpoint},
+        };
         let (stats, _, _) = total(raw);
         let all_flows = raw.flows();
         let flows = copies::flows(&all_flows);
         let kinds = copies::totals(&flows);
         let kind = |k: CopyKind| kinds.get(&k).copied().unwrap_or(0);
-        let to = |what: &str| flows.iter().filter(|f| f.to.starts_with(what)).map(|f| f.bytes).sum::<u64>();
+        let to = |what: Endpoint| flows.iter().filter(|f| f.to.base() == what).map(|f| f.bytes).sum::<u64>();
         let mut calls: BTreeMap<String, u64> = BTreeMap::new();
         for p in raw.processes.values() {
             for (slot, st) in &p.syscalls {
@@ -52,15 +55,13 @@ impl Sample {
         Self {
             t_s,
             syscalls: stats.syscalls,
-            cpu_copied_bytes: kind(CopyKind::CpuKernelToUser)
-                + kind(CopyKind::CpuUserToKernel)
-                + kind(CopyKind::CpuKernelToKernel),
+            cpu_copied_bytes: kinds.iter().filter(|(k, _)| k.is_cpu_copy()).map(|(_, b)| b).sum(),
             by_reference_bytes: kind(CopyKind::ByReference),
             zero_copy_bytes: kind(CopyKind::ZeroCopySend),
             faults: stats.faults_total,
             switches: stats.switches_voluntary + stats.switches_involuntary,
-            to_socket_bytes: to("socket"),
-            to_file_bytes: to("file"),
+            to_socket_bytes: to(Endpoint::Socket),
+            to_file_bytes: to(Endpoint::File),
             calls,
         }
     }
@@ -206,12 +207,12 @@ mod tests {
 
     pub(crate) fn sample_target() -> Target {
         Target {
-            mode: "command".into(),
+            mode: crate::model::TargetMode::Command,
             command: Some(vec!["dd".into(), "count=5".into()]),
-            pid: 100,
+            pid: Some(100),
             exit_code: Some(0),
             exit_signal: None,
-            ended_by: "exited".into(),
+            ended_by: crate::model::EndedBy::Exited,
             ..Default::default()
         }
     }

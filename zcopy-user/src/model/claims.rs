@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::How;
+
 /// One row of the classic table, per chunk.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
@@ -12,14 +14,53 @@ pub struct Claim {
     pub dma_copies: f64,
 }
 
-/// A measured figure and how it was obtained.
+/// A figure and how it was obtained; `value` is `null` when it is not available.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Figure {
-    pub value: f64,
-    /// "measured" or "inferred".
-    pub how: String,
-    /// The probe or the rule.
+    pub value: Option<f64>,
+    pub how: How,
+    /// The probe, the rule or report, or why it is not available.
     pub from: String,
+}
+
+impl Figure {
+    pub fn measured(value: f64, from: impl Into<String>) -> Self {
+        Self { value: Some(value), how: How::Measured, from: from.into() }
+    }
+
+    pub fn inferred(value: f64, from: impl Into<String>) -> Self {
+        Self { value: Some(value), how: How::Inferred, from: from.into() }
+    }
+
+    pub fn reported(value: f64, from: impl Into<String>) -> Self {
+        Self { value: Some(value), how: How::Reported, from: from.into() }
+    }
+
+    /// No source for it here: `why` names the probe that did not attach.
+    pub fn not_available(why: impl Into<String>) -> Self {
+        Self { value: None, how: How::NotAvailable, from: why.into() }
+    }
+}
+
+/// Whether a claim held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Within 5% of the claim.
+    Holds,
+    Differs,
+    /// The figure is not available here: no verdict.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Holds => "holds",
+            Self::Differs => "differs",
+            Self::Unknown => "unknown",
+        }
+    }
 }
 
 /// One cell: claimed, measured, verdict, and why.
@@ -28,8 +69,7 @@ pub struct Cell {
     pub what: String,
     pub claimed: f64,
     pub measured: Figure,
-    /// "holds" or "differs".
-    pub verdict: String,
+    pub verdict: Verdict,
     pub reason: String,
 }
 

@@ -1,6 +1,66 @@
 //! What a syscall or io_uring operation did with its bytes.
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
+
+use super::How;
+
+/// Where bytes came from or went to: the process's memory, or an fd of a kind
+/// the kernel resolved (fd -> file -> inode mode and O_DIRECT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Endpoint {
+    #[serde(rename = "user memory")]
+    UserMemory,
+    #[serde(rename = "file")]
+    File,
+    #[serde(rename = "file (O_DIRECT)")]
+    FileDirect,
+    #[serde(rename = "socket")]
+    Socket,
+    #[serde(rename = "pipe")]
+    Pipe,
+    #[serde(rename = "char device")]
+    CharDevice,
+    #[serde(rename = "other")]
+    Other,
+    /// The input of an io_uring splice/tee (its kind is not recorded).
+    #[serde(rename = "splice input")]
+    SpliceInput,
+    /// No fd in that position.
+    #[serde(rename = "-")]
+    NoFd,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Endpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::UserMemory => "user memory",
+            Self::File => "file",
+            Self::FileDirect => "file (O_DIRECT)",
+            Self::Socket => "socket",
+            Self::Pipe => "pipe",
+            Self::CharDevice => "char device",
+            Self::Other => "other",
+            Self::SpliceInput => "splice input",
+            Self::NoFd => "-",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// The kind without its access mode: an O_DIRECT file is a file.
+    pub fn base(self) -> Self {
+        if self == Self::FileDirect { Self::File } else { self }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What happened to the bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -26,6 +86,11 @@ pub enum CopyKind {
 }
 
 impl CopyKind {
+    /// Whether the CPU copied the bytes (the three `Cpu*` kinds).
+    pub fn is_cpu_copy(self) -> bool {
+        matches!(self, Self::CpuKernelToUser | Self::CpuUserToKernel | Self::CpuKernelToKernel)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::CpuKernelToUser => "CPU copy kernel -> user",
@@ -40,16 +105,30 @@ impl CopyKind {
     }
 }
 
-/// One classified flow: a syscall between two fd kinds.
+/// What carried a flow's bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Via {
+    /// A system call (raw_syscalls:sys_enter/sys_exit).
+    #[default]
+    Syscall,
+    /// An io_uring operation's completion (io_uring:io_uring_complete).
+    IoUring,
+}
+
+/// One classified flow: a syscall (or io_uring operation) between two fd kinds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CopyFlow {
     pub kind: CopyKind,
+    /// The syscall's name, or "io_uring OP" for an io_uring operation.
     pub syscall: String,
-    pub from: String,
-    pub to: String,
+    #[serde(default)]
+    pub via: Via,
+    pub from: Endpoint,
+    pub to: Endpoint,
     pub calls: u64,
     pub bytes: u64,
-    /// Always "inferred": the rule, applied to measured calls and bytes.
-    pub how: String,
+    /// Always inferred: the rule, applied to measured calls and bytes.
+    pub how: How,
     pub rule: String,
 }

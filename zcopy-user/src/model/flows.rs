@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::How;
+
 /// One strategy's part of a flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyShare {
@@ -35,6 +37,6 @@ pub struct Flow {
     pub bytes: u64,
     pub strategies: Vec<StrategyShare>,
     pub savings: Vec<Saving>,
-    /// Always "inferred": from fd kinds and measured calls and bytes.
-    pub how: String,
+    /// Always inferred: from fd kinds and measured calls and bytes.
+    pub how: How,
 }

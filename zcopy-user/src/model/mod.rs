@@ -22,8 +22,8 @@ pub mod trace;
 pub mod warning;
 
 pub use bench::{BenchOptions, BenchReport, CacheState, CaseResult, RunResult, SideRun, SideSummary, Status};
-pub use claims::{Cell, Claim, Comparison, Figure};
-pub use copies::{CopyFlow, CopyKind};
+pub use claims::{Cell, Claim, Comparison, Figure, Verdict};
+pub use copies::{CopyFlow, CopyKind, Endpoint};
 pub use coverage::{CopyProbes, Coverage};
 pub use flows::{Flow, Saving, StrategyShare};
 pub use path::Step;
@@ -32,8 +32,8 @@ pub use raw::{RawCounters, RawProcess};
 pub use stats::Stats;
 pub use strategy::{SinkKind, Strategy, ZeroCopyStats};
 pub use trace::{
-    DataMovement, DeviceKind, DeviceTransmit, Faults, KernelAccounting, NetTransmit, ProcessSummary, Sample, Summary,
-    Switches, SyscallFigures, Target, TracerCost,
+    DataMovement, DeviceKind, DeviceTransmit, EndedBy, Faults, KernelAccounting, NetTransmit, ProcessSummary, Sample,
+    Summary, Switches, SyscallFigures, Target, TargetMode, TracerCost,
 };
 pub use warning::Warning;
 

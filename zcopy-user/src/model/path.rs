@@ -2,11 +2,12 @@
 
 use serde::Serialize;
 
+use super::How;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Step {
     pub what: String,
     pub bytes: Option<u64>,
-    /// "measured", "inferred" or "reported" (by the kernel to the program).
-    pub how: &'static str,
+    pub how: How,
     pub evidence: String,
 }

@@ -126,20 +126,54 @@ impl DeviceKind {
     }
 }
 
+/// How the traced processes were chosen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TargetMode {
+    /// zcopy started the command.
+    #[default]
+    #[serde(rename = "command")]
+    Command,
+    /// zcopy attached to running processes (`--pid`, `--comm`, `--cgroup`).
+    #[serde(rename = "pid")]
+    Attach,
+}
+
+/// Why a trace ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndedBy {
+    /// The command, or every `--pid` given, exited.
+    #[default]
+    Exited,
+    /// `--duration` elapsed.
+    Duration,
+    /// Ctrl-C (SIGINT).
+    Interrupted,
+}
+
+impl EndedBy {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Exited => "exited",
+            Self::Duration => "traced for the requested duration",
+            Self::Interrupted => "trace interrupted (Ctrl-C)",
+        }
+    }
+}
+
 /// What was traced.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Target {
-    /// "command" (zcopy started it) or "pid" (attached to a running process).
-    pub mode: String,
+    pub mode: TargetMode,
     /// The command line, in command mode.
     pub command: Option<Vec<String>>,
-    pub pid: u32,
+    /// The command's PID, or the first `--pid`; `null` when only `--comm` or `--cgroup` chose the processes.
+    pub pid: Option<u32>,
     /// Exit status of the command (command mode), if it exited normally.
     pub exit_code: Option<i32>,
     /// Signal that ended the command, if one did.
     pub exit_signal: Option<i32>,
-    /// Why the trace ended: "exited", "duration", "interrupted".
-    pub ended_by: String,
+    pub ended_by: EndedBy,
     /// Every `--pid` given (attach mode).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pids: Vec<u32>,
@@ -149,6 +183,25 @@ pub struct Target {
     /// The `--cgroup` folder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
+}
+
+impl Target {
+    /// What was traced, for people: the command, or the PIDs, names and cgroup attached to.
+    pub fn describe(&self) -> String {
+        if let Some(argv) = &self.command {
+            return match self.pid {
+                Some(pid) => format!("`{}` (pid {pid})", argv.join(" ")),
+                None => format!("`{}`", argv.join(" ")),
+            };
+        }
+        let mut what: Vec<String> = self.pids.iter().map(|p| format!("pid {p}")).collect();
+        what.extend(self.comms.iter().map(|c| format!("every `{c}`")));
+        what.extend(self.cgroup.iter().map(|c| format!("cgroup {c}")));
+        if what.is_empty() {
+            what.extend(self.pid.map(|p| format!("pid {p}")));
+        }
+        what.join(", ")
+    }
 }
 
 /// Counters of one syscall.
@@ -286,4 +339,21 @@ pub struct Sample {
     /// Calls per tracked syscall (for the interval lines; not saved).
     #[serde(skip)]
     pub calls: BTreeMap<String, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_attached_target_names_what_was_given_never_pid_0() {
+        let comm = Target { mode: TargetMode::Attach, comms: vec!["nginx".into()], ..Target::default() };
+        assert_eq!(comm.describe(), "every `nginx`");
+        let cgroup = Target { mode: TargetMode::Attach, cgroup: Some("/sys/fs/cgroup/x".into()), ..Target::default() };
+        assert_eq!(cgroup.describe(), "cgroup /sys/fs/cgroup/x");
+        let both = Target { pid: Some(7), pids: vec![7, 9], comms: vec!["a".into()], ..comm.clone() };
+        assert_eq!(both.describe(), "pid 7, pid 9, every `a`");
+        let json = serde_json::to_value(&comm).unwrap();
+        assert_eq!((json["mode"].as_str(), json["pid"].is_null()), (Some("pid"), true));
+    }
 }

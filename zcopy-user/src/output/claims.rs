@@ -3,7 +3,21 @@
 
 use std::fmt::Write as _;
 
-use crate::model::CaseResult;
+use crate::model::{CaseResult, Figure, How, Verdict};
+
+/// A figure's value to two places, or "n/a" where it is not available.
+fn value(f: &Figure) -> String {
+    f.value.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// The terminal's verdict mark.
+fn mark(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Holds => "ok",
+        Verdict::Differs => "DIFFERS",
+        Verdict::Unknown => "n/a",
+    }
+}
 
 /// Renders every case's comparisons; `markdown` picks the format.
 pub fn render(cases: &[CaseResult], markdown: bool) -> String {
@@ -26,15 +40,15 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
             for cell in &comparison.cells {
                 let _ = writeln!(
                     out,
-                    "| {} | {chunk} | {} | {} | {} | {:.0} | {:.2} | {} | {} | {} |",
+                    "| {} | {chunk} | {} | {} | {} | {:.0} | {} | {} | {} | {} |",
                     case.strategy,
                     case.cache.name(),
                     comparison.row,
                     cell.what,
                     cell.claimed,
-                    cell.measured.value,
+                    value(&cell.measured),
                     cell.measured.how,
-                    cell.verdict,
+                    cell.verdict.name(),
                     cell.reason
                 );
             }
@@ -45,7 +59,11 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
 
 /// Adds the reason of `cell` to `reasons`, once.
 fn note(reasons: &mut Vec<String>, case: &CaseResult, cell: &crate::model::Cell) {
-    let why = format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason);
+    let why = if cell.verdict == Verdict::Unknown {
+        format!("{} {} ({}): not available: {}", case.strategy, cell.what, case.cache.name(), cell.measured.from)
+    } else {
+        format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason)
+    };
     if !reasons.contains(&why) {
         reasons.push(why);
     }
@@ -69,15 +87,15 @@ fn terminal(cases: &[CaseResult]) -> String {
                 for cell in &comparison.cells {
                     let _ = writeln!(
                         out,
-                        "  {:<20} {:<5} {}: {} {:.2} -> {:.2} ({}) {}",
+                        "  {:<20} {:<5} {}: {} {:.2} -> {} ({}) {}",
                         case.strategy.name(),
                         case.cache.name(),
                         comparison.row,
                         cell.what,
                         cell.claimed,
-                        cell.measured.value,
+                        value(&cell.measured),
                         cell.measured.how,
-                        if cell.verdict == "holds" { "ok" } else { "DIFFERS" }
+                        mark(cell.verdict)
                     );
                     note(&mut reasons, case, cell);
                 }
@@ -87,12 +105,11 @@ fn terminal(cases: &[CaseResult]) -> String {
                 .cells
                 .iter()
                 .map(|cell| {
-                    let star = if cell.measured.how == "inferred" { "*" } else { "" };
-                    let mark = if cell.verdict == "holds" { "ok" } else { "DIFFERS" };
-                    if cell.verdict != "holds" {
+                    let star = if cell.measured.how == How::Inferred { "*" } else { "" };
+                    if cell.verdict != Verdict::Holds {
                         note(&mut reasons, case, cell);
                     }
-                    format!("{:.0} -> {:.2}{star} {mark}", cell.claimed, cell.measured.value)
+                    format!("{:.0} -> {}{star} {}", cell.claimed, value(&cell.measured), mark(cell.verdict))
                 })
                 .collect();
             let _ = writeln!(
@@ -105,8 +122,10 @@ fn terminal(cases: &[CaseResult]) -> String {
             );
         }
     }
-    let _ =
-        writeln!(out, "  (claimed -> measured per chunk; * inferred: a rule applied to measured syscalls and bytes)");
+    let _ = writeln!(
+        out,
+        "  (claimed -> measured per chunk; * inferred: a rule applied to measured syscalls and bytes; n/a: its probe did not attach)"
+    );
     for why in reasons {
         let _ = writeln!(out, "  why: {why}");
     }

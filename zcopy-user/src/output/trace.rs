@@ -10,19 +10,12 @@ fn opt(value: Option<u64>) -> String {
 }
 
 fn describe_target(t: &Target) -> String {
-    let what = match &t.command {
-        Some(argv) => format!("`{}` (pid {})", argv.join(" "), t.pid),
-        None => format!("pid {}", t.pid),
+    let how = match (t.exit_code, t.exit_signal) {
+        (Some(code), _) => format!("exited with code {code}"),
+        (_, Some(sig)) => format!("was killed by signal {sig}"),
+        _ => t.ended_by.describe().to_owned(),
     };
-    let how = match (t.exit_code, t.exit_signal, t.ended_by.as_str()) {
-        (Some(code), _, _) => format!("exited with code {code}"),
-        (_, Some(sig), _) => format!("was killed by signal {sig}"),
-        (_, _, "exited") => "exited".to_owned(),
-        (_, _, "duration") => "traced for the requested duration".to_owned(),
-        (_, _, "interrupted") => "trace interrupted (Ctrl-C)".to_owned(),
-        (_, _, other) => other.to_owned(),
-    };
-    format!("{what} {how}")
+    format!("{} {how}", t.describe())
 }
 
 /// Renders the summary.
@@ -227,12 +220,12 @@ mod tests {
         p.syscalls.insert(0, SyscallStats { calls: 3, bytes: 12288, errors: 0 });
         raw.processes.insert(42, p);
         let target = Target {
-            mode: "command".into(),
+            mode: crate::model::TargetMode::Command,
             command: Some(vec!["dd".into(), "count=3".into()]),
-            pid: 42,
+            pid: Some(42),
             exit_code: Some(0),
             exit_signal: None,
-            ended_by: "exited".into(),
+            ended_by: crate::model::EndedBy::Exited,
             ..Default::default()
         };
         let s = Summary::build(

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::{
     analysis::claims::sender_copies,
-    model::{BenchReport, CaseResult, CopyKind, SideRun, Status, size::format_size},
+    model::{BenchReport, CaseResult, CopyKind, How, SideRun, Status, Verdict, size::format_size},
 };
 
 const MIB: f64 = (1 << 20) as f64;
@@ -74,20 +74,13 @@ fn cpu_copies_per_byte(case: &CaseResult, side: &SideRun, sender: bool) -> Optio
     }
     if sender {
         let m = sender_copies(case.strategy, case.sink, side, case.chunk as f64, case.chunks_per_run as f64);
-        return Some(m.cpu_copies.value);
+        return m.cpu_copies.value;
     }
     let d = &side.data;
     if let (Some(a), Some(b), Some(c)) = (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
         return Some((a + b + c) as f64 / side.bytes as f64);
     }
-    let cpu = side
-        .copies
-        .iter()
-        .filter(|f| {
-            matches!(f.kind, CopyKind::CpuKernelToUser | CopyKind::CpuUserToKernel | CopyKind::CpuKernelToKernel)
-        })
-        .map(|f| f.bytes)
-        .sum::<u64>();
+    let cpu = side.copies.iter().filter(|f| f.kind.is_cpu_copy()).map(|f| f.bytes).sum::<u64>();
     (!side.copies.is_empty()).then(|| cpu as f64 / side.bytes as f64)
 }
 
@@ -233,13 +226,15 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
                 .iter()
                 .map(|cell| {
                     let claimed = Bar { outline: Some(c), show_value: true, ..Bar::new(cell.claimed, style::CLAIMED) };
-                    let mut measured = Bar { show_value: true, ..Bar::new(cell.measured.value, c) };
-                    if cell.verdict != "holds" {
-                        measured.mark = Some("differs".into());
-                    }
+                    // A figure that is not available draws no bar (and no verdict).
+                    let measured = cell.measured.value.map(|v| Bar {
+                        show_value: true,
+                        mark: (cell.verdict == Verdict::Differs).then(|| "differs".into()),
+                        ..Bar::new(v, c)
+                    });
                     let what = cell.what.replace("mode transitions", "mode trans.").replace(" per chunk", "");
-                    let label = if cell.measured.how == "inferred" { format!("{what}*") } else { what };
-                    (label, vec![Some(claimed), Some(measured)])
+                    let label = if cell.measured.how == How::Inferred { format!("{what}*") } else { what };
+                    (label, vec![Some(claimed), measured])
                 })
                 .collect();
             let title = format!("{}: {}", case.strategy.name(), style::truncate(&row.row, 46));

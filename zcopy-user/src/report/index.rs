@@ -15,7 +15,7 @@ fn body(results: &Results) -> String {
         // The Markdown export has the key table, the claims and the sources.
         Results::Bench(r) => crate::export::markdown::render(r),
         Results::Trace(s) => {
-            let what = s.target.command.as_ref().map_or_else(|| format!("PID {}", s.target.pid), |c| c.join(" "));
+            let what = s.target.describe();
             format!("# zcopy trace: {what}\n\n```\n{}```\n", crate::output::trace::render(s))
         }
     }
@@ -30,7 +30,7 @@ fn provenance(results: &Results) -> String {
             if r.machine.is_empty() { "machine not recorded" } else { &r.machine },
             r.kernel
         ),
-        Results::Trace(s) => format!("Traced for {:.3} s; {}.", s.wall_s, s.target.ended_by),
+        Results::Trace(s) => format!("Traced for {:.3} s; {}.", s.wall_s, s.target.ended_by.describe()),
     }
 }
 

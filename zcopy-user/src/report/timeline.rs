@@ -71,7 +71,7 @@ pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
     if s.timeline.is_empty() {
         return Ok(None);
     }
-    let what = s.target.command.as_ref().map_or_else(|| format!("PID {}", s.target.pid), |c| c.join(" "));
+    let what = s.target.describe();
     let chart = Chart {
         file: "timeline.png".into(),
         title: format!("zcopy trace: {}", style::truncate(&what, 70)),
