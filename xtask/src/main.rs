@@ -288,6 +288,8 @@ fn ensure_bpf_linker(root: &Path) -> anyhow::Result<()> {
 fn cargo(root: &Path) -> Command {
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root);
+    // xtask has set the toolchain up: a missing one is an error, not an empty object.
+    cmd.env("ZCOPY_REQUIRE_EBPF", "1");
     cmd
 }
 

@@ -12,8 +12,10 @@ use crate::{
     },
     export,
     probes::{
-        features::{self, Decision, FEATURES, Mechanism},
-        hooks::{Attach, HOOKS},
+        features::Mechanism,
+        hooks::Attach,
+        plan::{self, Decision},
+        table::PROBES,
     },
     system::{
         caps::{self, CapSet},
@@ -41,6 +43,14 @@ pub struct FeaturePlan {
     pub decision: Decision,
 }
 
+/// The plan: what `zcopy trace` attaches here, found by loading zcopy's
+/// programs and attaching them exactly as a trace does (the same code and
+/// the same probe table), then detaching them.
+fn plan_here() -> Result<Vec<FeaturePlan>, String> {
+    let tracer = bpf::Tracer::load(false).map_err(|e| format!("{e:#}"))?;
+    Ok(plan::decisions(tracer.outcomes()).into_iter().map(|(what, decision)| FeaturePlan { what, decision }).collect())
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub kernel: String,
@@ -51,6 +61,9 @@ pub struct Report {
     pub tracepoints: Vec<TracepointCheck>,
     pub mechanisms: Vec<MechanismCheck>,
     pub plan: Vec<FeaturePlan>,
+    /// Why the plan is empty: zcopy's programs could not be loaded here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan_error: Option<String>,
 }
 
 fn kernel_release() -> String {
@@ -89,9 +102,10 @@ pub fn examine(mounts: &Mounts) -> Report {
             .into_iter()
             .map(|(name, cap)| (name.to_owned(), capset.has(cap)))
             .collect();
-    let tracepoints = HOOKS
+    let tracepoints = PROBES
         .iter()
-        .flat_map(|h| std::iter::once(h).chain(h.fallback))
+        .flat_map(|p| p.ways.iter())
+        .flat_map(|w| w.hooks.iter())
         .filter_map(|h| match h.attach {
             Attach::Tracepoint { category, name } => Some((category, name)),
             Attach::PerfSoftware(_) | Attach::RawTracepoint { .. } | Attach::Fexit { .. } | Attach::Kprobe { .. } => {
@@ -106,9 +120,14 @@ pub fn examine(mounts: &Mounts) -> Report {
                 .is_some_and(|t| t.join("events").join(category).join(name).join("id").exists()),
         })
         .collect();
-    let outcomes = probe::probe_all(bpf::BPF_OBJECT, btf.as_ref().ok());
-    let works = |m: Mechanism| outcomes.iter().any(|(mm, o)| *mm == m && o.works());
-    let plan = FEATURES.iter().map(|f| FeaturePlan { what: f.what, decision: features::decide(f, works) }).collect();
+    let outcomes = match bpf::object() {
+        Ok(object) => probe::probe_all(object, btf.as_ref().ok()),
+        Err(e) => Mechanism::ALL.into_iter().map(|m| (m, Outcome::Failed(e.to_string()))).collect(),
+    };
+    let (plan, plan_error) = match plan_here() {
+        Ok(plan) => (plan, None),
+        Err(e) => (Vec::new(), Some(e)),
+    };
     Report {
         kernel: kernel_release(),
         btf: btf_text,
@@ -121,6 +140,7 @@ pub fn examine(mounts: &Mounts) -> Report {
             .map(|(mechanism, outcome)| MechanismCheck { mechanism, needs: mechanism.needs(), outcome })
             .collect(),
         plan,
+        plan_error,
     }
 }
 
@@ -152,12 +172,21 @@ pub fn render(r: &Report) -> String {
         }
     }
     let _ = writeln!(out, "\nwhat zcopy does here:");
+    if let Some(why) = &r.plan_error {
+        let _ = writeln!(out, "  nothing: zcopy's programs could not be loaded: {why}");
+    }
     for p in &r.plan {
-        let how = match &p.decision {
-            Decision::Uses { mechanism } => format!("uses {}", mechanism.name()),
-            Decision::FallsBack { instead } => format!("falls back: {instead}"),
-        };
-        let _ = writeln!(out, "  {:<45} {how}", p.what);
+        match &p.decision {
+            Decision::Uses { mechanism, .. } => {
+                let _ = writeln!(out, "  {:<58} uses {}", p.what, mechanism.name());
+            }
+            Decision::FallsBack { instead, because } => {
+                let _ = writeln!(out, "  {:<58} falls back: {instead}", p.what);
+                for why in because {
+                    let _ = writeln!(out, "  {:<58}   ({why})", "");
+                }
+            }
+        }
     }
     out
 }

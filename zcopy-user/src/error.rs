@@ -48,6 +48,11 @@ pub enum ZcopyError {
 
     #[error("none of zcopy's probes could be attached:\n  {}\nsee `zcopy doctor`", .0.join("\n  "))]
     NothingAttached(Vec<String>),
+
+    #[error(
+        "this zcopy was built without its eBPF programs (no BPF toolchain at build time): run `cargo xtask setup`, then rebuild (`cargo xtask build --release`)"
+    )]
+    BuiltWithoutEbpf,
 }
 
 /// The OS error code behind an error, looking through its source chain.

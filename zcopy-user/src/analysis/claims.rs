@@ -62,7 +62,7 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
     CopyModel {
         cpu_copies: Figure::measured(
             per_chunk(to_user + from_user + in_kernel),
-            "the kernel's copy routines (_copy_to_iter, _copy_from_iter[_nocache], copy_folio_from_iter_atomic), in the sender",
+            format!("the kernel's copy routines ({}), in the sender", crate::probes::table::COPY_ROUTINES),
         ),
         reason: format!(
             "kernel -> user {:.2}, user -> kernel {:.2}, kernel -> kernel {:.2} per chunk; the rules infer {:.2} ({})",

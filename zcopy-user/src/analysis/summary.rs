@@ -13,7 +13,6 @@ use crate::{
         raw::{add_evidence, add_proc_stats, add_syscall_stats},
         trace::SCHEMA,
     },
-    probes::sources,
     syscalls::{self, Bytes},
 };
 
@@ -162,7 +161,8 @@ impl Summary {
             copies_by_kind,
             processes,
             kernel_accounting,
-            sources: sources::trace(coverage),
+            sources: crate::probes::plan::sources(coverage),
+            coverage: Some(coverage),
             drops: raw.drops.clone(),
             missed_events: raw.missed.clone(),
             warnings,

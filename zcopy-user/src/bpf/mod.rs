@@ -2,7 +2,9 @@
 //! the counters back. Dropping a [`Tracer`] detaches everything (the links
 //! are file descriptors owned by it; nothing is pinned).
 
+mod attach;
 pub mod btf;
+pub mod layout;
 pub mod probe;
 
 use std::{
@@ -12,9 +14,8 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 use aya::{
-    Btf, Ebpf, EbpfLoader,
+    Ebpf, EbpfLoader,
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
-    programs::{FExit, KProbe, PerfEvent, RawTracePoint, TracePoint, perf_event},
 };
 use zcopy_common::{
     Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit,
@@ -22,17 +23,31 @@ use zcopy_common::{
 };
 
 use crate::{
-    error::{ZcopyError, chain, is_permission},
+    error::ZcopyError,
+    model::Warning,
     model::{
-        CopyProbes, Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess,
+        Coverage, DeviceTransmit, NetTransmit, RawCounters, RawProcess,
         raw::{add_evidence, add_proc_stats, add_syscall_stats},
     },
-    probes::hooks::{self, Attach, HOOKS, Hook},
+    probes::{
+        plan::{self, Outcome},
+        table,
+    },
     syscalls,
 };
 
 /// The compiled eBPF programs, embedded at build time (see build.rs).
-pub(crate) static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
+/// Empty when the build had no BPF toolchain (build.rs says so): unit tests
+/// still build and run, and the binary says what to do.
+static BPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/zcopy.bpf.o"));
+
+/// The embedded eBPF object, or why there is none.
+pub fn object() -> anyhow::Result<&'static [u8]> {
+    if BPF_OBJECT.is_empty() {
+        return Err(ZcopyError::BuiltWithoutEbpf.into());
+    }
+    Ok(BPF_OBJECT)
+}
 
 /// Loaded and attached counting programs.
 pub struct Tracer {
@@ -40,130 +55,80 @@ pub struct Tracer {
     /// The programs' log forwarder, with `--bpf-log`.
     logger: Option<Arc<Mutex<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
     coverage: Coverage,
-    /// One line per hook that could not attach.
-    pub warnings: Vec<crate::model::Warning>,
+    outcomes: Vec<Outcome>,
+    /// One per probe that could not attach (optional ones aside).
+    pub warnings: Vec<Warning>,
+}
+
+use layout::KernelLayout;
+
+/// Loads zcopy's object with the kernel's layout as globals.
+fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
+    let level: u8 = if bpf_log { u8::MAX } else { 0 };
+    let mut loader = EbpfLoader::new();
+    if let Some(iter) = &layout.iter_type {
+        loader.override_global("OFF_IOV_ITER_TYPE", &iter.offset, true);
+        loader.override_global("ITER_UBUF", &iter.ubuf, true);
+        loader.override_global("ITER_IOVEC", &iter.iovec, true);
+    }
+    for (global, offset) in layout.fd_offsets.iter().flatten() {
+        loader.override_global(global, offset, true);
+    }
+    let fd_kinds = u8::from(layout.fd_offsets.is_some());
+    let exit_group_dead = u8::from(layout.exit_group_dead);
+    loader
+        .override_global("FD_KINDS", &fd_kinds, true)
+        .override_global("EXIT_GROUP_DEAD", &exit_group_dead, true)
+        .override_global("OFF_IOKIOCB_OPCODE", &layout.io_kiocb.map_or(0xffff, |(opcode, _)| opcode), true)
+        .override_global("OFF_IOKIOCB_FILE", &layout.io_kiocb.map_or(0, |(_, file)| file), true)
+        .override_global(aya_log::LEVEL, &level, false)
+        .override_global("PAGE_SHIFT", &layout.page_shift, true)
+        .override_global("NETDEV_NAME_OFFSET", &layout.netdev_name.unwrap_or(0), true)
+        .load(object()?)
+        .map_err(|e| permission_or(e, "load zcopy's BPF maps and programs"))
+}
+
+/// A warning for each probe that did not attach (optional ones are said in
+/// the sources instead), and for missing BTF layout.
+fn warnings(outcomes: &[Outcome], layout: &KernelLayout) -> Vec<Warning> {
+    let mut out: Vec<Warning> = outcomes
+        .iter()
+        .filter(|o| !o.attached() && !table::probe(o.group).optional)
+        .map(|o| Warning::HookUnavailable {
+            point: table::probe(o.group).ways.iter().map(|w| w.label).collect::<Vec<_>>().join(", nor "),
+            error: o.refused.join("; "),
+        })
+        .collect();
+    if layout.fd_offsets.is_none() {
+        out.push(Warning::NoFdKinds);
+    }
+    out
 }
 
 impl Tracer {
-    /// Loads the programs and attaches every hook it can. `bpf_log` turns on
-    /// the programs' aya-log output (off: the log calls are removed at load).
+    /// Loads the programs and attaches every probe it can, in four steps:
+    /// read the kernel's layout, load the object with it as globals, attach
+    /// (outcomes), derive coverage. `bpf_log` turns on the programs' aya-log
+    /// output (off: the log calls are removed at load).
     pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
-        let level: u8 = if bpf_log { u8::MAX } else { 0 };
-        let kernel_btf = btf::StructOffsets::from_sys_fs().ok();
-        let netdev_name_offset = kernel_btf.as_ref().and_then(|b| b.offset("net_device", "name"));
-        // current->files->fdt->fd[fd]->f_inode->i_mode, f_flags: all or nothing.
-        let fd_offsets: Option<Vec<(&str, u32)>> = [
-            ("OFF_TASK_FILES", "task_struct", "files"),
-            ("OFF_FILES_FDT", "files_struct", "fdt"),
-            ("OFF_FDT_MAX_FDS", "fdtable", "max_fds"),
-            ("OFF_FDT_FD", "fdtable", "fd"),
-            ("OFF_FILE_INODE", "file", "f_inode"),
-            ("OFF_FILE_FLAGS", "file", "f_flags"),
-            ("OFF_INODE_MODE", "inode", "i_mode"),
-        ]
-        .into_iter()
-        .map(|(global, ty, member)| Some((global, kernel_btf.as_ref()?.offset(ty, member)?)))
-        .collect();
-        let fd_kinds: u8 = u8::from(fd_offsets.is_some());
-        // io_uring requests: io_kiocb.opcode and .file (in an anonymous union).
-        let iokiocb =
-            kernel_btf.as_ref().and_then(|b| Some((b.offset("io_kiocb", "opcode")?, b.offset("io_kiocb", "file")?)));
-        // SAFETY: sysconf has no preconditions.
-        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-        let page_shift: u32 = u64::try_from(page_size).map_or(12, u64::trailing_zeros);
-        // Copy routines: iov_iter.iter_type, and which of its values are user memory.
-        let iter_type = kernel_btf.as_ref().and_then(|b| {
-            Some((b.offset("iov_iter", "iter_type")?, b.enum_value("ITER_UBUF")?, b.enum_value("ITER_IOVEC")?))
-        });
-        let aya_btf = Btf::from_sys_fs().ok();
-        let exit_group_dead: u8 = u8::from(
-            crate::system::mounts::tracepoint_format("sched", "sched_process_exit")
-                .is_some_and(|f| f.contains("bool group_dead;\toffset:32;")),
-        );
-        let mut loader = EbpfLoader::new();
-        let iter_globals: Option<(u32, u8, u8)> = iter_type.map(|(offset, ubuf, iovec)| {
-            (offset, u8::try_from(ubuf).unwrap_or(u8::MAX), u8::try_from(iovec).unwrap_or(u8::MAX))
-        });
-        if let Some((offset, ubuf, iovec)) = &iter_globals {
-            loader.override_global("OFF_IOV_ITER_TYPE", offset, true);
-            loader.override_global("ITER_UBUF", ubuf, true);
-            loader.override_global("ITER_IOVEC", iovec, true);
-        }
-        for (global, offset) in fd_offsets.iter().flatten() {
-            loader.override_global(global, offset, true);
-        }
-        let mut ebpf = loader
-            .override_global("FD_KINDS", &fd_kinds, true)
-            .override_global("EXIT_GROUP_DEAD", &exit_group_dead, true)
-            .override_global("OFF_IOKIOCB_OPCODE", &iokiocb.map_or(0xffff, |(opcode, _)| opcode), true)
-            .override_global("OFF_IOKIOCB_FILE", &iokiocb.map_or(0, |(_, file)| file), true)
-            .override_global(aya_log::LEVEL, &level, false)
-            .override_global("PAGE_SHIFT", &page_shift, true)
-            .override_global("NETDEV_NAME_OFFSET", &netdev_name_offset.unwrap_or(0), true)
-            .load(BPF_OBJECT)
-            .map_err(|e| permission_or(e, "load zcopy's BPF maps and programs"))?;
-
+        let (layout, btf_bytes) = KernelLayout::read();
+        let mut ebpf = load_object(&layout, bpf_log)?;
         let mut slots: Array<_, SlotConfig> = Array::try_from(map_mut(&mut ebpf, maps::SLOTS)?)?;
         for (nr, config) in syscalls::slot_table() {
             slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
         }
+        let outcomes = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()))?;
+        if outcomes.iter().all(|o| !o.attached()) {
+            return Err(ZcopyError::NothingAttached(outcomes.iter().flat_map(|o| o.refused.clone()).collect()).into());
+        }
+        let coverage = plan::coverage(&outcomes, layout.plan());
+        let warnings = warnings(&outcomes, &layout);
+        Ok(Self { coverage, ebpf, warnings, outcomes, logger: None })
+    }
 
-        let mut attached = Vec::with_capacity(HOOKS.len());
-        let mut warnings = Vec::new();
-        let mut failures = Vec::new();
-        let mut net_raw = false;
-        let mut copy_kprobes = false;
-        for hook in HOOKS {
-            let copy_routine = hook.feeds == hooks::Feeds::CopyRoutines;
-            if copy_routine && iter_type.is_none() {
-                attached.push((hook.feeds, false));
-                continue;
-            }
-            let mut result = attach(&mut ebpf, hook, netdev_name_offset, aya_btf.as_ref());
-            if let (Err(first), Some(fallback)) = (&result, hook.fallback) {
-                log::info!("{} unavailable ({}); using {}", hook.point(), chain(first.as_ref()), fallback.point());
-                result = attach(&mut ebpf, fallback, netdev_name_offset, aya_btf.as_ref());
-                copy_kprobes |= copy_routine && result.is_ok();
-            } else if result.is_ok() && hook.program == hooks::NET_DEV_XMIT_RAW {
-                net_raw = true;
-            }
-            match result {
-                Ok(()) => attached.push((hook.feeds, true)),
-                // Optional: many kernels refuse both fexit and kprobes; the
-                // copies are then inferred, and the sources say so.
-                Err(err) if copy_routine => {
-                    log::info!("{} not counted, nor by its kprobe: {}", hook.point(), chain(err.as_ref()));
-                    attached.push((hook.feeds, false));
-                }
-                Err(err) => {
-                    if is_permission(err.as_ref()) {
-                        return Err(permission_or(err, &format!("attach to {}", hook.point())));
-                    }
-                    attached.push((hook.feeds, false));
-                    let warning =
-                        crate::model::Warning::HookUnavailable { point: hook.point(), error: chain(err.as_ref()) };
-                    failures.push(warning.to_string());
-                    warnings.push(warning);
-                }
-            }
-        }
-        if attached.iter().all(|(_, ok)| !ok) {
-            return Err(ZcopyError::NothingAttached(failures).into());
-        }
-        let mut coverage = hooks::coverage(&attached);
-        coverage.net_device_raw = net_raw;
-        coverage.fd_kinds = fd_kinds == 1 && coverage.syscalls;
-        coverage.io_uring_ops = coverage.io_uring_ops && fd_kinds == 1 && iokiocb.is_some();
-        let copies_attached = attached.iter().filter(|(f, _)| *f == hooks::Feeds::CopyRoutines).all(|(_, ok)| *ok);
-        coverage.copy_routines = match (copies_attached, copy_kprobes) {
-            (false, _) => CopyProbes::None,
-            (true, false) => CopyProbes::Fexit,
-            (true, true) => CopyProbes::Kprobe,
-        };
-        if fd_kinds == 0 {
-            warnings.push(crate::model::Warning::NoFdKinds);
-        }
-        Ok(Self { coverage, ebpf, warnings, logger: None })
+    /// What happened to each probe at load.
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.outcomes
     }
 
     /// Which figure groups are measured.
@@ -236,7 +201,7 @@ impl Tracer {
     /// was already running on that CPU (the kernel's per-program
     /// `recursion_misses`; e.g. a softirq transmit interrupting sys_enter).
     pub fn missed_events(&self) -> BTreeMap<String, u64> {
-        hooks::all_programs()
+        table::all_programs()
             .filter_map(|program| {
                 let fd = self.ebpf.program(program)?.fd().ok()?;
                 let misses = recursion_misses(std::os::fd::AsFd::as_fd(fd)).ok()?;
@@ -355,6 +320,13 @@ impl Drop for Tracer {
     }
 }
 
+/// Detaches and unloads the program `name` (a way that attached part-way).
+fn unload_named(ebpf: &mut Ebpf, name: &str) {
+    if let Some(program) = ebpf.program_mut(name) {
+        unload(program);
+    }
+}
+
 /// Detaches and unloads one program (errors are moot: its fds are closed on drop anyway).
 fn unload(program: &mut aya::programs::Program) {
     use aya::programs::Program;
@@ -424,56 +396,6 @@ where
         }
         _ => err.context(format!("could not {action}")),
     }
-}
-
-/// Loads and attaches one hook.
-fn attach(ebpf: &mut Ebpf, hook: &Hook, netdev_name_offset: Option<u32>, btf: Option<&Btf>) -> anyhow::Result<()> {
-    if hook.program == hooks::NET_DEV_XMIT_RAW && netdev_name_offset.is_none() {
-        return Err(anyhow!("the offset of net_device.name is unknown (no kernel BTF)"));
-    }
-    let program =
-        ebpf.program_mut(hook.program).ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
-    match hook.attach {
-        Attach::Tracepoint { category, name } => {
-            let program: &mut TracePoint = program.try_into()?;
-            program.load()?;
-            program.attach(category, name)?;
-        }
-        Attach::RawTracepoint { name } => {
-            let program: &mut RawTracePoint = program.try_into()?;
-            program.load()?;
-            program.attach(name)?;
-        }
-        Attach::Fexit { function } => {
-            let btf = btf.ok_or_else(|| anyhow!("no kernel BTF (/sys/kernel/btf/vmlinux), which fexit needs"))?;
-            let program: &mut FExit = program.try_into()?;
-            program.load(function, btf)?;
-            program.attach()?;
-        }
-        Attach::Kprobe { function } => {
-            let program: &mut KProbe = program.try_into()?;
-            // One kprobe program may serve several functions: load it once.
-            if program.fd().is_err() {
-                program.load()?;
-            }
-            program.attach(function, 0)?;
-        }
-        Attach::PerfSoftware(event) => {
-            let program: &mut PerfEvent = program.try_into()?;
-            program.load()?;
-            let cpus = aya::util::online_cpus()
-                .map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
-            for cpu in cpus {
-                program.attach(
-                    perf_event::PerfEventConfig::Software(event),
-                    perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
-                    perf_event::SamplePolicy::Period(1),
-                    false,
-                )?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `bpf_prog_info.recursion_misses` of a loaded program (Linux 5.12+; 0 before).

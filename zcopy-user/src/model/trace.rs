@@ -283,6 +283,9 @@ pub struct Summary {
     pub kernel_accounting: Option<KernelAccounting>,
     /// Where each figure comes from, by field path.
     pub sources: BTreeMap<String, String>,
+    /// Which probes attached (and how): the terminal's source column derives from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::Coverage>,
     /// Events the kernel side could not count, by reason.
     pub drops: BTreeMap<String, u64>,
     /// Events each program missed because another BPF program was running on

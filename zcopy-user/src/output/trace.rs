@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Summary, Target};
+use crate::{
+    model::{Coverage, Summary, Target},
+    probes::{plan, table::Group},
+};
 
 fn opt(value: Option<u64>) -> String {
     value.map_or_else(|| "n/a".to_owned(), |v| v.to_string())
@@ -39,62 +42,55 @@ pub fn render(s: &Summary) -> String {
     let line = |out: &mut String, label: &str, value: String, source: &str| {
         let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
     };
-    line(&mut out, "syscalls", opt(s.syscalls_total), "raw_syscalls:sys_enter");
+    // Where each figure came from: the probe that attached (from the probe table).
+    let coverage = s.coverage.unwrap_or(Coverage::FULL);
+    let src = |group: Group| plan::label(group, coverage);
+    line(&mut out, "syscalls", opt(s.syscalls_total), src(Group::Syscalls));
     line(&mut out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
-    line(&mut out, "page faults", opt(s.faults.total), "perf page-faults");
+    line(&mut out, "page faults", opt(s.faults.total), src(Group::FaultsPerf));
     line(
         &mut out,
         "  user / kernel mode",
         format!("{} / {}", opt(s.faults.user), opt(s.faults.kernel)),
-        "exceptions:page_fault_user / _kernel",
+        src(Group::FaultsByMode),
     );
     line(
         &mut out,
         "  minor / major",
         format!("{} / {}", opt(s.faults.minor), opt(s.faults.major)),
-        "perf minor-faults / major-faults",
+        src(Group::FaultsPerf),
     );
     line(
         &mut out,
         "context switches",
         format!("{} vol / {} invol", opt(s.switches.voluntary), opt(s.switches.involuntary)),
-        "sched:sched_switch",
+        src(Group::Switches),
     );
 
     let d = &s.data;
-    line(
-        &mut out,
-        "received by CPU copy",
-        opt(d.recv_copy_bytes),
-        "skb:skb_copy_datagram_iovec (bytes, kernel -> user)",
-    );
+    line(&mut out, "received by CPU copy", opt(d.recv_copy_bytes), src(Group::RecvCopy));
     line(
         &mut out,
         "block I/O read / write",
         format!("{} / {}", opt(d.block_read_bytes), opt(d.block_write_bytes)),
-        "block:block_bio_queue (bytes, device DMA)",
+        src(Group::BlockIo),
     );
-    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), "filemap:mm_filemap_add_to_page_cache (bytes)");
+    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), src(Group::PageCache));
     let copied = match (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
         (Some(to), Some(from), Some(kernel)) => format!("{to} / {from} / {kernel}"),
         _ => "-".to_owned(),
     };
-    line(
-        &mut out,
-        "CPU copies (routines)",
-        copied,
-        s.sources.get("data.copied_bytes").map_or("kernel copy routines", String::as_str),
-    );
+    line(&mut out, "CPU copies (routines)", copied, src(Group::CopyRoutines));
     if let Some(n) = &s.net_transmit {
         if n.devices.is_empty() {
-            line(&mut out, "device transmit", "0".into(), "net:net_dev_xmit, machine-wide (bytes)");
+            line(&mut out, "device transmit", "0".into(), &format!("{}, machine-wide (bytes)", src(Group::NetDevice)));
         }
         for d in &n.devices {
             line(
                 &mut out,
                 &format!("transmit {}", d.name),
                 d.bytes.to_string(),
-                &format!("net:net_dev_xmit, machine-wide (bytes; {})", d.kind.name()),
+                &format!("{}, machine-wide (bytes; {})", src(Group::NetDevice), d.kind.name()),
             );
         }
     }

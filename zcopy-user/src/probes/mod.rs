@@ -4,4 +4,6 @@
 
 pub mod features;
 pub mod hooks;
+pub mod plan;
 pub mod sources;
+pub mod table;

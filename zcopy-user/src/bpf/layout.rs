@@ -1,0 +1,132 @@
+//! What zcopy's programs need to know about the running kernel, read once
+//! before loading them: struct member offsets from BTF and tracepoint
+//! formats, as plain data (so the decisions are testable without a kernel).
+
+use super::btf::StructOffsets;
+use crate::probes::{plan, table::Requires};
+
+/// Where the kernel's BTF is.
+pub const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+/// current->files->fdt->fd[fd]->f_inode->i_mode, f_flags: the eBPF globals
+/// and the (struct, member) each is read from. All or nothing.
+pub const FD_OFFSETS: [(&str, &str, &str); 7] = [
+    ("OFF_TASK_FILES", "task_struct", "files"),
+    ("OFF_FILES_FDT", "files_struct", "fdt"),
+    ("OFF_FDT_MAX_FDS", "fdtable", "max_fds"),
+    ("OFF_FDT_FD", "fdtable", "fd"),
+    ("OFF_FILE_INODE", "file", "f_inode"),
+    ("OFF_FILE_FLAGS", "file", "f_flags"),
+    ("OFF_INODE_MODE", "inode", "i_mode"),
+];
+
+/// `iov_iter.iter_type` and which of its values are user memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IterType {
+    pub offset: u32,
+    pub ubuf: u8,
+    pub iovec: u8,
+}
+
+/// The kernel facts the loader sets as globals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KernelLayout {
+    /// (global, offset) for each of [`FD_OFFSETS`], if all are known.
+    pub fd_offsets: Option<Vec<(&'static str, u32)>>,
+    /// io_kiocb.opcode and .file (the latter in an anonymous union).
+    pub io_kiocb: Option<(u32, u32)>,
+    pub netdev_name: Option<u32>,
+    pub iter_type: Option<IterType>,
+    /// sched_process_exit has `bool group_dead` at offset 32 (6.16+).
+    pub exit_group_dead: bool,
+    pub page_shift: u32,
+    /// Why the kernel's BTF could not be read, if it could not.
+    pub btf_error: Option<String>,
+}
+
+impl KernelLayout {
+    /// Reads this kernel's BTF (once; the bytes are returned for aya, which
+    /// parses them only if a program needs BTF at load) and tracepoint formats.
+    pub fn read() -> (Self, Option<Vec<u8>>) {
+        let exit_format = crate::system::mounts::tracepoint_format("sched", "sched_process_exit");
+        // SAFETY: sysconf has no preconditions.
+        let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let bytes = std::fs::read(BTF_PATH).map_err(|e| format!("reading {BTF_PATH}: {e}"));
+        let parsed = bytes
+            .as_ref()
+            .map_err(Clone::clone)
+            .and_then(|b| StructOffsets::parse(b).map_err(|e| format!("parsing {BTF_PATH}: {e}")));
+        let mut layout = Self::from_btf(parsed.as_ref().ok(), exit_format.as_deref(), page_size);
+        layout.btf_error = parsed.err();
+        (layout, bytes.ok())
+    }
+
+    /// The layout given parsed BTF (if any), the sched_process_exit format
+    /// (if tracefs has it) and the page size.
+    pub fn from_btf(btf: Option<&StructOffsets>, exit_format: Option<&str>, page_size: i64) -> Self {
+        let fd_offsets =
+            FD_OFFSETS.into_iter().map(|(global, ty, member)| Some((global, btf?.offset(ty, member)?))).collect();
+        let iter_type = btf.and_then(|b| {
+            Some(IterType {
+                offset: b.offset("iov_iter", "iter_type")?,
+                ubuf: u8::try_from(b.enum_value("ITER_UBUF")?).ok()?,
+                iovec: u8::try_from(b.enum_value("ITER_IOVEC")?).ok()?,
+            })
+        });
+        Self {
+            fd_offsets,
+            io_kiocb: btf.and_then(|b| Some((b.offset("io_kiocb", "opcode")?, b.offset("io_kiocb", "file")?))),
+            netdev_name: btf.and_then(|b| b.offset("net_device", "name")),
+            iter_type,
+            exit_group_dead: exit_format.is_some_and(|f| f.contains("bool group_dead;\toffset:32;")),
+            page_shift: u64::try_from(page_size).map_or(12, u64::trailing_zeros),
+            btf_error: None,
+        }
+    }
+
+    /// Whether the layout a way needs is known.
+    pub fn has(&self, requires: Requires) -> bool {
+        match requires {
+            Requires::NetDeviceName => self.netdev_name.is_some(),
+            Requires::IovIterType => self.iter_type.is_some(),
+        }
+    }
+
+    /// The facts coverage depends on.
+    pub fn plan(&self) -> plan::Layout {
+        plan::Layout { fd_kinds: self.fd_offsets.is_some(), io_kiocb: self.io_kiocb.is_some() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_btf_nothing_is_known_but_the_page_size() {
+        let l = KernelLayout::from_btf(None, None, 4096);
+        assert_eq!((l.fd_offsets.clone(), l.iter_type, l.netdev_name, l.page_shift), (None, None, None, 12));
+        assert!(!l.has(Requires::NetDeviceName) && !l.plan().fd_kinds);
+    }
+
+    #[test]
+    fn group_dead_is_read_from_the_exit_format() {
+        let format =
+            "\tfield:pid_t pid;\toffset:24;\tsize:4;\tsigned:1;\n\tfield:bool group_dead;\toffset:32;\tsize:1;";
+        assert!(KernelLayout::from_btf(None, Some(format), 4096).exit_group_dead);
+        assert!(!KernelLayout::from_btf(None, Some("\tfield:pid_t pid;\toffset:24;"), 4096).exit_group_dead);
+    }
+
+    #[test]
+    fn this_kernels_layout_is_complete() {
+        // Every kernel zcopy supports has BTF; where the file exists it must parse.
+        if !std::path::Path::new(BTF_PATH).exists() {
+            eprintln!("skipped: {BTF_PATH} does not exist on this machine");
+            return;
+        }
+        let (l, bytes) = KernelLayout::read();
+        assert_eq!(l.btf_error, None);
+        assert!(bytes.is_some());
+        assert!(l.fd_offsets.is_some() && l.io_kiocb.is_some() && l.netdev_name.is_some() && l.iter_type.is_some());
+    }
+}

@@ -1,0 +1,245 @@
+//! What attached, as plain data, and everything derived from it: coverage,
+//! the sources of each figure, the terminal's labels and `zcopy doctor`'s
+//! plan. `zcopy trace`, `zcopy bench` and `zcopy doctor` all get their
+//! outcomes from the same attach step (`bpf::Tracer::load`), so they cannot
+//! disagree about a probe.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{
+    features::Mechanism,
+    table::{Group, PROBES, Probe, Way, probe},
+};
+use crate::model::{CopyProbes, Coverage};
+
+/// What happened to one probe when zcopy attached its programs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outcome {
+    pub group: Group,
+    /// The index of the way that attached, if one did.
+    #[serde(skip)]
+    pub way: Option<usize>,
+    /// Its mechanism.
+    pub uses: Option<Mechanism>,
+    /// Why each way tried before it (or every way) did not attach.
+    pub refused: Vec<String>,
+}
+
+impl Outcome {
+    pub fn attached(&self) -> bool {
+        self.way.is_some()
+    }
+
+    pub fn used_way(&self) -> Option<&'static Way> {
+        self.way.and_then(|i| probe(self.group).ways.get(i))
+    }
+}
+
+/// Kernel layout facts that decide figure groups beyond attaching.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Layout {
+    /// fd -> file -> inode offsets are known: fd kinds are resolved.
+    pub fd_kinds: bool,
+    /// io_kiocb's opcode and file offsets are known.
+    pub io_kiocb: bool,
+}
+
+/// Which figure groups are complete, given the outcomes.
+pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
+    let way = |group: Group| outcomes.iter().find(|o| o.group == group).and_then(|o| o.way);
+    let has = |group: Group| way(group).is_some();
+    let syscalls = has(Group::Syscalls);
+    Coverage {
+        syscalls,
+        faults_by_mode: has(Group::FaultsByMode),
+        faults_perf: has(Group::FaultsPerf),
+        switches: has(Group::Switches),
+        children: has(Group::Children),
+        recv_copy: has(Group::RecvCopy),
+        block_io: has(Group::BlockIo),
+        page_cache: has(Group::PageCache),
+        net_device: has(Group::NetDevice),
+        net_device_raw: way(Group::NetDevice) == Some(0),
+        fd_kinds: layout.fd_kinds && syscalls,
+        io_uring_ops: has(Group::IoUring) && layout.fd_kinds && layout.io_kiocb,
+        copy_routines: match outcomes.iter().find(|o| o.group == Group::CopyRoutines).and_then(|o| o.uses) {
+            Some(Mechanism::Fentry) => CopyProbes::Fexit,
+            Some(Mechanism::Kprobe) => CopyProbes::Kprobe,
+            _ => CopyProbes::None,
+        },
+    }
+}
+
+/// The way `coverage` says was used for `probe`: the inverse of [`coverage`].
+pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
+    let index = match probe.group {
+        Group::Syscalls => c.syscalls.then_some(0),
+        Group::FaultsByMode => c.faults_by_mode.then_some(0),
+        Group::FaultsPerf => c.faults_perf.then_some(0),
+        Group::Switches => c.switches.then_some(0),
+        Group::Children => c.children.then_some(0),
+        Group::RecvCopy => c.recv_copy.then_some(0),
+        Group::BlockIo => c.block_io.then_some(0),
+        Group::PageCache => c.page_cache.then_some(0),
+        Group::IoUring => c.io_uring_ops.then_some(0),
+        Group::NetDevice => c.net_device.then_some(usize::from(!c.net_device_raw)),
+        Group::CopyRoutines => match c.copy_routines {
+            CopyProbes::None => None,
+            CopyProbes::Fexit => Some(0),
+            CopyProbes::Kprobe => Some(1),
+        },
+    };
+    index.and_then(|i| super::table::probe(probe.group).ways.get(i))
+}
+
+/// Provenance of each figure of a trace, by JSON field path: one entry per
+/// field of every probe, plus the figures inferred from them.
+pub fn sources(c: Coverage) -> BTreeMap<String, String> {
+    let mut map = BTreeMap::new();
+    for p in PROBES {
+        let used = used_way(p, c);
+        for field in p.fields() {
+            let text = match used.and_then(|w| w.fields.iter().find(|(f, _)| *f == field)) {
+                Some((_, how)) => format!("measured: {how}"),
+                None if p.optional => format!(
+                    "not measured here: {} (see `zcopy doctor`); copies are inferred (see copies)",
+                    refusal_summary(p)
+                ),
+                None => format!("unavailable: {} (the warnings give the kernel's error)", refusal_summary(p)),
+            };
+            map.insert(field.to_owned(), text);
+        }
+    }
+    map.insert(
+        "mode_transitions".into(),
+        if c.syscalls {
+            "inferred: 2 x syscalls_total (each syscall enters the kernel once and returns once)".into()
+        } else {
+            "unavailable: needs syscalls_total".into()
+        },
+    );
+    map.insert(
+        "copies".into(),
+        if c.fd_kinds {
+            "inferred: a rule per syscall and the kinds of its fds (resolved in the kernel at syscall entry from current->files, offsets from BTF); calls and bytes measured by raw_syscalls".into()
+        } else if c.syscalls {
+            "unavailable: the kernel's BTF lacks the offsets to tell fd kinds apart".into()
+        } else {
+            "unavailable: needs the raw_syscalls tracepoints".into()
+        },
+    );
+    map
+}
+
+/// "none of X, Y could be attached".
+fn refusal_summary(p: &Probe) -> String {
+    let points: Vec<String> = p.ways.iter().map(|w| w.label.to_owned()).collect();
+    format!("{} could not be attached", points.join(", nor "))
+}
+
+/// The terminal's source column for a group: the way used, or why there is none.
+pub fn label(group: Group, c: Coverage) -> &'static str {
+    let p = probe(group);
+    used_way(p, c)
+        .map_or(if p.optional { "not measured here (see `zcopy doctor`)" } else { "not attached" }, |w| w.label)
+}
+
+/// What zcopy does for one probe, as `zcopy doctor` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    Uses { mechanism: Mechanism, hooks: Vec<String> },
+    FallsBack { instead: &'static str, because: Vec<String> },
+}
+
+/// `zcopy doctor`'s plan: one decision per probe, from the attach outcomes.
+pub fn decisions(outcomes: &[Outcome]) -> Vec<(&'static str, Decision)> {
+    PROBES
+        .iter()
+        .map(|p| {
+            let outcome = outcomes.iter().find(|o| o.group == p.group);
+            let decision = match (outcome.and_then(Outcome::used_way), outcome) {
+                (Some(way), _) => Decision::Uses {
+                    mechanism: way.mechanism,
+                    hooks: way.hooks.iter().map(super::hooks::Hook::point).collect(),
+                },
+                (None, o) => Decision::FallsBack {
+                    instead: p.fallback,
+                    because: o.map(|o| o.refused.clone()).unwrap_or_default(),
+                },
+            };
+            (p.what, decision)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcomes(used: impl Fn(Group) -> Option<usize>) -> Vec<Outcome> {
+        PROBES
+            .iter()
+            .map(|p| {
+                let way = used(p.group);
+                Outcome { group: p.group, way, uses: way.map(|i| p.ways[i].mechanism), refused: Vec::new() }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coverage_and_used_way_are_inverses() {
+        let layout = Layout { fd_kinds: true, io_kiocb: true };
+        for pick in [
+            |_| Some(0),
+            |g| (g != Group::CopyRoutines).then_some(0),
+            |g| (g == Group::NetDevice || g == Group::CopyRoutines).then_some(1).or(Some(0)),
+        ] {
+            let o = outcomes(pick);
+            let c = coverage(&o, layout);
+            for p in PROBES {
+                let from_outcome = o.iter().find(|x| x.group == p.group).and_then(Outcome::used_way);
+                assert_eq!(used_way(p, c).map(|w| w.label), from_outcome.map(|w| w.label), "{:?}", p.group);
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_probe_makes_its_fields_unavailable_and_says_why() {
+        let o = outcomes(|g| (g != Group::FaultsByMode && g != Group::CopyRoutines).then_some(0));
+        let c = coverage(&o, Layout { fd_kinds: true, io_kiocb: true });
+        assert!(!c.faults_by_mode && c.syscalls && c.faults_perf);
+        let s = sources(c);
+        assert!(s["faults.user"].starts_with("unavailable: exceptions:page_fault_user"), "{}", s["faults.user"]);
+        assert!(!s["faults.user"].contains("not on this kernel"), "the error is in the warnings, not guessed");
+        assert!(s["faults.total"].starts_with("measured: perf software event page-faults"));
+        assert!(s["data.copied_bytes"].starts_with("not measured here"));
+        assert!(s["mode_transitions"].starts_with("inferred:"));
+        assert_eq!(label(Group::NetDevice, c), "raw tracepoint net_dev_xmit");
+    }
+
+    #[test]
+    fn doctor_plans_what_the_tracer_attached() {
+        // The doctor's plan and the tracer's coverage come from the same outcomes.
+        let o = outcomes(|g| match g {
+            Group::NetDevice => Some(1),
+            Group::CopyRoutines => None,
+            _ => Some(0),
+        });
+        let c = coverage(&o, Layout::default());
+        for (what, decision) in decisions(&o) {
+            let p = PROBES.iter().find(|p| p.what == what).unwrap();
+            match (decision, used_way(p, c)) {
+                (Decision::Uses { mechanism, .. }, Some(w)) => assert_eq!(mechanism, w.mechanism, "{what}"),
+                (Decision::FallsBack { .. }, None) => {}
+                (d, w) if p.group == Group::IoUring => {
+                    // io_uring coverage also needs BTF layout; the attach itself is what doctor reports.
+                    assert!(matches!(d, Decision::Uses { .. }) && w.is_none());
+                }
+                (d, w) => panic!("{what}: doctor {d:?}, trace {:?}", w.map(|w| w.label)),
+            }
+        }
+    }
+}

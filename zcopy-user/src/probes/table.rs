@@ -1,0 +1,354 @@
+//! The one probe table: every figure group zcopy counts, the ways to count
+//! it (best first), what each way needs from the kernel, where its figures
+//! come from, and what zcopy does when no way works. The attach plan
+//! (`bpf`), coverage, `zcopy doctor`'s plan, the JSON `sources` and the
+//! terminal's source column all derive from it.
+
+use aya::programs::perf_event::SoftwareEvent;
+use serde::Serialize;
+
+use super::{
+    features::Mechanism,
+    hooks::{Hook, fexit, kprobe, perf, raw_tp, tp},
+};
+
+/// A group of figures fed by one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    Syscalls,
+    FaultsByMode,
+    FaultsPerf,
+    Switches,
+    Children,
+    RecvCopy,
+    BlockIo,
+    PageCache,
+    IoUring,
+    NetDevice,
+    CopyRoutines,
+}
+
+/// Kernel struct layout a way needs, read from BTF at load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requires {
+    /// `net_device.name`'s offset.
+    NetDeviceName,
+    /// `iov_iter.iter_type`'s offset and the ITER_UBUF/ITER_IOVEC values.
+    IovIterType,
+}
+
+impl Requires {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NetDeviceName => "the offset of net_device.name from kernel BTF",
+            Self::IovIterType => "iov_iter.iter_type and the ITER_UBUF/ITER_IOVEC values from kernel BTF",
+        }
+    }
+}
+
+/// One way of counting a group: hooks that must all attach.
+#[derive(Debug)]
+pub struct Way {
+    pub mechanism: Mechanism,
+    pub hooks: &'static [Hook],
+    pub requires: Option<Requires>,
+    /// The terminal's source column.
+    pub label: &'static str,
+    /// Provenance of each JSON field it measures (field path, how).
+    pub fields: &'static [(&'static str, &'static str)],
+}
+
+/// A figure group and its ways.
+#[derive(Debug)]
+pub struct Probe {
+    pub group: Group,
+    /// What it measures, for `zcopy doctor`.
+    pub what: &'static str,
+    pub ways: &'static [Way],
+    /// What zcopy does when no way works.
+    pub fallback: &'static str,
+    /// Many kernels refuse every way (fexit and kprobes): not having it is
+    /// normal, said in the sources, not warned about.
+    pub optional: bool,
+}
+
+impl Probe {
+    /// Every JSON field the group feeds (the first way's list; all ways feed the same).
+    pub fn fields(&self) -> impl Iterator<Item = &'static str> {
+        self.ways.first().into_iter().flat_map(|w| w.fields.iter().map(|(f, _)| *f))
+    }
+}
+
+/// The copy routines the copy probes attach to, for messages.
+pub const COPY_ROUTINES: &str = "_copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic";
+
+/// Every probe of `zcopy trace` and `zcopy bench`.
+pub const PROBES: &[Probe] = &[
+    Probe {
+        group: Group::Syscalls,
+        what: "syscall counts, bytes, errors",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("sys_enter", "raw_syscalls", "sys_enter"), tp("sys_exit", "raw_syscalls", "sys_exit")],
+            requires: None,
+            label: "raw_syscalls:sys_enter",
+            fields: &[
+                (
+                    "syscalls",
+                    "tracepoints raw_syscalls:sys_enter + sys_exit (a call counts when both were seen); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
+                ),
+                ("syscalls_total", "tracepoint raw_syscalls:sys_enter"),
+            ],
+        }],
+        fallback: "none: syscall figures are reported as null",
+        optional: false,
+    },
+    Probe {
+        group: Group::FaultsByMode,
+        what: "page faults by CPU mode (user/kernel)",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[
+                tp("page_fault_user", "exceptions", "page_fault_user"),
+                tp("page_fault_kernel", "exceptions", "page_fault_kernel"),
+            ],
+            requires: None,
+            label: "exceptions:page_fault_user / _kernel",
+            fields: &[
+                ("faults.user", "tracepoint exceptions:page_fault_user"),
+                ("faults.kernel", "tracepoint exceptions:page_fault_kernel"),
+            ],
+        }],
+        fallback: "user/kernel split reported as null; totals still come from perf events",
+        optional: false,
+    },
+    Probe {
+        group: Group::FaultsPerf,
+        what: "page faults total, minor, major",
+        ways: &[Way {
+            mechanism: Mechanism::PerfEvent,
+            hooks: &[
+                perf("perf_page_faults", SoftwareEvent::PageFaults),
+                perf("perf_minor_faults", SoftwareEvent::PageFaultsMin),
+                perf("perf_major_faults", SoftwareEvent::PageFaultsMaj),
+            ],
+            requires: None,
+            label: "perf page-faults, minor-faults / major-faults",
+            fields: &[
+                ("faults.total", "perf software event page-faults (the counter `perf stat -e page-faults` reads)"),
+                ("faults.minor", "perf software event minor-faults"),
+                ("faults.major", "perf software event major-faults"),
+            ],
+        }],
+        fallback: "reported as null; the process's own /proc counters are still shown",
+        optional: false,
+    },
+    Probe {
+        group: Group::Switches,
+        what: "context switches (voluntary/involuntary)",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("sched_switch", "sched", "sched_switch")],
+            requires: None,
+            label: "sched:sched_switch",
+            fields: &[(
+                "switches",
+                "tracepoint sched:sched_switch (voluntary: the task blocked; involuntary: it was preempted)",
+            )],
+        }],
+        fallback: "reported as null; the process's own /proc counters are still shown",
+        optional: false,
+    },
+    Probe {
+        group: Group::Children,
+        what: "children of traced processes",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[
+                tp("sched_process_fork", "sched", "sched_process_fork"),
+                tp("sched_process_exec", "sched", "sched_process_exec"),
+                tp("sched_process_exit", "sched", "sched_process_exit"),
+            ],
+            requires: None,
+            label: "sched:sched_process_fork/exec/exit",
+            fields: &[],
+        }],
+        fallback: "only the named process is traced",
+        optional: false,
+    },
+    Probe {
+        group: Group::RecvCopy,
+        what: "socket receive copies (kernel -> user)",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec")],
+            requires: None,
+            label: "skb:skb_copy_datagram_iovec (bytes, kernel -> user)",
+            fields: &[(
+                "data.recv_copy_bytes",
+                "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user; TCP and unix sockets, not UDP datagrams in one linear buffer (copy_linear_skb bypasses it: see copies for those)",
+            )],
+        }],
+        fallback: "reported as null",
+        optional: false,
+    },
+    Probe {
+        group: Group::BlockIo,
+        what: "block I/O submitted (device DMA)",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("block_bio_queue", "block", "block_bio_queue")],
+            requires: None,
+            label: "block:block_bio_queue (bytes, device DMA)",
+            fields: &[
+                (
+                    "data.block_read_bytes",
+                    "tracepoint block:block_bio_queue, read ops, in the submitting task's context (device DMA into memory)",
+                ),
+                (
+                    "data.block_write_bytes",
+                    "tracepoint block:block_bio_queue, write ops, in the submitting task's context",
+                ),
+            ],
+        }],
+        fallback: "reported as null",
+        optional: false,
+    },
+    Probe {
+        group: Group::PageCache,
+        what: "page-cache insertions",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("mm_filemap_add_to_page_cache", "filemap", "mm_filemap_add_to_page_cache")],
+            requires: None,
+            label: "filemap:mm_filemap_add_to_page_cache (bytes)",
+            fields: &[(
+                "data.pagecache_added_bytes",
+                "tracepoint filemap:mm_filemap_add_to_page_cache (folio size), in the inserting task's context",
+            )],
+        }],
+        fallback: "reported as null",
+        optional: false,
+    },
+    Probe {
+        group: Group::IoUring,
+        what: "io_uring operations: bytes and file kinds per completion",
+        ways: &[Way {
+            mechanism: Mechanism::Tracepoint,
+            hooks: &[tp("io_uring_complete", "io_uring", "io_uring_complete")],
+            requires: None,
+            label: "io_uring:io_uring_complete",
+            fields: &[],
+        }],
+        fallback: "io_uring transfers show only as io_uring_enter calls; their copies use the per-strategy rule",
+        optional: false,
+    },
+    Probe {
+        group: Group::NetDevice,
+        what: "device transmits per device (net_dev_xmit)",
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[raw_tp("net_dev_xmit_raw", "net_dev_xmit")],
+                requires: Some(Requires::NetDeviceName),
+                label: "raw tracepoint net_dev_xmit",
+                fields: &[(
+                    "net_transmit",
+                    "raw tracepoint net_dev_xmit (rc 0), machine-wide over the window, per device; kind from /sys/class/net (loopback and virtual devices do no DMA)",
+                )],
+            },
+            // Skipped, with a recursion miss, when the transmit runs in a
+            // softirq that interrupted another of zcopy's tracepoint programs.
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[tp("net_dev_xmit", "net", "net_dev_xmit")],
+                requires: None,
+                label: "tracepoint net:net_dev_xmit",
+                fields: &[(
+                    "net_transmit",
+                    "tracepoint net:net_dev_xmit (rc 0), machine-wide over the window, per device; kind from /sys/class/net (loopback and virtual devices do no DMA)",
+                )],
+            },
+        ],
+        fallback: "reported as null",
+        optional: false,
+    },
+    Probe {
+        group: Group::CopyRoutines,
+        what: "bytes copied by the kernel's copy routines",
+        ways: &[
+            Way {
+                mechanism: Mechanism::Fentry,
+                hooks: &[
+                    fexit("copy_to_iter_exit", "_copy_to_iter"),
+                    fexit("copy_from_iter_exit", "_copy_from_iter"),
+                    fexit("copy_from_iter_nocache_exit", "_copy_from_iter_nocache"),
+                    fexit("copy_folio_from_iter_exit", "copy_folio_from_iter_atomic"),
+                ],
+                requires: Some(Requires::IovIterType),
+                label: "fexit on the kernel's copy routines",
+                fields: &[(
+                    "data.copied_bytes",
+                    "fexit on _copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (bytes returned; user or kernel side from the iov_iter type)",
+                )],
+            },
+            Way {
+                mechanism: Mechanism::Kprobe,
+                hooks: &[
+                    kprobe("copy_to_iter_entry", "_copy_to_iter"),
+                    kprobe("copy_from_iter_entry", "_copy_from_iter"),
+                    kprobe("copy_from_iter_entry", "_copy_from_iter_nocache"),
+                    kprobe("copy_folio_from_iter_entry", "copy_folio_from_iter_atomic"),
+                ],
+                requires: Some(Requires::IovIterType),
+                label: "kprobes on the kernel's copy routines",
+                fields: &[(
+                    "data.copied_bytes",
+                    "kprobes at entry of _copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (bytes asked for; user or kernel side from the iov_iter type)",
+                )],
+            },
+        ],
+        fallback: "inferred from syscall and tracepoint evidence, and labelled inferred",
+        optional: true,
+    },
+];
+
+/// The probe of `group`.
+pub fn probe(group: Group) -> &'static Probe {
+    // Every group has exactly one entry (tested).
+    PROBES.iter().find(|p| p.group == group).unwrap_or(&PROBES[0])
+}
+
+/// Every program a way may use, once each.
+pub fn all_programs() -> impl Iterator<Item = &'static str> {
+    let mut names: Vec<&'static str> =
+        PROBES.iter().flat_map(|p| p.ways.iter()).flat_map(|w| w.hooks.iter().map(|h| h.program)).collect();
+    names.sort_unstable();
+    names.dedup();
+    names.into_iter()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_group_has_one_probe_and_every_way_feeds_the_same_fields() {
+        let mut groups: Vec<Group> = PROBES.iter().map(|p| p.group).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        assert_eq!(groups.len(), PROBES.len());
+        for p in PROBES {
+            assert!(!p.ways.is_empty(), "{:?}", p.group);
+            let first: Vec<&str> = p.fields().collect();
+            for w in p.ways {
+                assert!(w.hooks.iter().all(|h| h.mechanism() == w.mechanism), "{:?}: one mechanism per way", p.group);
+                assert_eq!(w.fields.iter().map(|(f, _)| *f).collect::<Vec<_>>(), first, "{:?}", p.group);
+            }
+        }
+        assert_eq!(probe(Group::NetDevice).ways[0].hooks[0].point(), "raw tracepoint net_dev_xmit");
+        assert_eq!(PROBES[0].ways[0].hooks[0].point(), "tracepoint raw_syscalls:sys_enter");
+    }
+}
