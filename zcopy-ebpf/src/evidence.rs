@@ -12,7 +12,7 @@
 
 use aya_ebpf::{
     EbpfContext, Global,
-    helpers::bpf_probe_read_kernel_str_bytes,
+    helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes},
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
@@ -46,6 +46,58 @@ pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
         e.recv_copy_bytes += u64::from(len.max(0).unsigned_abs());
         e.recv_copy_calls += 1;
     })
+}
+
+/// skb_copy_datagram_iovec as a raw tracepoint: TP_PROTO(const struct
+/// sk_buff *skb, int len).
+#[raw_tracepoint(tracepoint = "skb_copy_datagram_iovec")]
+pub fn skb_copy_datagram_iovec_raw(ctx: RawTracePointContext) -> i32 {
+    let len = ctx.arg::<u64>(1) as i32;
+    count(|e| {
+        e.recv_copy_bytes += u64::from(len.max(0).unsigned_abs());
+        e.recv_copy_calls += 1;
+    });
+    0
+}
+
+/// Offsets in `struct bio` of `bi_opf` and of `bi_iter.bi_size`, from the
+/// kernel's BTF.
+#[unsafe(no_mangle)]
+static OFF_BIO_OPF: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_BIO_SIZE: Global<u32> = Global::new(0);
+
+/// REQ_OP_MASK and the two operations counted (include/linux/blk_types.h).
+const REQ_OP_MASK: u32 = 0xff;
+const REQ_OP_READ: u32 = 0;
+const REQ_OP_WRITE: u32 = 1;
+
+/// block_bio_queue as a raw tracepoint: TP_PROTO(struct bio *bio) (5.11+);
+/// the bytes are bio->bi_iter.bi_size, the operation bio->bi_opf &
+/// REQ_OP_MASK (what the classic record's nr_sector and rwbs come from).
+#[raw_tracepoint(tracepoint = "block_bio_queue")]
+pub fn block_bio_queue_raw(ctx: RawTracePointContext) -> i32 {
+    let (tgid, _) = current_ids();
+    if !is_target(tgid) {
+        return 0;
+    }
+    let bio: *const u8 = ctx.arg(0);
+    // SAFETY: reads of the kernel's bio through the probe-read helper.
+    let (opf, size) = unsafe {
+        (
+            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_OPF.load() as usize).cast::<u32>()),
+            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_SIZE.load() as usize).cast::<u32>()),
+        )
+    };
+    let (Ok(opf), Ok(size)) = (opf, size) else { return 0 };
+    // Whole sectors, as the classic record's nr_sector counts them.
+    let bytes = u64::from(size) >> SECTOR_SHIFT << SECTOR_SHIFT;
+    count(|e| match opf & REQ_OP_MASK {
+        REQ_OP_READ => e.block_read_bytes += bytes,
+        REQ_OP_WRITE => e.block_write_bytes += bytes,
+        _ => {}
+    });
+    0
 }
 
 /// block:block_bio_queue: a bio submitted by the current task.

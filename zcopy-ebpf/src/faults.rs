@@ -14,8 +14,8 @@
 //!   counters (/proc/PID/stat), which the loader reports next to these.
 
 use aya_ebpf::{
-    macros::{perf_event, tracepoint},
-    programs::{PerfEventContext, TracePointContext},
+    macros::{perf_event, raw_tracepoint, tracepoint},
+    programs::{PerfEventContext, RawTracePointContext, TracePointContext},
 };
 
 use crate::{current_ids, is_target, with_proc_stats};
@@ -40,6 +40,22 @@ pub fn page_fault_user(_ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "exceptions", name = "page_fault_kernel")]
 pub fn page_fault_kernel(_ctx: TracePointContext) -> u32 {
     count(|s| s.faults_kernel += 1)
+}
+
+/// page_fault_user as a raw tracepoint (preferred: no perf record is
+/// filled, and detaching needs no RCU grace period under event_mutex).
+/// TP_PROTO(unsigned long address, struct pt_regs *regs, unsigned long error_code): unused.
+#[raw_tracepoint(tracepoint = "page_fault_user")]
+pub fn page_fault_user_raw(_ctx: RawTracePointContext) -> i32 {
+    count(|s| s.faults_user += 1);
+    0
+}
+
+/// page_fault_kernel as a raw tracepoint (same prototype).
+#[raw_tracepoint(tracepoint = "page_fault_kernel")]
+pub fn page_fault_kernel_raw(_ctx: RawTracePointContext) -> i32 {
+    count(|s| s.faults_kernel += 1);
+    0
 }
 
 /// perf software event PERF_COUNT_SW_PAGE_FAULTS, sample period 1.

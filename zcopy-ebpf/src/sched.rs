@@ -11,7 +11,12 @@
 //! - sched_process_exec: `pid_t pid` @12.
 //! - sched_process_exit: `pid_t pid` @24 (a thread id), `bool group_dead` @32 (6.16+).
 
-use aya_ebpf::{Global, helpers::bpf_get_current_comm, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    Global,
+    helpers::{bpf_get_current_comm, bpf_probe_read_kernel},
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
 use zcopy_common::{TARGET_CHILD, TARGET_COMM, TARGET_EXITED, drop_reason};
 
 use crate::{COMMS, TARGETS, WANTED_COMMS, count_drop, current_ids, field, is_target, with_proc_stats};
@@ -44,7 +49,29 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: offset from the sched_switch format.
     let state: i64 = unsafe { field(&ctx, PREV_STATE) };
-    let voluntary = state & TASK_REPORT_MAX == 0 && state & TASK_REPORT != 0;
+    count_switch(tgid, state & TASK_REPORT_MAX == 0 && state & TASK_REPORT != 0);
+    0
+}
+
+/// sched_switch as a raw tracepoint (5.18+, when prev_state became the last
+/// argument): TP_PROTO(bool preempt, struct task_struct *prev, struct
+/// task_struct *next, unsigned int prev_state). `__schedule()` counts a
+/// switch in `nvcsw` exactly when it was not a preemption and the task was
+/// not running (prev_state != 0), and in `nivcsw` otherwise.
+#[raw_tracepoint(tracepoint = "sched_switch")]
+pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
+    let (tgid, _) = current_ids();
+    if !is_target(tgid) {
+        return 0;
+    }
+    let preempt: u64 = ctx.arg(0);
+    let prev_state: u64 = ctx.arg(3);
+    count_switch(tgid, preempt & 0xff == 0 && prev_state & 0xffff_ffff != 0);
+    0
+}
+
+#[inline(always)]
+fn count_switch(tgid: u32, voluntary: bool) {
     with_proc_stats(tgid, |s| {
         if voluntary {
             s.switches_voluntary += 1;
@@ -52,7 +79,6 @@ pub fn sched_switch(ctx: TracePointContext) -> u32 {
             s.switches_involuntary += 1;
         }
     });
-    0
 }
 
 /// sched:sched_process_fork: a child (process or thread) of a target becomes
@@ -65,24 +91,60 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     }
     // SAFETY: offset from the sched_process_fork format.
     let child: i32 = unsafe { field(&ctx, FORK_CHILD_PID) };
-    let child = child as u32;
+    follow_child(child as u32);
+    0
+}
+
+/// Offset of `pid` in `struct task_struct`, from the kernel's BTF.
+#[unsafe(no_mangle)]
+static OFF_TASK_PID: Global<u32> = Global::new(0);
+
+/// sched_process_fork as a raw tracepoint: TP_PROTO(struct task_struct
+/// *parent, struct task_struct *child); the child's id is child->pid.
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn sched_process_fork_raw(ctx: RawTracePointContext) -> i32 {
+    let (tgid, _) = current_ids();
+    if !is_target(tgid) {
+        return 0;
+    }
+    let task: *const u8 = ctx.arg(1);
+    // SAFETY: a read of the child's task_struct through the probe-read helper.
+    if let Ok(child) = unsafe { bpf_probe_read_kernel(task.wrapping_add(OFF_TASK_PID.load() as usize).cast::<i32>()) } {
+        follow_child(child as u32);
+    }
+    0
+}
+
+#[inline(always)]
+fn follow_child(child: u32) {
     // A PID of an exited target may come back as this child: take it over.
     // SAFETY: a pointer to a map value, read once.
     let reused = TARGETS.get_ptr(child).is_some_and(|f| unsafe { *f } & TARGET_EXITED != 0);
     let flags = if reused { 0 } else { BPF_NOEXIST };
     if TARGETS.insert(child, TARGET_CHILD, flags).is_err() && !is_target(child) {
         count_drop(drop_reason::TARGETS_FULL);
-        return 0;
+        return;
     }
     if let Ok(comm) = bpf_get_current_comm() {
         let _ = COMMS.insert(child, comm, 0);
     }
-    0
 }
 
 /// sched:sched_process_exec: records the target's new command name.
 #[tracepoint(category = "sched", name = "sched_process_exec")]
 pub fn sched_process_exec(_ctx: TracePointContext) -> u32 {
+    on_exec()
+}
+
+/// sched_process_exec as a raw tracepoint (its arguments are not needed).
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec_raw(_ctx: RawTracePointContext) -> i32 {
+    on_exec();
+    0
+}
+
+#[inline(always)]
+fn on_exec() -> u32 {
     let (tgid, _) = current_ids();
     let Ok(comm) = bpf_get_current_comm() else { return 0 };
     if is_target(tgid) {
@@ -105,21 +167,37 @@ pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
     let (tgid, _) = current_ids();
     // SAFETY: offset from the sched_process_exit format.
     let tid: i32 = unsafe { field(&ctx, EXIT_PID) };
-    let tid = tid as u32;
+    // SAFETY: offset from the sched_process_exit format (checked by the loader).
+    let group_dead = EXIT_GROUP_DEAD.load() != 0 && unsafe { field::<u8>(&ctx, EXIT_GROUP_DEAD_OFFSET) } != 0;
+    on_exit(tgid, tid as u32, group_dead);
+    0
+}
+
+/// sched_process_exit as a raw tracepoint: TP_PROTO(struct task_struct *p,
+/// bool group_dead) on 6.16+ (the loader says so), TP_PROTO(struct
+/// task_struct *p) before. `p` is the exiting current task.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit_raw(ctx: RawTracePointContext) -> i32 {
+    let (tgid, tid) = current_ids();
+    let group_dead = EXIT_GROUP_DEAD.load() != 0 && ctx.arg::<u64>(1) & 0xff != 0;
+    on_exit(tgid, tid, group_dead);
+    0
+}
+
+#[inline(always)]
+fn on_exit(tgid: u32, tid: u32, group_dead: bool) {
     if !is_target(tgid) {
-        return 0;
+        return;
     }
     if tid != tgid {
         let _ = TARGETS.remove(tid);
         let _ = COMMS.remove(tid);
     }
-    // SAFETY: offset from the sched_process_exit format (checked by the loader).
-    if EXIT_GROUP_DEAD.load() != 0 && unsafe { field::<u8>(&ctx, EXIT_GROUP_DEAD_OFFSET) } != 0 {
+    if group_dead {
         // The whole process is gone: keep its counters, stop matching its PID.
         if let Some(flags) = TARGETS.get_ptr_mut(tgid) {
             // SAFETY: a pointer to a map value.
             unsafe { *flags |= TARGET_EXITED };
         }
     }
-    0
 }

@@ -12,7 +12,12 @@
 //! - sys_enter: `long id` @8, `unsigned long args[6]` @16
 //! - sys_exit:  `long id` @8, `long ret` @16
 
-use aya_ebpf::{macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{
+    EbpfContext, Global,
+    helpers::bpf_probe_read_kernel,
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+};
 use aya_log_ebpf::debug;
 use zcopy_common::{
     FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK,
@@ -28,26 +33,53 @@ const RET: usize = 16;
 /// Largest errno a syscall returns as `-errno` (include/linux/err.h MAX_ERRNO).
 const MAX_ERRNO: i64 = 4095;
 
+/// Offsets in `struct pt_regs` of the syscall arguments 0-4 and of
+/// `orig_ax` (the syscall number), from the kernel's BTF (x86-64: di, si,
+/// dx, r10, r8), for the raw tracepoints, which get the registers.
+#[unsafe(no_mangle)]
+static OFF_REGS_ARG0: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_REGS_ARG1: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_REGS_ARG2: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_REGS_ARG3: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_REGS_ARG4: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+static OFF_REGS_ORIG_AX: Global<u32> = Global::new(0);
+
 /// raw_syscalls:sys_enter: counts every syscall of a target, and remembers
 /// the tracked ones until their exit.
 #[tracepoint(category = "raw_syscalls", name = "sys_enter")]
 pub fn sys_enter(ctx: TracePointContext) -> u32 {
-    try_sys_enter(&ctx).unwrap_or(0)
+    // SAFETY: offsets from the sys_enter format.
+    let nr = |ctx: &TracePointContext| -> i64 { unsafe { field(ctx, ID) } };
+    try_sys_enter(&ctx, nr, Args::read).unwrap_or(0)
 }
 
-fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
+/// sys_enter as a raw tracepoint, preferred: no perf record is filled per
+/// call, and detaching needs no RCU grace period under event_mutex.
+/// TP_PROTO(struct pt_regs *regs, long id).
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
+    let nr = |ctx: &RawTracePointContext| -> i64 { ctx.arg(1) };
+    let _ = try_sys_enter(&ctx, nr, |ctx: &RawTracePointContext| Args::from_regs(ctx.arg(0)));
+    0
+}
+
+fn try_sys_enter<C: EbpfContext>(ctx: &C, nr: impl Fn(&C) -> i64, args: impl Fn(&C) -> Args) -> Result<u32, i64> {
     let (tgid, tid) = current_ids();
     if !is_target(tgid) {
         return Ok(0);
     }
     with_proc_stats(tgid, |stats| stats.syscalls += 1);
 
-    // SAFETY: offsets from the sys_enter format.
-    let nr: i64 = unsafe { field(ctx, ID) };
+    let nr = nr(ctx);
     let Some(config) = slot_of(nr) else {
         return Ok(0);
     };
-    let args = Args::read(ctx);
+    let args = args(ctx);
     let src = args.fd_kind(config.flags >> SLOT_SRC_FD_SHIFT);
     let mut dst = args.fd_kind(config.flags >> SLOT_DST_FD_SHIFT);
     if dst == fd_kind::SOCKET && args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT).is_some_and(|f| f & MSG_ZEROCOPY != 0) {
@@ -71,16 +103,32 @@ fn try_sys_enter(ctx: &TracePointContext) -> Result<u32, i64> {
 /// bytes (return value, or length argument for mappings) and errors.
 #[tracepoint(category = "raw_syscalls", name = "sys_exit")]
 pub fn sys_exit(ctx: TracePointContext) -> u32 {
-    try_sys_exit(&ctx).unwrap_or(0)
+    // SAFETY: offsets from the sys_exit format.
+    let (nr, ret) = |ctx: &TracePointContext| -> (i64, i64) { unsafe { (field(ctx, ID), field(ctx, RET)) } }(&ctx);
+    try_sys_exit(nr, ret).unwrap_or(0)
 }
 
-fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
+/// sys_exit as a raw tracepoint. TP_PROTO(struct pt_regs *regs, long ret);
+/// the syscall number is the registers' orig_ax.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
+    let (tgid, _) = current_ids();
+    if !is_target(tgid) {
+        return 0;
+    }
+    let regs: *const u8 = ctx.arg(0);
+    let ret: i64 = ctx.arg(1);
+    // SAFETY: a read of the kernel's pt_regs through the probe-read helper.
+    let nr = unsafe { bpf_probe_read_kernel(regs.wrapping_add(OFF_REGS_ORIG_AX.load() as usize).cast::<i64>()) };
+    let _ = try_sys_exit(nr.unwrap_or(-1), ret);
+    0
+}
+
+fn try_sys_exit(nr: i64, ret: i64) -> Result<u32, i64> {
     let (tgid, tid) = current_ids();
     if !is_target(tgid) {
         return Ok(0);
     }
-    // SAFETY: offsets from the sys_exit format.
-    let nr: i64 = unsafe { field(ctx, ID) };
     if slot_of(nr).is_none() {
         return Ok(0);
     }
@@ -96,8 +144,6 @@ fn try_sys_exit(ctx: &TracePointContext) -> Result<u32, i64> {
     // SAFETY: as above; frees the slot.
     unsafe { (*record).tid = 0 };
 
-    // SAFETY: offsets from the sys_exit format.
-    let ret: i64 = unsafe { field(ctx, RET) };
     let failed = (-MAX_ERRNO..0).contains(&ret);
     let bytes = if failed {
         0
@@ -137,9 +183,23 @@ impl Args {
     /// offsets only, so they are volatile loads the compiler cannot merge
     /// into one variable-offset load.
     #[inline(always)]
+    fn from_regs(regs: *const u8) -> Self {
+        let arg = |offset: &Global<u32>| -> u64 {
+            // SAFETY: a read of the kernel's pt_regs through the probe-read helper.
+            unsafe { bpf_probe_read_kernel(regs.wrapping_add(offset.load() as usize).cast::<u64>()) }.unwrap_or(0)
+        };
+        Self {
+            a0: arg(&OFF_REGS_ARG0),
+            a1: arg(&OFF_REGS_ARG1),
+            a2: arg(&OFF_REGS_ARG2),
+            a3: arg(&OFF_REGS_ARG3),
+            a4: arg(&OFF_REGS_ARG4),
+        }
+    }
+
+    #[inline(always)]
     fn read(ctx: &TracePointContext) -> Self {
         let arg = |offset: usize| -> u64 {
-            use aya_ebpf::EbpfContext;
             // SAFETY: args[0..6] of the sys_enter format, constant offsets.
             unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
         };

@@ -67,8 +67,7 @@ pub struct Report {
 }
 
 fn kernel_release() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .map_or_else(|e| format!("unknown ({e})"), |s| s.trim().to_owned())
+    crate::system::machine::kernel_release().unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// The active lockdown mode: the bracketed word of /sys/kernel/security/lockdown.

@@ -154,7 +154,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     let mut summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
     summary.timeline = ended.timeline;
     summary.timeline.push(Sample::of(&raw, ended.wall_s));
-    summary.kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned();
+    summary.kernel = crate::system::machine::kernel_release().unwrap_or_else(|e| format!("unknown ({e})"));
     summary.machine = crate::system::machine::describe();
     summary.tracer = Some(crate::model::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });
     if opts.json_stdout {

@@ -84,7 +84,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     drop(tracer);
     Ok(BenchReport {
         schema: crate::model::bench::SCHEMA.to_owned(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_owned(),
+        kernel: crate::system::machine::kernel_release().unwrap_or_else(|e| format!("unknown ({e})")),
         machine: crate::system::machine::describe(),
         created: crate::system::machine::now_utc(),
         command: command_line(),

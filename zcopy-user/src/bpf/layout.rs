@@ -28,6 +28,18 @@ pub struct IterType {
     pub iovec: u8,
 }
 
+/// `struct pt_regs` members holding syscall arguments 0-4 and the syscall
+/// number, by the eBPF globals they set (x86-64's names: elsewhere BTF has
+/// none of them and the classic tracepoints are used).
+pub const PT_REGS: [(&str, &str); 6] = [
+    ("OFF_REGS_ARG0", "di"),
+    ("OFF_REGS_ARG1", "si"),
+    ("OFF_REGS_ARG2", "dx"),
+    ("OFF_REGS_ARG3", "r10"),
+    ("OFF_REGS_ARG4", "r8"),
+    ("OFF_REGS_ORIG_AX", "orig_ax"),
+];
+
 /// The kernel facts the loader sets as globals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KernelLayout {
@@ -37,6 +49,14 @@ pub struct KernelLayout {
     pub io_kiocb: Option<(u32, u32)>,
     pub netdev_name: Option<u32>,
     pub iter_type: Option<IterType>,
+    /// (global, offset) for each of [`PT_REGS`], if all are known.
+    pub pt_regs: Option<Vec<(&'static str, u32)>>,
+    /// task_struct.pid.
+    pub task_pid: Option<u32>,
+    /// bio.bi_opf, and bio.bi_iter.bi_size.
+    pub bio: Option<(u32, u32)>,
+    /// (major, minor) of the running kernel.
+    pub version: Option<(u32, u32)>,
     /// sched_process_exit has `bool group_dead` at offset 32 (6.16+).
     pub exit_group_dead: bool,
     pub page_shift: u32,
@@ -48,6 +68,7 @@ impl KernelLayout {
     /// Reads this kernel's BTF (once; the bytes are returned for aya, which
     /// parses them only if a program needs BTF at load) and tracepoint formats.
     pub fn read() -> (Self, Option<Vec<u8>>) {
+        let version = crate::system::machine::kernel_release().ok().and_then(|r| crate::system::machine::parse_version(&r));
         let exit_format = crate::system::mounts::tracepoint_format("sched", "sched_process_exit");
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -58,6 +79,7 @@ impl KernelLayout {
             .and_then(|b| StructOffsets::parse(b).map_err(|e| format!("parsing {BTF_PATH}: {e}")));
         let mut layout = Self::from_btf(parsed.as_ref().ok(), exit_format.as_deref(), page_size);
         layout.btf_error = parsed.err();
+        layout.version = version;
         (layout, bytes.ok())
     }
 
@@ -73,7 +95,16 @@ impl KernelLayout {
                 iovec: u8::try_from(b.enum_value("ITER_IOVEC")?).ok()?,
             })
         });
+        let pt_regs =
+            PT_REGS.into_iter().map(|(global, member)| Some((global, btf?.offset("pt_regs", member)?))).collect();
+        let bio = btf.and_then(|b| {
+            Some((b.offset("bio", "bi_opf")?, b.offset("bio", "bi_iter")? + b.offset("bvec_iter", "bi_size")?))
+        });
         Self {
+            pt_regs,
+            task_pid: btf.and_then(|b| b.offset("task_struct", "pid")),
+            bio,
+            version: None,
             fd_offsets,
             io_kiocb: btf.and_then(|b| Some((b.offset("io_kiocb", "opcode")?, b.offset("io_kiocb", "file")?))),
             netdev_name: btf.and_then(|b| b.offset("net_device", "name")),
@@ -89,6 +120,11 @@ impl KernelLayout {
         match requires {
             Requires::NetDeviceName => self.netdev_name.is_some(),
             Requires::IovIterType => self.iter_type.is_some(),
+            Requires::PtRegs => self.pt_regs.is_some(),
+            Requires::TaskPid => self.task_pid.is_some(),
+            Requires::Bio => self.bio.is_some(),
+            // prev_state became sched_switch's fourth argument in 5.18.
+            Requires::SchedSwitchPrevState => self.version.is_some_and(|v| v >= (5, 18)),
         }
     }
 
@@ -106,7 +142,11 @@ mod tests {
     fn without_btf_nothing_is_known_but_the_page_size() {
         let l = KernelLayout::from_btf(None, None, 4096);
         assert_eq!((l.fd_offsets.clone(), l.iter_type, l.netdev_name, l.page_shift), (None, None, None, 12));
-        assert!(!l.has(Requires::NetDeviceName) && !l.plan().fd_kinds);
+        assert!(!l.has(Requires::NetDeviceName) && !l.plan().fd_kinds && !l.has(Requires::PtRegs));
+        assert!(!l.has(Requires::SchedSwitchPrevState), "unknown version: the classic tracepoint");
+        let new = KernelLayout { version: Some((5, 18)), ..l.clone() };
+        let old = KernelLayout { version: Some((5, 17)), ..l };
+        assert!(new.has(Requires::SchedSwitchPrevState) && !old.has(Requires::SchedSwitchPrevState));
     }
 
     #[test]
@@ -128,5 +168,9 @@ mod tests {
         assert_eq!(l.btf_error, None);
         assert!(bytes.is_some());
         assert!(l.fd_offsets.is_some() && l.io_kiocb.is_some() && l.netdev_name.is_some() && l.iter_type.is_some());
+        assert!(l.task_pid.is_some() && l.bio.is_some() && l.version.is_some());
+        if cfg!(target_arch = "x86_64") {
+            assert!(l.pt_regs.is_some(), "x86-64's pt_regs has di, si, dx, r10, r8, orig_ax");
+        }
     }
 }

@@ -71,8 +71,15 @@ fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
         loader.override_global("ITER_UBUF", &iter.ubuf, true);
         loader.override_global("ITER_IOVEC", &iter.iovec, true);
     }
-    for (global, offset) in layout.fd_offsets.iter().flatten() {
+    for (global, offset) in layout.fd_offsets.iter().chain(&layout.pt_regs).flatten() {
         loader.override_global(global, offset, true);
+    }
+    if let Some((opf, size)) = &layout.bio {
+        loader.override_global("OFF_BIO_OPF", opf, true);
+        loader.override_global("OFF_BIO_SIZE", size, true);
+    }
+    if let Some(pid) = &layout.task_pid {
+        loader.override_global("OFF_TASK_PID", pid, true);
     }
     let fd_kinds = u8::from(layout.fd_offsets.is_some());
     let exit_group_dead = u8::from(layout.exit_group_dead);

@@ -15,10 +15,11 @@ pub struct Coverage {
     pub block_io: bool,
     pub page_cache: bool,
     pub net_device: bool,
-    /// net_device is counted by the raw tracepoint (no recursion misses
-    /// against zcopy's other programs), not the classic one.
+    /// Which way of each probe attached (its index in the probe table's
+    /// list of ways, for each probe in table order): 0, the preferred one
+    /// (raw tracepoints where there are), everywhere by default.
     #[serde(default)]
-    pub net_device_raw: bool,
+    pub ways: WayChoices,
     /// fd kinds are resolved at syscall entry (kernel BTF has the offsets).
     #[serde(default)]
     pub fd_kinds: bool,
@@ -29,6 +30,27 @@ pub struct Coverage {
     /// How the kernel's copy routines are counted, if at all.
     #[serde(default)]
     pub copy_routines: CopyProbes,
+}
+
+/// A way index (0-3) per probe, 2 bits each, in the probe table's order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WayChoices(pub u32);
+
+impl WayChoices {
+    /// The way chosen for the probe at `index` in the table.
+    pub fn get(self, index: usize) -> usize {
+        u32::try_from(index * 2).ok().and_then(|shift| self.0.checked_shr(shift)).map_or(0, |v| (v & 3) as usize)
+    }
+
+    /// Records `way` (0-3) for the probe at `index` (below 16).
+    pub fn set(&mut self, index: usize, way: usize) {
+        if let (Ok(shift), Ok(way)) = (u32::try_from(index * 2), u32::try_from(way & 3)) {
+            if shift < 32 {
+                self.0 = (self.0 & !(3 << shift)) | (way << shift);
+            }
+        }
+    }
 }
 
 /// The mechanism counting the kernel's copy routines.
@@ -62,7 +84,7 @@ impl Coverage {
         block_io: true,
         page_cache: true,
         net_device: true,
-        net_device_raw: true,
+        ways: WayChoices(0),
         fd_kinds: true,
         io_uring_ops: true,
         copy_routines: CopyProbes::Fexit,

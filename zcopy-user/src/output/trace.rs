@@ -4,8 +4,11 @@
 use std::fmt::Write as _;
 
 use crate::{
-    model::{Coverage, Summary, Target},
-    probes::{plan, table::Group},
+    model::{Summary, Target},
+    probes::{
+        plan,
+        table::{self, Group},
+    },
 };
 
 fn opt(value: Option<u64>) -> String {
@@ -42,45 +45,54 @@ pub fn render(s: &Summary) -> String {
     let line = |out: &mut String, label: &str, value: String, source: &str| {
         let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
     };
-    // Where each figure came from: the probe that attached (from the probe table).
-    let coverage = s.coverage.unwrap_or(Coverage::FULL);
-    let src = |group: Group| plan::label(group, coverage);
-    line(&mut out, "syscalls", opt(s.syscalls_total), src(Group::Syscalls));
+    // Where each figure came from: the probe that attached (from the probe
+    // table), or, for results saved before coverage was, the saved sources.
+    let src = |group: Group| -> String {
+        match s.coverage {
+            Some(c) => plan::label(group, c).to_owned(),
+            None => table::probe(group)
+                .fields()
+                .next()
+                .and_then(|f| s.sources.get(f))
+                .map_or_else(|| "-".to_owned(), |t| t.trim_start_matches("measured: ").to_owned()),
+        }
+    };
+    line(&mut out, "syscalls", opt(s.syscalls_total), &src(Group::Syscalls));
     line(&mut out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
-    line(&mut out, "page faults", opt(s.faults.total), src(Group::FaultsPerf));
+    line(&mut out, "page faults", opt(s.faults.total), &src(Group::FaultsPerf));
     line(
         &mut out,
         "  user / kernel mode",
         format!("{} / {}", opt(s.faults.user), opt(s.faults.kernel)),
-        src(Group::FaultsByMode),
+        &src(Group::FaultsByMode),
     );
     line(
         &mut out,
         "  minor / major",
         format!("{} / {}", opt(s.faults.minor), opt(s.faults.major)),
-        src(Group::FaultsPerf),
+        &src(Group::FaultsPerf),
     );
     line(
         &mut out,
         "context switches",
         format!("{} vol / {} invol", opt(s.switches.voluntary), opt(s.switches.involuntary)),
-        src(Group::Switches),
+        &src(Group::Switches),
     );
 
     let d = &s.data;
-    line(&mut out, "received by CPU copy", opt(d.recv_copy_bytes), src(Group::RecvCopy));
+    line(&mut out, "received by CPU copy", opt(d.recv_copy_bytes), &src(Group::RecvCopy));
     line(
         &mut out,
         "block I/O read / write",
         format!("{} / {}", opt(d.block_read_bytes), opt(d.block_write_bytes)),
-        src(Group::BlockIo),
+        &src(Group::BlockIo),
     );
-    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), src(Group::PageCache));
+    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), &src(Group::PageCache));
     let copied = match (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
         (Some(to), Some(from), Some(kernel)) => format!("{to} / {from} / {kernel}"),
         _ => "-".to_owned(),
     };
-    line(&mut out, "CPU copies (routines)", copied, src(Group::CopyRoutines));
+    line(&mut out, "CPU copies (routines)", copied, &src(Group::CopyRoutines));
     if let Some(n) = &s.net_transmit {
         if n.devices.is_empty() {
             line(&mut out, "device transmit", "0".into(), &format!("{}, machine-wide (bytes)", src(Group::NetDevice)));

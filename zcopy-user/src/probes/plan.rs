@@ -12,7 +12,7 @@ use super::{
     features::Mechanism,
     table::{Group, PROBES, Probe, Way, probe},
 };
-use crate::model::{CopyProbes, Coverage};
+use crate::model::{CopyProbes, Coverage, coverage::WayChoices};
 
 /// What happened to one probe when zcopy attached its programs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,6 +51,10 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
     let way = |group: Group| outcomes.iter().find(|o| o.group == group).and_then(|o| o.way);
     let has = |group: Group| way(group).is_some();
     let syscalls = has(Group::Syscalls);
+    let mut ways = WayChoices::default();
+    for (index, p) in PROBES.iter().enumerate() {
+        ways.set(index, way(p.group).unwrap_or(0));
+    }
     Coverage {
         syscalls,
         faults_by_mode: has(Group::FaultsByMode),
@@ -61,7 +65,7 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
         block_io: has(Group::BlockIo),
         page_cache: has(Group::PageCache),
         net_device: has(Group::NetDevice),
-        net_device_raw: way(Group::NetDevice) == Some(0),
+        ways,
         fd_kinds: layout.fd_kinds && syscalls,
         io_uring_ops: has(Group::IoUring) && layout.fd_kinds && layout.io_kiocb,
         copy_routines: match outcomes.iter().find(|o| o.group == Group::CopyRoutines).and_then(|o| o.uses) {
@@ -74,24 +78,21 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
 
 /// The way `coverage` says was used for `probe`: the inverse of [`coverage`].
 pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
-    let index = match probe.group {
-        Group::Syscalls => c.syscalls.then_some(0),
-        Group::FaultsByMode => c.faults_by_mode.then_some(0),
-        Group::FaultsPerf => c.faults_perf.then_some(0),
-        Group::Switches => c.switches.then_some(0),
-        Group::Children => c.children.then_some(0),
-        Group::RecvCopy => c.recv_copy.then_some(0),
-        Group::BlockIo => c.block_io.then_some(0),
-        Group::PageCache => c.page_cache.then_some(0),
-        Group::IoUring => c.io_uring_ops.then_some(0),
-        Group::NetDevice => c.net_device.then_some(usize::from(!c.net_device_raw)),
-        Group::CopyRoutines => match c.copy_routines {
-            CopyProbes::None => None,
-            CopyProbes::Fexit => Some(0),
-            CopyProbes::Kprobe => Some(1),
-        },
+    let attached = match probe.group {
+        Group::Syscalls => c.syscalls,
+        Group::FaultsByMode => c.faults_by_mode,
+        Group::FaultsPerf => c.faults_perf,
+        Group::Switches => c.switches,
+        Group::Children => c.children,
+        Group::RecvCopy => c.recv_copy,
+        Group::BlockIo => c.block_io,
+        Group::PageCache => c.page_cache,
+        Group::IoUring => c.io_uring_ops,
+        Group::NetDevice => c.net_device,
+        Group::CopyRoutines => c.copy_routines != CopyProbes::None,
     };
-    index.and_then(|i| super::table::probe(probe.group).ways.get(i))
+    let index = PROBES.iter().position(|p| p.group == probe.group)?;
+    attached.then(|| probe.ways.get(c.ways.get(index))).flatten()
 }
 
 /// Provenance of each figure of a trace, by JSON field path: one entry per
@@ -212,7 +213,7 @@ mod tests {
         let c = coverage(&o, Layout { fd_kinds: true, io_kiocb: true });
         assert!(!c.faults_by_mode && c.syscalls && c.faults_perf);
         let s = sources(c);
-        assert!(s["faults.user"].starts_with("unavailable: exceptions:page_fault_user"), "{}", s["faults.user"]);
+        assert!(s["faults.user"].starts_with("unavailable: raw tracepoints page_fault_user"), "{}", s["faults.user"]);
         assert!(!s["faults.user"].contains("not on this kernel"), "the error is in the warnings, not guessed");
         assert!(s["faults.total"].starts_with("measured: perf software event page-faults"));
         assert!(s["data.copied_bytes"].starts_with("not measured here"));

@@ -37,6 +37,14 @@ pub enum Requires {
     NetDeviceName,
     /// `iov_iter.iter_type`'s offset and the ITER_UBUF/ITER_IOVEC values.
     IovIterType,
+    /// `pt_regs` offsets of the syscall arguments and number (x86-64).
+    PtRegs,
+    /// `task_struct.pid`'s offset.
+    TaskPid,
+    /// `bio.bi_opf` and `bio.bi_iter.bi_size` offsets.
+    Bio,
+    /// Linux 5.18+, where prev_state is sched_switch's fourth argument.
+    SchedSwitchPrevState,
 }
 
 impl Requires {
@@ -44,6 +52,10 @@ impl Requires {
         match self {
             Self::NetDeviceName => "the offset of net_device.name from kernel BTF",
             Self::IovIterType => "iov_iter.iter_type and the ITER_UBUF/ITER_IOVEC values from kernel BTF",
+            Self::PtRegs => "pt_regs offsets of the syscall arguments from kernel BTF (x86-64)",
+            Self::TaskPid => "the offset of task_struct.pid from kernel BTF",
+            Self::Bio => "the offsets of bio.bi_opf and bio.bi_iter.bi_size from kernel BTF",
+            Self::SchedSwitchPrevState => "Linux 5.18 or later (prev_state as the fourth argument)",
         }
     }
 }
@@ -84,43 +96,76 @@ impl Probe {
 /// The copy routines the copy probes attach to, for messages.
 pub const COPY_ROUTINES: &str = "_copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic";
 
-/// Every probe of `zcopy trace` and `zcopy bench`.
+/// Every probe of `zcopy trace` and `zcopy bench`. Where a group has a raw
+/// tracepoint, it comes first: no perf record is filled per event, and
+/// detaching it needs no RCU grace period under event_mutex (a classic
+/// tracepoint's perf event takes about 37 ms to tear down, one after another).
 pub const PROBES: &[Probe] = &[
     Probe {
         group: Group::Syscalls,
         what: "syscall counts, bytes, errors",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[tp("sys_enter", "raw_syscalls", "sys_enter"), tp("sys_exit", "raw_syscalls", "sys_exit")],
-            requires: None,
-            label: "raw_syscalls:sys_enter",
-            fields: &[
-                (
-                    "syscalls",
-                    "tracepoints raw_syscalls:sys_enter + sys_exit (a call counts when both were seen); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
-                ),
-                ("syscalls_total", "tracepoint raw_syscalls:sys_enter"),
-            ],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[raw_tp("sys_enter_raw", "sys_enter"), raw_tp("sys_exit_raw", "sys_exit")],
+                requires: Some(Requires::PtRegs),
+                label: "raw tracepoints sys_enter + sys_exit",
+                fields: &[
+                    (
+                        "syscalls",
+                        "raw tracepoints sys_enter + sys_exit (a call counts when both were seen); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
+                    ),
+                    ("syscalls_total", "raw tracepoint sys_enter"),
+                ],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[tp("sys_enter", "raw_syscalls", "sys_enter"), tp("sys_exit", "raw_syscalls", "sys_exit")],
+                requires: None,
+                label: "raw_syscalls:sys_enter + sys_exit",
+                fields: &[
+                    (
+                        "syscalls",
+                        "tracepoints raw_syscalls:sys_enter + sys_exit (a call counts when both were seen); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
+                    ),
+                    ("syscalls_total", "tracepoint raw_syscalls:sys_enter"),
+                ],
+            },
+        ],
         fallback: "none: syscall figures are reported as null",
         optional: false,
     },
     Probe {
         group: Group::FaultsByMode,
         what: "page faults by CPU mode (user/kernel)",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[
-                tp("page_fault_user", "exceptions", "page_fault_user"),
-                tp("page_fault_kernel", "exceptions", "page_fault_kernel"),
-            ],
-            requires: None,
-            label: "exceptions:page_fault_user / _kernel",
-            fields: &[
-                ("faults.user", "tracepoint exceptions:page_fault_user"),
-                ("faults.kernel", "tracepoint exceptions:page_fault_kernel"),
-            ],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[
+                    raw_tp("page_fault_user_raw", "page_fault_user"),
+                    raw_tp("page_fault_kernel_raw", "page_fault_kernel"),
+                ],
+                requires: None,
+                label: "raw tracepoints page_fault_user / _kernel",
+                fields: &[
+                    ("faults.user", "raw tracepoint page_fault_user"),
+                    ("faults.kernel", "raw tracepoint page_fault_kernel"),
+                ],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[
+                    tp("page_fault_user", "exceptions", "page_fault_user"),
+                    tp("page_fault_kernel", "exceptions", "page_fault_kernel"),
+                ],
+                requires: None,
+                label: "exceptions:page_fault_user / _kernel",
+                fields: &[
+                    ("faults.user", "tracepoint exceptions:page_fault_user"),
+                    ("faults.kernel", "tracepoint exceptions:page_fault_kernel"),
+                ],
+            },
+        ],
         fallback: "user/kernel split reported as null; totals still come from perf events",
         optional: false,
     },
@@ -148,77 +193,134 @@ pub const PROBES: &[Probe] = &[
     Probe {
         group: Group::Switches,
         what: "context switches (voluntary/involuntary)",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[tp("sched_switch", "sched", "sched_switch")],
-            requires: None,
-            label: "sched:sched_switch",
-            fields: &[(
-                "switches",
-                "tracepoint sched:sched_switch (voluntary: the task blocked; involuntary: it was preempted)",
-            )],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[raw_tp("sched_switch_raw", "sched_switch")],
+                requires: Some(Requires::SchedSwitchPrevState),
+                label: "raw tracepoint sched_switch",
+                fields: &[(
+                    "switches",
+                    "raw tracepoint sched_switch (voluntary: not preempted and not running, as __schedule() counts nvcsw; involuntary: the rest)",
+                )],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[tp("sched_switch", "sched", "sched_switch")],
+                requires: None,
+                label: "sched:sched_switch",
+                fields: &[(
+                    "switches",
+                    "tracepoint sched:sched_switch (voluntary: the task blocked; involuntary: it was preempted)",
+                )],
+            },
+        ],
         fallback: "reported as null; the process's own /proc counters are still shown",
         optional: false,
     },
     Probe {
         group: Group::Children,
         what: "children of traced processes",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[
-                tp("sched_process_fork", "sched", "sched_process_fork"),
-                tp("sched_process_exec", "sched", "sched_process_exec"),
-                tp("sched_process_exit", "sched", "sched_process_exit"),
-            ],
-            requires: None,
-            label: "sched:sched_process_fork/exec/exit",
-            fields: &[],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[
+                    raw_tp("sched_process_fork_raw", "sched_process_fork"),
+                    raw_tp("sched_process_exec_raw", "sched_process_exec"),
+                    raw_tp("sched_process_exit_raw", "sched_process_exit"),
+                ],
+                requires: Some(Requires::TaskPid),
+                label: "raw tracepoints sched_process_fork/exec/exit",
+                fields: &[],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[
+                    tp("sched_process_fork", "sched", "sched_process_fork"),
+                    tp("sched_process_exec", "sched", "sched_process_exec"),
+                    tp("sched_process_exit", "sched", "sched_process_exit"),
+                ],
+                requires: None,
+                label: "sched:sched_process_fork/exec/exit",
+                fields: &[],
+            },
+        ],
         fallback: "only the named process is traced",
         optional: false,
     },
     Probe {
         group: Group::RecvCopy,
         what: "socket receive copies (kernel -> user)",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec")],
-            requires: None,
-            label: "skb:skb_copy_datagram_iovec (bytes, kernel -> user)",
-            fields: &[(
-                "data.recv_copy_bytes",
-                "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user; TCP and unix sockets, not UDP datagrams in one linear buffer (copy_linear_skb bypasses it: see copies for those)",
-            )],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[raw_tp("skb_copy_datagram_iovec_raw", "skb_copy_datagram_iovec")],
+                requires: None,
+                label: "raw tracepoint skb_copy_datagram_iovec (bytes, kernel -> user)",
+                fields: &[(
+                    "data.recv_copy_bytes",
+                    "raw tracepoint skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user; TCP and unix sockets, not UDP datagrams in one linear buffer (copy_linear_skb bypasses it: see copies for those)",
+                )],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[tp("skb_copy_datagram_iovec", "skb", "skb_copy_datagram_iovec")],
+                requires: None,
+                label: "skb:skb_copy_datagram_iovec (bytes, kernel -> user)",
+                fields: &[(
+                    "data.recv_copy_bytes",
+                    "tracepoint skb:skb_copy_datagram_iovec (in the receiving task's context): a CPU copy kernel -> user; TCP and unix sockets, not UDP datagrams in one linear buffer (copy_linear_skb bypasses it: see copies for those)",
+                )],
+            },
+        ],
         fallback: "reported as null",
         optional: false,
     },
     Probe {
         group: Group::BlockIo,
         what: "block I/O submitted (device DMA)",
-        ways: &[Way {
-            mechanism: Mechanism::Tracepoint,
-            hooks: &[tp("block_bio_queue", "block", "block_bio_queue")],
-            requires: None,
-            label: "block:block_bio_queue (bytes, device DMA)",
-            fields: &[
-                (
-                    "data.block_read_bytes",
-                    "tracepoint block:block_bio_queue, read ops, in the submitting task's context (device DMA into memory)",
-                ),
-                (
-                    "data.block_write_bytes",
-                    "tracepoint block:block_bio_queue, write ops, in the submitting task's context",
-                ),
-            ],
-        }],
+        ways: &[
+            Way {
+                mechanism: Mechanism::RawTracepoint,
+                hooks: &[raw_tp("block_bio_queue_raw", "block_bio_queue")],
+                requires: Some(Requires::Bio),
+                label: "raw tracepoint block_bio_queue (bytes, device DMA)",
+                fields: &[
+                    (
+                        "data.block_read_bytes",
+                        "raw tracepoint block_bio_queue, REQ_OP_READ bios, in the submitting task's context (device DMA into memory)",
+                    ),
+                    (
+                        "data.block_write_bytes",
+                        "raw tracepoint block_bio_queue, REQ_OP_WRITE bios, in the submitting task's context",
+                    ),
+                ],
+            },
+            Way {
+                mechanism: Mechanism::Tracepoint,
+                hooks: &[tp("block_bio_queue", "block", "block_bio_queue")],
+                requires: None,
+                label: "block:block_bio_queue (bytes, device DMA)",
+                fields: &[
+                    (
+                        "data.block_read_bytes",
+                        "tracepoint block:block_bio_queue, read ops, in the submitting task's context (device DMA into memory)",
+                    ),
+                    (
+                        "data.block_write_bytes",
+                        "tracepoint block:block_bio_queue, write ops, in the submitting task's context",
+                    ),
+                ],
+            },
+        ],
         fallback: "reported as null",
         optional: false,
     },
     Probe {
         group: Group::PageCache,
         what: "page-cache insertions",
+        // Classic only: the folio's order moved between struct members
+        // across versions; the tracepoint's record has it as a field.
         ways: &[Way {
             mechanism: Mechanism::Tracepoint,
             hooks: &[tp("mm_filemap_add_to_page_cache", "filemap", "mm_filemap_add_to_page_cache")],
@@ -235,6 +337,7 @@ pub const PROBES: &[Probe] = &[
     Probe {
         group: Group::IoUring,
         what: "io_uring operations: bytes and file kinds per completion",
+        // Classic only: the raw arguments changed in 6.3 (a cqe pointer).
         ways: &[Way {
             mechanism: Mechanism::Tracepoint,
             hooks: &[tp("io_uring_complete", "io_uring", "io_uring_complete")],
@@ -349,6 +452,8 @@ mod tests {
             }
         }
         assert_eq!(probe(Group::NetDevice).ways[0].hooks[0].point(), "raw tracepoint net_dev_xmit");
-        assert_eq!(PROBES[0].ways[0].hooks[0].point(), "tracepoint raw_syscalls:sys_enter");
+        assert_eq!(PROBES[0].ways[1].hooks[0].point(), "tracepoint raw_syscalls:sys_enter");
+        assert!(PROBES.len() <= 16, "WayChoices holds 16 probes");
+        assert!(PROBES.iter().all(|p| p.ways.len() <= 4), "WayChoices holds 4 ways");
     }
 }

@@ -1,4 +1,18 @@
-//! A one-line description of the machine, for report captions.
+//! The machine and kernel zcopy runs on: the kernel release (its one home)
+//! and a one-line description for report captions.
+
+/// The running kernel's release ("6.18.0-1-amd64"), or why it is unknown.
+pub fn kernel_release() -> Result<String, String> {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| format!("reading /proc/sys/kernel/osrelease: {e}"))
+}
+
+/// (major, minor) of a release string: "6.1.0-57-cloud-amd64" is (6, 1).
+pub fn parse_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
 
 /// "2 CPUs (Intel Xeon ...), 24 GiB RAM, hostname".
 pub fn describe() -> String {
@@ -58,5 +72,18 @@ mod tests {
         let now = super::now_utc();
         assert_eq!(now.len(), "2026-11-22 06:30 UTC".len(), "{now}");
         assert!(now.starts_with("20"), "{now}");
+    }
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_are_major_and_minor() {
+        assert_eq!(parse_version("6.1.0-57-cloud-amd64"), Some((6, 1)));
+        assert_eq!(parse_version("6.12.107+deb12-cloud-amd64"), Some((6, 12)));
+        assert_eq!(parse_version("6.18"), Some((6, 18)));
+        assert_eq!(parse_version("garbage"), None);
     }
 }
