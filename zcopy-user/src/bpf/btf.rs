@@ -23,24 +23,22 @@ fn invalid(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("malformed BTF: {what}"))
 }
 
-/// A struct or union member: name ("" when anonymous), type id, byte offset.
-#[derive(Debug)]
-struct Member {
-    name: String,
-    type_id: u32,
-    offset: u32,
-}
-
 /// Byte offsets of the members of named structs (members of anonymous
-/// structs and unions inside them included, as C sees them).
+/// structs and unions inside them included, as C sees them), and enumerator
+/// values. Parsing only indexes the type section: names are compared when
+/// asked, so reading the kernel's 5 MB of BTF allocates little.
 #[derive(Debug, Default)]
 pub struct StructOffsets {
-    /// Members of every struct and union, by type id.
-    aggregates: HashMap<u32, Vec<Member>>,
+    data: Vec<u8>,
+    /// Start of the string section.
+    strings: usize,
+    /// Per type id: where a struct's or union's members start, how many, and
+    /// whether their offsets are bitfield-encoded.
+    aggregates: Vec<Option<(usize, usize, bool)>>,
     /// Named structs' type ids (the first of each name).
-    structs: HashMap<String, u32>,
-    /// Enumerator values by name (the first of each name).
-    enumerators: HashMap<String, i64>,
+    structs: HashMap<Box<str>, u32>,
+    /// Where each enum's entries start, and how many.
+    enums: Vec<(usize, usize)>,
 }
 
 impl StructOffsets {
@@ -49,97 +47,110 @@ impl StructOffsets {
         Self::parse(&std::fs::read("/sys/kernel/btf/vmlinux")?)
     }
 
-    /// Parses a little-endian BTF blob, keeping the structs' member offsets.
+    /// Indexes a little-endian BTF blob.
     pub fn parse(data: &[u8]) -> io::Result<Self> {
-        let u16_at = |off: usize| -> io::Result<u16> {
-            data.get(off..off + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or_else(|| invalid("truncated"))
-        };
-        let u32_at = |off: usize| -> io::Result<u32> {
-            data.get(off..off + 4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .ok_or_else(|| invalid("truncated"))
-        };
-        if u16_at(0)? != BTF_MAGIC {
+        let mut out = Self { data: data.to_vec(), ..Self::default() };
+        let hdr_len = out.u32_at(4)? as usize;
+        if out.u16_at(0)? != BTF_MAGIC {
             return Err(invalid("bad magic (not little-endian BTF)"));
         }
-        let hdr_len = u32_at(4)? as usize;
-        let (type_off, type_len) = (u32_at(8)? as usize, u32_at(12)? as usize);
-        let str_off = u32_at(16)? as usize;
+        let (type_off, type_len) = (out.u32_at(8)? as usize, out.u32_at(12)? as usize);
+        out.strings = hdr_len + out.u32_at(16)? as usize;
         let types = hdr_len + type_off;
-        let strings = hdr_len + str_off;
-        let name = |off: u32| -> String {
-            let start = strings + off as usize;
-            let end = data[start.min(data.len())..].iter().position(|b| *b == 0).map_or(data.len(), |n| start + n);
-            String::from_utf8_lossy(&data[start.min(data.len())..end]).into_owned()
-        };
-
-        let mut out = Self::default();
+        let end = types.checked_add(type_len).filter(|e| *e <= out.data.len()).ok_or_else(|| invalid("truncated"))?;
         let mut pos = types;
-        let mut id = 0u32;
-        while pos < types + type_len {
-            id += 1;
-            let (name_off, info) = (u32_at(pos)?, u32_at(pos + 4)?);
+        out.aggregates.push(None); // type id 0 is void
+        while pos < end {
+            let (name_off, info) = (out.u32_at(pos)?, out.u32_at(pos + 4)?);
             let kind = (info >> 24) & 0x1f;
             let vlen = (info & 0xffff) as usize;
             let kind_flag = info >> 31 == 1;
             pos += 12;
+            let mut aggregate = None;
             match kind {
                 KIND_STRUCT | KIND_UNION => {
-                    let mut members = Vec::with_capacity(vlen);
-                    for i in 0..vlen {
-                        let m = pos + 12 * i;
-                        let raw = u32_at(m + 8)?;
-                        let bits = if kind_flag { raw & 0x00ff_ffff } else { raw };
-                        members.push(Member { name: name(u32_at(m)?), type_id: u32_at(m + 4)?, offset: bits / 8 });
-                    }
+                    aggregate = Some((pos, vlen, kind_flag));
                     if kind == KIND_STRUCT && name_off != 0 {
-                        out.structs.entry(name(name_off)).or_insert(id);
+                        let id = u32::try_from(out.aggregates.len()).map_err(|_| invalid("too many types"))?;
+                        let name = String::from_utf8_lossy(out.name(name_off)).into();
+                        out.structs.entry(name).or_insert(id);
                     }
-                    out.aggregates.insert(id, members);
                     pos += 12 * vlen;
                 }
                 KIND_INT | KIND_VAR | KIND_DECL_TAG => pos += 4,
                 KIND_ARRAY => pos += 12,
                 KIND_ENUM => {
-                    for i in 0..vlen {
-                        let e = pos + 8 * i;
-                        let value = i64::from(u32_at(e + 4)? as i32);
-                        out.enumerators.entry(name(u32_at(e)?)).or_insert(value);
-                    }
+                    out.enums.push((pos, vlen));
                     pos += 8 * vlen;
                 }
                 KIND_FUNC_PROTO => pos += 8 * vlen,
                 KIND_DATASEC | KIND_ENUM64 => pos += 12 * vlen,
                 _ => {}
             }
+            out.aggregates.push(aggregate);
         }
         Ok(out)
     }
 
     /// The byte offset of `member` in `struct name`, if both exist.
     pub fn offset(&self, name: &str, member: &str) -> Option<u32> {
-        self.member_in(*self.structs.get(name)?, member, 0)
+        self.member_in(*self.structs.get(name)?, member.as_bytes(), 0)
     }
 
-    /// The value of the enumerator `name` (e.g. ITER_UBUF), if the BTF has it.
+    /// The value of the enumerator `name` (e.g. ITER_UBUF), if the BTF has it
+    /// (the first of that name).
     pub fn enum_value(&self, name: &str) -> Option<i64> {
-        self.enumerators.get(name).copied()
+        self.enums.iter().find_map(|&(pos, vlen)| {
+            (0..vlen).find_map(|i| {
+                let e = pos + 8 * i;
+                (self.name(self.u32_at(e).ok()?) == name.as_bytes())
+                    .then(|| Some(i64::from(self.u32_at(e + 4).ok()?.cast_signed())))
+                    .flatten()
+            })
+        })
     }
 
     /// `member`'s offset in aggregate `id`, looking into anonymous members
     /// (a few levels deep, as the kernel nests them).
-    fn member_in(&self, id: u32, member: &str, depth: u32) -> Option<u32> {
-        let members = self.aggregates.get(&id)?;
-        if let Some(m) = members.iter().find(|m| m.name == member) {
-            return Some(m.offset);
+    fn member_in(&self, id: u32, member: &[u8], depth: u32) -> Option<u32> {
+        let &(pos, vlen, kind_flag) = self.aggregates.get(id as usize)?.as_ref()?;
+        let members = (0..vlen).filter_map(|i| {
+            let m = pos + 12 * i;
+            let raw = self.u32_at(m + 8).ok()?;
+            let bits = if kind_flag { raw & 0x00ff_ffff } else { raw };
+            Some((self.name(self.u32_at(m).ok()?), self.u32_at(m + 4).ok()?, bits / 8))
+        });
+        let mut anonymous = Vec::new();
+        for (name, type_id, offset) in members {
+            if name == member {
+                return Some(offset);
+            }
+            if name.is_empty() {
+                anonymous.push((type_id, offset));
+            }
         }
         if depth >= 4 {
             return None;
         }
-        members
-            .iter()
-            .filter(|m| m.name.is_empty())
-            .find_map(|m| Some(m.offset + self.member_in(m.type_id, member, depth + 1)?))
+        anonymous.into_iter().find_map(|(type_id, offset)| Some(offset + self.member_in(type_id, member, depth + 1)?))
+    }
+
+    /// The NUL-terminated string at `off` in the string section.
+    fn name(&self, off: u32) -> &[u8] {
+        let start = self.strings.saturating_add(off as usize).min(self.data.len());
+        let rest = &self.data[start..];
+        &rest[..rest.iter().position(|b| *b == 0).unwrap_or(rest.len())]
+    }
+
+    fn u16_at(&self, off: usize) -> io::Result<u16> {
+        self.data.get(off..off + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or_else(|| invalid("truncated"))
+    }
+
+    fn u32_at(&self, off: usize) -> io::Result<u32> {
+        self.data
+            .get(off..off + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .ok_or_else(|| invalid("truncated"))
     }
 }
 
