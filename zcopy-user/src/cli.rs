@@ -4,7 +4,10 @@ use std::{ffi::OsString, path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::model::{BenchOptions, CacheState, SinkKind, Strategy, size::parse_size};
+use crate::{
+    export::Format,
+    model::{BenchOptions, CacheState, SinkKind, Strategy, size::parse_size},
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,6 +40,25 @@ pub enum Command {
     /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
     #[command(hide = true)]
     Worker { spec: String },
+}
+
+impl Cli {
+    /// Sets up logging on stderr: `-v` info, `-vv` debug; `--bpf-log` lets
+    /// the eBPF programs' aya-log records through; ZCOPY_LOG overrides.
+    pub fn init_logging(&self) {
+        let level = match self.verbose {
+            0 => log::LevelFilter::Warn,
+            1 => log::LevelFilter::Info,
+            _ => log::LevelFilter::Debug,
+        };
+        let mut logger = env_logger::Builder::new();
+        logger.filter_level(level);
+        if matches!(&self.command, Command::Trace(t) if t.bpf_log) {
+            // aya-log records carry the eBPF crate's module path (zcopy::...).
+            logger.filter_module("zcopy", log::LevelFilter::Trace);
+        }
+        logger.parse_env("ZCOPY_LOG").init();
+    }
 }
 
 /// A comma-separated list of strategies, or `all`.
@@ -118,6 +140,16 @@ pub struct BenchArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub export: ExportArgs,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// `--export-json/--export-csv/--export-markdown FILE`, for bench and trace alike.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
     /// Write the results as JSON to FILE ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     pub export_json: Option<PathBuf>,
@@ -126,12 +158,19 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub export_csv: Option<PathBuf>,
 
-    /// Write the results as a Markdown table to FILE ('-' for stdout).
+    /// Write the results as Markdown to FILE ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     pub export_markdown: Option<PathBuf>,
+}
 
-    #[command(flatten)]
-    pub report: ReportArgs,
+impl ExportArgs {
+    /// Every export asked for, in a fixed order.
+    pub fn requests(&self) -> Vec<(Format, PathBuf)> {
+        [(Format::Json, &self.export_json), (Format::Csv, &self.export_csv), (Format::Markdown, &self.export_markdown)]
+            .into_iter()
+            .filter_map(|(format, path)| Some((format, path.clone()?)))
+            .collect()
+    }
 }
 
 /// Where the report folder goes.
@@ -233,9 +272,8 @@ pub struct TraceArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Also write the JSON summary to FILE ('-' for stdout).
-    #[arg(long, value_name = "FILE")]
-    pub export_json: Option<PathBuf>,
+    #[command(flatten)]
+    pub export: ExportArgs,
 
     /// Forward the eBPF programs' debug log (aya-log) to stderr; slows tracing down.
     #[arg(long)]
@@ -287,9 +325,9 @@ pub struct ExplainArgs {
     #[arg(long, default_value = "64K", value_parser = parse_size)]
     pub chunk: u64,
 
-    /// Page-cache state before the run: warm or cold.
-    #[arg(long, default_value = "warm", value_parser = parse_caches)]
-    pub cache: CacheList,
+    /// Page-cache state before the run: warm or cold (one run is explained).
+    #[arg(long, default_value = "warm", value_parser = parse_one_cache)]
+    pub cache: CacheState,
 
     /// Folder for the source file.
     #[arg(long, value_name = "DIR")]
@@ -307,7 +345,7 @@ impl ExplainArgs {
             sink: self.sink,
             size: self.size,
             chunks: vec![self.chunk],
-            caches: self.cache.0.iter().copied().take(1).collect(),
+            caches: vec![self.cache],
             runs: 1,
             warmup: 0,
             verify: true,
@@ -321,6 +359,14 @@ pub struct DoctorArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// One cache state: `explain` follows a single run, so `both` is refused.
+fn parse_one_cache(text: &str) -> Result<CacheState, String> {
+    match CacheState::parse_list(text)?.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(format!("`{text}`: explain follows one run; give warm or cold (run it twice for both)")),
+    }
 }
 
 /// Parses a positive, finite number of seconds.

@@ -191,7 +191,11 @@ pub fn render(r: &Report) -> String {
 }
 
 /// Runs `zcopy doctor`.
-pub fn run(json: bool, mounts: &Mounts) -> anyhow::Result<i32> {
+pub fn command(args: &crate::cli::DoctorArgs) -> anyhow::Result<i32> {
+    // Before any thread exists: may enter a private mount namespace.
+    let mounts = crate::system::mounts::ensure(crate::system::mounts::Needs { tracefs: true, securityfs: true });
+    let json = args.json;
+    let mounts = &mounts;
     let report = examine(mounts);
     if json {
         export::write_json(&report, Path::new("-"))?;

@@ -42,7 +42,8 @@ pub struct AttachSpec {
 pub struct TraceOptions {
     pub target: TargetSpec,
     pub json_stdout: bool,
-    pub export_json: Option<PathBuf>,
+    /// `--export-json/--export-csv/--export-markdown`.
+    pub exports: Vec<(crate::export::Format, PathBuf)>,
     pub bpf_log: bool,
     /// The report folder to write, if any.
     pub report: Option<PathBuf>,
@@ -123,6 +124,32 @@ struct Ended {
     exit_code: i32,
 }
 
+/// Runs `zcopy trace`; returns zcopy's exit code (the command's, in command mode).
+pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
+    args.validate().map_err(anyhow::Error::msg)?;
+    crate::system::caps::require_tracing()?;
+    let target = if args.command.is_empty() {
+        TargetSpec::Attach(AttachSpec {
+            pids: args.pid,
+            comms: args.comm,
+            cgroup: args.cgroup,
+            duration: args.duration,
+        })
+    } else {
+        TargetSpec::Command(args.command)
+    };
+    let opts = TraceOptions {
+        target,
+        json_stdout: args.json,
+        exports: args.export.requests(),
+        bpf_log: args.bpf_log,
+        report: args.report.folder("trace"),
+        interval: args.interval,
+    };
+    let mounts = crate::system::mounts::ensure(crate::system::mounts::Needs { tracefs: true, securityfs: false });
+    crate::runtime()?.block_on(run(opts, &mounts))
+}
+
 /// Runs the trace and prints the summary; returns zcopy's exit code.
 pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     if let Availability::Missing(why) = &mounts.tracefs {
@@ -162,8 +189,8 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     } else {
         eprint!("{}", output::trace::render(&summary));
     }
-    if let Some(path) = &opts.export_json {
-        export::write_json(&summary, path)?;
+    for (format, path) in &opts.exports {
+        export::export(export::Exported::Trace(&summary), *format, path)?;
     }
     if let Some(dir) = &opts.report {
         let page = crate::report::write_folder(&crate::model::Results::Trace(Box::new(summary)), dir)?;

@@ -18,6 +18,23 @@ use crate::{
 use plan::Case;
 use runner::{RunContext, RunFailure};
 
+/// Runs `zcopy bench`: the comparison, its table, report folder and exports;
+/// exits 1 when a case failed.
+pub fn command(args: &crate::cli::BenchArgs) -> anyhow::Result<i32> {
+    crate::system::caps::require_tracing()?;
+    let mounts = crate::system::mounts::ensure(crate::system::mounts::Needs { tracefs: true, securityfs: false });
+    let report = crate::runtime()?.block_on(run(args.options(), &mounts))?;
+    eprint!("{}", crate::output::bench::render(&report));
+    if let Some(dir) = args.report.folder("bench") {
+        let page = crate::report::write_folder(&crate::model::Results::Bench(Box::new(report.clone())), &dir)?;
+        eprintln!("zcopy bench: report written to {}", page.display());
+    }
+    for (format, path) in args.export.requests() {
+        crate::export::export(crate::export::Exported::Bench(&report), format, &path)?;
+    }
+    Ok(i32::from(report.cases.iter().any(|c| c.status == Status::Failed)))
+}
+
 /// Runs the comparison and returns its report.
 pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
     options.validate().map_err(anyhow::Error::msg)?;

@@ -68,7 +68,8 @@ impl KernelLayout {
     /// Reads this kernel's BTF (once; the bytes are returned for aya, which
     /// parses them only if a program needs BTF at load) and tracepoint formats.
     pub fn read() -> (Self, Option<Vec<u8>>) {
-        let version = crate::system::machine::kernel_release().ok().and_then(|r| crate::system::machine::parse_version(&r));
+        let version =
+            crate::system::machine::kernel_release().ok().and_then(|r| crate::system::machine::parse_version(&r));
         let exit_format = crate::system::mounts::tracepoint_format("sched", "sched_process_exit");
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };

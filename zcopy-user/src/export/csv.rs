@@ -1,8 +1,70 @@
-//! The comparison as CSV: one row per case.
+//! Results as CSV (RFC 4180): a comparison, one row per case; a trace, one
+//! row for all processes and one per process. An empty cell is a figure
+//! that is not available (null in JSON).
 
 use std::fmt::Write as _;
 
-use crate::model::{BenchReport, SideSummary, Status};
+use crate::model::{BenchReport, ProcessSummary, SideSummary, Status, Summary};
+
+/// The CSV exporter.
+pub struct Csv;
+
+impl super::Exporter for Csv {
+    fn bench(&self, report: &BenchReport) -> anyhow::Result<String> {
+        Ok(render(report))
+    }
+
+    fn trace(&self, summary: &Summary) -> anyhow::Result<String> {
+        Ok(render_trace(summary))
+    }
+}
+
+const TRACE_HEADER: &str = "pid,comm,syscalls,faults,faults_user,faults_kernel,faults_minor,faults_major,\
+switches_voluntary,switches_involuntary,recv_copy_bytes,block_read_bytes,block_write_bytes,pagecache_added_bytes,\
+copied_to_user_bytes,copied_from_user_bytes,copied_in_kernel_bytes";
+
+fn int(v: Option<u64>) -> String {
+    v.map_or_else(String::new, |v| v.to_string())
+}
+
+/// A trace: the first row is every traced process together (pid "all").
+pub fn render_trace(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{TRACE_HEADER}");
+    let all = ProcessSummary {
+        pid: 0,
+        comm: None,
+        syscalls_total: s.syscalls_total,
+        syscalls: Default::default(),
+        faults: s.faults,
+        switches: s.switches,
+        data: s.data,
+    };
+    for (i, p) in std::iter::once(&all).chain(&s.processes).enumerate() {
+        let d = &p.data;
+        let row = [
+            if i == 0 { "all".to_owned() } else { p.pid.to_string() },
+            field(p.comm.as_deref().unwrap_or("")),
+            int(p.syscalls_total),
+            int(p.faults.total),
+            int(p.faults.user),
+            int(p.faults.kernel),
+            int(p.faults.minor),
+            int(p.faults.major),
+            int(p.switches.voluntary),
+            int(p.switches.involuntary),
+            int(d.recv_copy_bytes),
+            int(d.block_read_bytes),
+            int(d.block_write_bytes),
+            int(d.pagecache_added_bytes),
+            int(d.copied_to_user_bytes),
+            int(d.copied_from_user_bytes),
+            int(d.copied_in_kernel_bytes),
+        ];
+        let _ = writeln!(out, "{}", row.join(","));
+    }
+    out
+}
 
 const HEADER: &str = "strategy,sink,chunk_bytes,cache,status,reason,runs,\
 throughput_mib_s_mean,throughput_mib_s_stddev,throughput_mib_s_median,throughput_mib_s_min,throughput_mib_s_max,\
@@ -65,4 +127,36 @@ pub fn render(r: &BenchReport) -> String {
         let _ = writeln!(out, "{}", cells.join(","));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        analysis::summary::tests::{sample_raw, sample_target},
+        export::{Exported, Format},
+        model::{Coverage, Summary},
+    };
+
+    #[test]
+    fn a_trace_is_one_row_for_all_then_one_per_process_and_null_is_empty() {
+        let coverage = Coverage { faults_by_mode: false, ..Coverage::FULL };
+        let s = Summary::build(sample_target(), 1.5, &sample_raw(), coverage, None, vec![]);
+        let text = Format::Csv.exporter().trace(&s).unwrap();
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows.len(), 1 + 1 + 2, "header, all, two processes");
+        assert!(rows[0].starts_with("pid,comm,syscalls,faults,faults_user"));
+        assert_eq!(rows[1].split(',').take(6).collect::<Vec<_>>(), ["all", "", "20", "8", "", ""]);
+        assert_eq!(rows[2].split(',').take(4).collect::<Vec<_>>(), ["100", "dd", "10", "4"]);
+        let _ = Exported::Trace(&s);
+    }
+
+    #[test]
+    fn a_trace_in_markdown_names_every_source() {
+        let s = Summary::build(sample_target(), 1.5, &sample_raw(), Coverage::FULL, None, vec![]);
+        let text = Format::Markdown.exporter().trace(&s).unwrap();
+        assert!(text.starts_with("# zcopy trace: `dd count=5` (pid 100)"));
+        for key in s.sources.keys() {
+            assert!(text.contains(&format!("- **{key}**: ")), "{key} missing");
+        }
+    }
 }

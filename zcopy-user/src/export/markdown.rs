@@ -1,8 +1,38 @@
-//! The comparison as a Markdown table, with the provenance of each column.
+//! Results as Markdown, with the provenance of each figure: a comparison as
+//! a table of cases and the claims; a trace as its summary.
 
 use std::fmt::Write as _;
 
-use crate::model::{BenchReport, SideSummary, Status, size::format_size};
+use crate::model::{BenchReport, SideSummary, Status, Summary, size::format_size};
+
+/// The Markdown exporter.
+pub struct Markdown;
+
+impl super::Exporter for Markdown {
+    fn bench(&self, report: &BenchReport) -> anyhow::Result<String> {
+        Ok(render(report))
+    }
+
+    fn trace(&self, summary: &Summary) -> anyhow::Result<String> {
+        Ok(render_trace(summary))
+    }
+}
+
+/// A trace: what ran, the summary as the terminal shows it, and the sources.
+pub fn render_trace(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# zcopy trace: {}\n", s.target.describe());
+    let _ = writeln!(out, "```\n{}```", crate::output::trace::render(s));
+    sources(&mut out, &s.sources);
+    out
+}
+
+fn sources(out: &mut String, sources: &std::collections::BTreeMap<String, String>) {
+    let _ = writeln!(out, "\n## Where the numbers come from\n");
+    for (k, v) in sources {
+        let _ = writeln!(out, "- **{k}**: {v}");
+    }
+}
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
@@ -76,9 +106,6 @@ pub fn render(r: &BenchReport) -> String {
         let _ = writeln!(out, "\n{}", notes.join("\n"));
     }
     out.push_str(&crate::output::claims::render(&r.cases, true));
-    let _ = writeln!(out, "\n## Where the numbers come from\n");
-    for (k, v) in &r.sources {
-        let _ = writeln!(out, "- **{k}**: {v}");
-    }
+    sources(&mut out, &r.sources);
     out
 }

@@ -1,4 +1,6 @@
-//! Writing results to a file or stdout ('-'): JSON, CSV, Markdown.
+//! Writing results to a file or stdout ('-'): JSON, CSV, Markdown. One
+//! [`Exporter`] per format, each over every kind of result (a bench
+//! comparison, a trace), as hyperfine's `src/export/`.
 
 pub mod csv;
 pub mod markdown;
@@ -11,6 +13,63 @@ use std::{
 
 use anyhow::Context as _;
 use serde::Serialize;
+
+use crate::model::{BenchReport, Summary};
+
+/// The export formats, as `--export-json/--export-csv/--export-markdown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+    Markdown,
+}
+
+impl Format {
+    /// The exporter of this format.
+    pub fn exporter(self) -> &'static dyn Exporter {
+        match self {
+            Self::Json => &Json,
+            Self::Csv => &csv::Csv,
+            Self::Markdown => &markdown::Markdown,
+        }
+    }
+}
+
+/// One format, over every kind of result.
+pub trait Exporter {
+    fn bench(&self, report: &BenchReport) -> anyhow::Result<String>;
+    fn trace(&self, summary: &Summary) -> anyhow::Result<String>;
+}
+
+/// A result to export.
+#[derive(Debug, Clone, Copy)]
+pub enum Exported<'a> {
+    Bench(&'a BenchReport),
+    Trace(&'a Summary),
+}
+
+/// Writes `results` in `format` to `path` ('-' for stdout).
+pub fn export(results: Exported<'_>, format: Format, path: &Path) -> anyhow::Result<()> {
+    let exporter = format.exporter();
+    let text = match results {
+        Exported::Bench(r) => exporter.bench(r)?,
+        Exported::Trace(s) => exporter.trace(s)?,
+    };
+    write_text(&text, path)
+}
+
+/// Pretty JSON, the schema of docs/json-schema.md.
+struct Json;
+
+impl Exporter for Json {
+    fn bench(&self, report: &BenchReport) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(report).context("encoding the results as JSON")? + "\n")
+    }
+
+    fn trace(&self, summary: &Summary) -> anyhow::Result<String> {
+        Ok(serde_json::to_string_pretty(summary).context("encoding the summary as JSON")? + "\n")
+    }
+}
 
 /// Writes `text` to `path`, or to stdout when `path` is "-".
 pub fn write_text(text: &str, path: &Path) -> anyhow::Result<()> {

@@ -45,10 +45,10 @@ impl WayChoices {
 
     /// Records `way` (0-3) for the probe at `index` (below 16).
     pub fn set(&mut self, index: usize, way: usize) {
-        if let (Ok(shift), Ok(way)) = (u32::try_from(index * 2), u32::try_from(way & 3)) {
-            if shift < 32 {
-                self.0 = (self.0 & !(3 << shift)) | (way << shift);
-            }
+        if let (Ok(shift), Ok(way)) = (u32::try_from(index * 2), u32::try_from(way & 3))
+            && shift < 32
+        {
+            self.0 = (self.0 & !(3 << shift)) | (way << shift);
         }
     }
 }

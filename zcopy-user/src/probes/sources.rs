@@ -19,13 +19,22 @@ pub fn bench(coverage: Coverage) -> BTreeMap<String, String> {
     let fixed = [
         ("throughput_mib_s", "measured: file size / (last byte - sender's go), CLOCK_MONOTONIC in the workers"),
         ("mode_transitions_per_chunk", "inferred: 2 per syscall"),
-        ("faults_own_counters", "the kernel's own per-process counters (/proc/PID/stat minflt + majflt) over the same window; they include faults taken by get_user_pages, which raise no exception and no perf event"),
+        (
+            "faults_own_counters",
+            "the kernel's own per-process counters (/proc/PID/stat minflt + majflt) over the same window; they include faults taken by get_user_pages, which raise no exception and no perf event",
+        ),
         ("user_s, sys_s", "measured: getrusage(RUSAGE_SELF) of each worker, before go and after the window"),
         ("resident_before", "measured: mincore(2) on the source file right before go"),
         ("zerocopy", "reported by the kernel: MSG_ZEROCOPY error-queue completions / io_uring SEND_ZC notifications"),
     ];
     let probed = [
-        ("syscalls", from(Group::Syscalls, "per worker process, in the window from go to the worker's SIGSTOP; the one kill(2) that stops it is not counted")),
+        (
+            "syscalls",
+            from(
+                Group::Syscalls,
+                "per worker process, in the window from go to the worker's SIGSTOP; the one kill(2) that stops it is not counted",
+            ),
+        ),
         ("faults", from(Group::FaultsPerf, "per worker process")),
         ("switches", from(Group::Switches, "per worker process")),
         ("data.recv_copy_bytes", from(Group::RecvCopy, "in the worker's context")),

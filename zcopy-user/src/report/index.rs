@@ -14,10 +14,7 @@ fn body(results: &Results) -> String {
     match results {
         // The Markdown export has the key table, the claims and the sources.
         Results::Bench(r) => crate::export::markdown::render(r),
-        Results::Trace(s) => {
-            let what = s.target.describe();
-            format!("# zcopy trace: {what}\n\n```\n{}```\n", crate::output::trace::render(s))
-        }
+        Results::Trace(s) => crate::export::markdown::render_trace(s),
     }
 }
 

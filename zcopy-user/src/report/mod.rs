@@ -103,6 +103,14 @@ impl Results {
     }
 }
 
+/// Runs `zcopy report RESULTS.json`: draws the folder again from what was saved.
+pub fn command(args: &crate::cli::RenderArgs) -> anyhow::Result<i32> {
+    let results = Results::load(&args.results)?;
+    let page = write_folder(&results, &args.out_dir())?;
+    eprintln!("zcopy report: written to {}", page.display());
+    Ok(0)
+}
+
 /// Writes the report folder `dir`: results.json, the charts, index.md and
 /// index.html. Returns the index.html path.
 pub fn write_folder(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {

@@ -44,6 +44,19 @@ pub fn parse_cap_eff(status: &str) -> Option<u64> {
     u64::from_str_radix(hex, 16).ok()
 }
 
+/// Refuses, with the fix, what cannot trace: inside a PID namespace (the
+/// programs see the kernel's PIDs, zcopy would give its own), or without
+/// CAP_BPF + CAP_PERFMON.
+pub fn require_tracing() -> anyhow::Result<()> {
+    if let Some(ns) = super::procfs::nested_pid_namespace() {
+        return Err(crate::error::ZcopyError::NestedPidNamespace(ns).into());
+    }
+    if let Some(missing) = CapSet::current().map(CapSet::missing_for_tracing).filter(|m| !m.is_empty()) {
+        return Err(crate::error::ZcopyError::NotPrivileged { missing }.into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
