@@ -1,3 +1,9 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "root tests panic with context, so a failure keeps its location (aya test/README.md)"
+)]
+
 //! Tier 2: `zcopy bench` moves exactly the bytes asked for, with exactly
 //! the calls each strategy's design implies, in processes counted apart.
 

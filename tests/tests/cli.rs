@@ -1,3 +1,9 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "root tests panic with context, so a failure keeps its location (aya test/README.md)"
+)]
+
 //! Tier 1: the command line, without privileges.
 
 mod common;

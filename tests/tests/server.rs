@@ -1,3 +1,9 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "root tests panic with context, so a failure keeps its location (aya test/README.md)"
+)]
+
 //! Tier 2: a real static-file server (Debian's nginx) driven by a real
 //! client (curl), profiled by attaching to it. nginx has a switch for the
 //! strategy (`sendfile on|off`), so zcopy must name the one in use, and its

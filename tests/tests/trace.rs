@@ -1,3 +1,9 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "root tests panic with context, so a failure keeps its location (aya test/README.md)"
+)]
+
 //! Tier 2: real programs on the real kernel, against independent counters.
 //! Needs root; skipped otherwise, unless ZCOPY_REQUIRE_BPF=1 (CI), where a
 //! skip is a failure. Serialised: they share the kernel and the two CPUs.

@@ -5,7 +5,6 @@
 use std::{
     path::PathBuf,
     process::{Command, Output},
-    sync::{Mutex, MutexGuard},
 };
 
 use serde_json::Value;
@@ -51,10 +50,28 @@ pub fn bpf_available(test: &str) -> bool {
     false
 }
 
-/// Privileged tests share kernel state (and the CPU): one at a time.
-pub fn serial() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+/// Privileged tests share kernel state (and the CPU): one at a time, across
+/// threads and processes alike (cargo test runs a file's tests on threads,
+/// cargo-nextest runs each test in its own process). An exclusive flock on a
+/// file every test run on this machine opens; released when the guard drops
+/// (or the process dies).
+pub struct Serial(std::fs::File);
+
+pub fn serial() -> Serial {
+    use std::os::fd::AsRawFd as _;
+    let path = std::env::temp_dir().join("zcopy-privileged-tests.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening the test lock {}: {e}", path.display()));
+    // SAFETY: flock on an fd this function owns.
+    while unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        let err = std::io::Error::last_os_error();
+        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "locking {}: {err}", path.display());
+    }
+    Serial(file)
 }
 
 pub fn run(cmd: &mut Command) -> Output {
