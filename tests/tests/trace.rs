@@ -421,20 +421,40 @@ fn doctor_tries_every_program_type_and_plans_around_failures() {
         mechanisms.contains(&("tracepoint", "works")) && mechanisms.contains(&("perf_event", "works")),
         "{mechanisms:?}"
     );
-    // The copy-routine plan follows what works: fentry, else kprobe, else inference.
+    // The plan is what a trace attaches here, probe by probe: each field the
+    // doctor says is measured has exactly that source in a trace's JSON, and
+    // each field of a probe it says falls back is not measured there.
     let works = |m: &str| mechanisms.iter().any(|(n, s)| *n == m && *s == "works");
-    let copies = report["plan"]
-        .as_array()
-        .expect("plan")
-        .iter()
-        .find(|p| p["what"].as_str().is_some_and(|w| w.contains("copy routines")))
-        .expect("copy plan");
-    match (works("fentry"), works("kprobe")) {
-        (true, _) => assert_eq!(copies["mechanism"], "fentry"),
-        (false, true) => assert_eq!(copies["mechanism"], "kprobe"),
-        (false, false) => assert_eq!(copies["decision"], "falls_back"),
+    let (_, trace) = trace_command(&["true"]);
+    let sources = trace["sources"].as_object().expect("sources");
+    let plan = report["plan"].as_array().expect("plan");
+    assert!(plan.len() >= 11, "one decision per probe: {plan:?}");
+    for p in plan {
+        match p["decision"].as_str() {
+            Some("uses") => {
+                for (field, how) in p["sources"].as_object().expect("sources of a used probe") {
+                    assert_eq!(sources[field], format!("measured: {}", how.as_str().unwrap()), "{}", p["what"]);
+                }
+            }
+            Some("falls_back") => {
+                for field in p["fields"].as_array().expect("fields") {
+                    let text = sources[field.as_str().unwrap()].as_str().unwrap();
+                    assert!(!text.starts_with("measured"), "{}: doctor falls back, trace measured: {text}", p["what"]);
+                }
+            }
+            other => panic!("decision {other:?}"),
+        }
     }
-    // Every tracepoint zcopy attaches is reported present (trace attached them).
+    // The copy routines: used only where a way attaches for real (not merely
+    // where fentry loads on vfs_read), and then the trace measures them.
+    let copies =
+        plan.iter().find(|p| p["what"].as_str().is_some_and(|w| w.contains("copy routines"))).expect("copy plan");
+    let measured = sources["data.copied_bytes"].as_str().unwrap().starts_with("measured");
+    assert_eq!(copies["decision"] == "uses", measured, "{copies}");
+    if !works("fentry") && !works("kprobe") {
+        assert_eq!(copies["decision"], "falls_back");
+    }
+    // Every tracepoint zcopy may attach is reported present.
     for tp in report["tracepoints"].as_array().expect("tracepoints") {
         assert_eq!(tp["present"], true, "{tp}");
     }

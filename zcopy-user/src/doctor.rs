@@ -179,7 +179,7 @@ pub fn render(r: &Report) -> String {
             Decision::Uses { mechanism, .. } => {
                 let _ = writeln!(out, "  {:<58} uses {}", p.what, mechanism.name());
             }
-            Decision::FallsBack { instead, because } => {
+            Decision::FallsBack { instead, because, .. } => {
                 let _ = writeln!(out, "  {:<58} falls back: {instead}", p.what);
                 for why in because {
                     let _ = writeln!(out, "  {:<58}   ({why})", "");

@@ -88,10 +88,13 @@ pub fn is_verifier_rejection(err: &(dyn std::error::Error + 'static)) -> bool {
 
 /// An error and its sources on one line.
 pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
+    // aya appends the verifier's log, which is empty when the kernel refused
+    // the program before verifying it (EPERM): say nothing rather than "".
+    let tidy = |text: String| text.trim_end().trim_end_matches(". Verifier output:").to_owned();
+    let mut parts = vec![tidy(err.to_string())];
     let mut current = err.source();
     while let Some(e) = current {
-        let text = e.to_string();
+        let text = tidy(e.to_string());
         if parts.last().is_none_or(|last| !last.contains(&text)) {
             parts.push(text);
         }

@@ -151,8 +151,17 @@ pub fn label(group: Group, c: Coverage) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 pub enum Decision {
-    Uses { mechanism: Mechanism, hooks: Vec<String> },
-    FallsBack { instead: &'static str, because: Vec<String> },
+    /// `sources` is what the trace's JSON `sources` says for each field (after "measured: ").
+    Uses {
+        mechanism: Mechanism,
+        hooks: Vec<String>,
+        sources: BTreeMap<&'static str, &'static str>,
+    },
+    FallsBack {
+        instead: &'static str,
+        because: Vec<String>,
+        fields: Vec<&'static str>,
+    },
 }
 
 /// `zcopy doctor`'s plan: one decision per probe, from the attach outcomes.
@@ -165,10 +174,12 @@ pub fn decisions(outcomes: &[Outcome]) -> Vec<(&'static str, Decision)> {
                 (Some(way), _) => Decision::Uses {
                     mechanism: way.mechanism,
                     hooks: way.hooks.iter().map(super::hooks::Hook::point).collect(),
+                    sources: way.fields.iter().copied().collect(),
                 },
                 (None, o) => Decision::FallsBack {
                     instead: p.fallback,
                     because: o.map(|o| o.refused.clone()).unwrap_or_default(),
+                    fields: p.fields().collect(),
                 },
             };
             (p.what, decision)
