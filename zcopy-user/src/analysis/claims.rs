@@ -461,6 +461,7 @@ mod tests {
             sys_s: 0.0,
             bytes: 1 << 20,
             zerocopy: Some(crate::model::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
+            cpu_copies_per_chunk: None,
         };
         let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);
         assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Measured, Some(1.0)));

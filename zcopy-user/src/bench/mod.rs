@@ -149,6 +149,16 @@ async fn run_case(
     let receivers: Vec<_> = result.runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
     result.sender = SideSummary::of(&senders, result.chunks_per_run, options.size);
     result.receiver = SideSummary::of(&receivers, result.chunks_per_run, options.size);
+    for run in &mut result.runs {
+        let figure = crate::analysis::claims::sender_copies(
+            case.strategy,
+            options.sink,
+            &run.sender,
+            case.chunk as f64,
+            result.chunks_per_run as f64,
+        );
+        run.sender.cpu_copies_per_chunk = Some(figure.cpu_copies);
+    }
     result.claims = crate::analysis::claims::compare(&result);
     Ok(result)
 }

@@ -194,6 +194,7 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, o
         sys_s: report.stime_us as f64 / 1e6,
         bytes: report.bytes,
         zerocopy: report.zerocopy,
+        cpu_copies_per_chunk: None,
     }
 }
 

@@ -130,6 +130,7 @@ mod tests {
             sys_s: 0.05,
             bytes: 64 << 20,
             zerocopy,
+            cpu_copies_per_chunk: None,
         }
     }
 

@@ -83,6 +83,12 @@ pub struct SideRun {
     /// Bytes the worker says it moved.
     pub bytes: u64,
     pub zerocopy: Option<ZeroCopyStats>,
+    /// The sender's CPU copies per chunk as the claims computed them when
+    /// the run was made (the copy routines where they attach, else the
+    /// rules); `null` for the receiver, and in results saved before it was
+    /// kept. Reports draw this, never today's rules applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_copies_per_chunk: Option<super::Figure>,
 }
 
 /// One measured run.

@@ -10,7 +10,6 @@ use super::{
     style::{self, Bar, FAMILY},
 };
 use crate::{
-    analysis::claims::sender_copies,
     model::{BenchReport, CaseResult, CopyKind, How, SideRun, Status, Verdict, size::format_size},
 };
 
@@ -67,14 +66,14 @@ fn mean(values: impl Iterator<Item = f64>) -> Option<f64> {
 
 /// CPU-copied bytes per byte moved by one side in one run, by the best
 /// evidence: copy routines, else fd-kind rules (for the sender, the claims'
-/// model, which also reads the kernel's zero-copy reports).
-fn cpu_copies_per_byte(case: &CaseResult, side: &SideRun, sender: bool) -> Option<f64> {
+/// model as saved with the run, which also reads the kernel's zero-copy reports).
+fn cpu_copies_per_byte(_case: &CaseResult, side: &SideRun, sender: bool) -> Option<f64> {
     if side.bytes == 0 {
         return None;
     }
     if sender {
-        let m = sender_copies(case.strategy, case.sink, side, case.chunk as f64, case.chunks_per_run as f64);
-        return m.cpu_copies.value;
+        // As saved by the bench (results saved before it was kept have none).
+        return side.cpu_copies_per_chunk.as_ref().and_then(|f| f.value);
     }
     let d = &side.data;
     if let (Some(a), Some(b), Some(c)) = (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
