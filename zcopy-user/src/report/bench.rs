@@ -436,3 +436,20 @@ fn line_panel(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_senders_cpu_copies_are_the_saved_figure_not_the_rules_again() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/report/fixtures/bench.json");
+        let mut r: BenchReport = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let case = r.cases.iter_mut().find(|c| !c.runs.is_empty()).unwrap();
+        let mut side = case.runs[0].sender.clone();
+        side.cpu_copies_per_chunk = Some(crate::model::Figure::inferred(7.25, "saved"));
+        assert_eq!(cpu_copies_per_byte(case, &side, true), Some(7.25));
+        side.cpu_copies_per_chunk = None;
+        assert_eq!(cpu_copies_per_byte(case, &side, true), None, "nothing saved: nothing drawn");
+    }
+}
