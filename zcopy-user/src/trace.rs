@@ -13,7 +13,7 @@ use crate::{
     bpf::Tracer,
     error::ZcopyError,
     export,
-    model::{EndedBy, KernelAccounting, Sample, Summary, Target, TargetMode},
+    model::{EndedBy, KernelAccounting, Sample, Summary, Target, TargetMode, Warning},
     output,
     system::{
         mounts::{Availability, Mounts},
@@ -122,6 +122,8 @@ struct Ended {
     wall_s: f64,
     accounting: Option<KernelAccounting>,
     exit_code: i32,
+    /// What went wrong along the way without ending the trace.
+    warnings: Vec<Warning>,
 }
 
 /// Runs `zcopy trace`; returns zcopy's exit code (the command's, in command mode).
@@ -178,6 +180,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     let coverage = tracer.coverage();
     drop(tracer);
 
+    warnings.extend(ended.warnings);
     let mut summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
     summary.timeline = ended.timeline;
     summary.timeline.push(Sample::of(&raw, ended.wall_s));
@@ -262,6 +265,7 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
         wall_s,
         accounting: Some(accounting),
         exit_code: status.as_exit_code(),
+        warnings: Vec::new(),
     })
 }
 
@@ -313,6 +317,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     let mut known = Vec::new();
     add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
     let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
+    let mut warnings = Vec::new();
     let start = Instant::now();
     let mut what: Vec<String> = spec
         .pids
@@ -352,7 +357,15 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
             () = tokio::time::sleep(next) => {
                 if let Some(dir) = &cgroup {
                     // Members that did not come from a traced parent (fork is followed in the kernel).
-                    let members = procfs::cgroup_processes(dir).unwrap_or_default();
+                    let members = match procfs::cgroup_processes(dir) {
+                        Ok(members) => members,
+                        Err(e) => {
+                            if !warnings.iter().any(|w| matches!(w, Warning::CgroupUnreadable { .. })) {
+                                warnings.push(Warning::CgroupUnreadable { path: dir.display().to_string(), error: e.to_string() });
+                            }
+                            Vec::new()
+                        }
+                    };
                     for pid in members {
                         if !known.contains(&pid) {
                             tracer.add_target(pid)?;
@@ -398,6 +411,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
         wall_s,
         accounting,
         exit_code: 0,
+        warnings,
     })
 }
 

@@ -1,5 +1,6 @@
-//! The zero-copy literature's table (../shared/docs/claims.md) as data, and
-//! its cells compared with what a bench run measured, per chunk.
+//! The zero-copy literature's table as data (`claims_for`: the rows the
+//! articles repeat, e.g. read + write: 4 copies, 4 context switches), and its
+//! cells compared with what a bench run measured, per chunk.
 //!
 //! Every figure says how it was obtained (`model::How`): measured (a probe
 //! counted it: the kernel's copy routines where fexit or kprobes attach),

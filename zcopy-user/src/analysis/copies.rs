@@ -1,8 +1,10 @@
 //! What each syscall did with the bytes it moved, from the kinds of its fds
 //! (resolved in the kernel at syscall entry), and each io_uring operation,
-//! from its opcode and the kind of its file (resolved at completion). No probe on this kernel sees the
-//! copy itself (fentry and kprobes are refused, see `zcopy doctor`), so these
-//! are rules applied to measured calls and bytes: every figure is "inferred".
+//! from its opcode and the kind of its file (resolved at completion). These
+//! are rules applied to measured calls and bytes, so every flow is
+//! inferred. Where fexit or kprobes attach to the kernel's copy routines,
+//! the copies are also measured (`data.copied_*_bytes`), and the claims
+//! use that figure, showing the rules' beside it.
 
 use std::collections::BTreeMap;
 

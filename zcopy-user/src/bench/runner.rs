@@ -232,7 +232,12 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         let mut w = Worker::spawn(&ctx.exe, &spec, pipe_r.as_ref().map(AsRawFd::as_raw_fd))?;
         if case.sink.is_socket() {
             match w.expect("listening ").await? {
-                Ok(line) => port = line.trim_start_matches("listening ").trim().parse().unwrap_or(0),
+                Ok(line) => {
+                    let text = line.trim_start_matches("listening ").trim();
+                    port = text.parse().map_err(|e| {
+                        anyhow!("the receiver said it listens on port {text:?}, which is not a port ({e}): a zcopy bug, please report it")
+                    })?;
+                }
                 Err(f) => return Ok(Err(f)),
             }
         }

@@ -107,7 +107,7 @@ fn warnings(outcomes: &[Outcome], layout: &KernelLayout) -> Vec<Warning> {
         })
         .collect();
     if layout.fd_offsets.is_none() {
-        out.push(Warning::NoFdKinds);
+        out.push(Warning::NoFdKinds { btf_error: layout.btf_error.clone() });
     }
     out
 }
@@ -232,26 +232,28 @@ impl Tracer {
         Ok(NetTransmit::from_devices(devices))
     }
 
-    /// Stops tracing `pid` and deletes its counters.
+    /// Stops tracing `pid` and deletes its counters. An entry that is not
+    /// there is fine (the process had none of that kind); any other failure
+    /// would leave counters behind for the next run, and is an error.
     pub fn forget(&mut self, pid: u32) -> anyhow::Result<()> {
         let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
-        let _ = targets.remove(&pid);
+        absent_ok(targets.remove(&pid), maps::TARGETS)?;
         let mut procs: PerCpuHashMap<_, u32, ProcStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::PROCS)?)?;
-        let _ = procs.remove(&pid);
+        absent_ok(procs.remove(&pid), maps::PROCS)?;
         let mut evidence: PerCpuHashMap<_, u32, Evidence> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::EVIDENCE)?)?;
-        let _ = evidence.remove(&pid);
+        absent_ok(evidence.remove(&pid), maps::EVIDENCE)?;
         let mut flows: PerCpuHashMap<_, FlowKey, SyscallStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::FLOWS)?)?;
         let keys: Vec<FlowKey> = flows.keys().filter_map(Result::ok).filter(|k| k.tgid == pid).collect();
         for key in keys {
-            let _ = flows.remove(&key);
+            absent_ok(flows.remove(&key), maps::FLOWS)?;
         }
         let mut per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?)?;
         for slot in (0u32..).take(syscalls::TRACKED.len()) {
-            let _ = per_syscall.remove(&SyscallKey { tgid: pid, slot });
+            absent_ok(per_syscall.remove(&SyscallKey { tgid: pid, slot }), maps::SYSCALLS)?;
         }
         Ok(())
     }
@@ -324,6 +326,14 @@ impl Drop for Tracer {
                 scope.spawn(move || unload(program));
             }
         });
+    }
+}
+
+/// A map deletion's result: a key that was not there (ENOENT) is no error.
+fn absent_ok(result: Result<(), aya::maps::MapError>, map: &str) -> anyhow::Result<()> {
+    match result {
+        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        other => other.with_context(|| format!("deleting a process's entry from the map {map}")),
     }
 }
 

@@ -10,8 +10,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub enum Warning {
     /// A hook could not be attached; the figures it feeds are `null`.
     HookUnavailable { point: String, error: String },
-    /// The kernel's BTF lacks the members needed to tell fd kinds apart.
-    NoFdKinds,
+    /// The kernel's BTF could not be read, or lacks the members needed to
+    /// tell fd kinds apart.
+    NoFdKinds { btf_error: Option<String> },
     /// tracefs was not mounted; zcopy mounted it privately.
     TracefsMountedPrivately { how: String },
     /// A case's throughput varied by more than 10% between runs.
@@ -22,6 +23,8 @@ pub enum Warning {
     NotWarm { case: String, run: usize, percent: f64 },
     /// A cold-cache run found part of the file still cached.
     NotCold { case: String, run: usize, percent: f64 },
+    /// A `--cgroup`'s member list could not be re-read during the trace.
+    CgroupUnreadable { path: String, error: String },
     /// A warning read back from saved results (its text as written).
     Saved(String),
 }
@@ -32,8 +35,15 @@ impl fmt::Display for Warning {
             Self::HookUnavailable { point, error } => {
                 write!(f, "{point} is not available ({error}): its figures are reported as null")
             }
-            Self::NoFdKinds => f.write_str(
+            Self::NoFdKinds { btf_error: Some(e) } => {
+                write!(f, "the kernel's BTF could not be read ({e}): copy kinds are not classified")
+            }
+            Self::NoFdKinds { btf_error: None } => f.write_str(
                 "kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified",
+            ),
+            Self::CgroupUnreadable { path, error } => write!(
+                f,
+                "the members of cgroup {path} could not be read ({error}): processes that joined it since were not added; check it still exists"
             ),
             Self::TracefsMountedPrivately { how } => write!(f, "tracefs {how}"),
             Self::ThroughputVaries { case, percent } => write!(

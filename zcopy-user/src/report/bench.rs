@@ -9,9 +9,7 @@ use super::{
     Chart,
     style::{self, Bar, FAMILY},
 };
-use crate::{
-    model::{BenchReport, CaseResult, CopyKind, How, SideRun, Status, Verdict, size::format_size},
-};
+use crate::model::{BenchReport, CaseResult, CopyKind, How, SideRun, Status, Verdict, size::format_size};
 
 const MIB: f64 = (1 << 20) as f64;
 
