@@ -85,28 +85,42 @@ fn inferred_sender_copies(
     chunk_bytes: f64,
     chunks: f64,
 ) -> CopyModel {
-    let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
     // Preferred: the fd kinds the kernel resolved for each syscall (and for
     // each io_uring completion). Not for zero-copy sends: the kernel's
     // completion reports say what happened to those.
+    fd_kind_copies(strategy, side, chunk_bytes, chunks)
+        .unwrap_or_else(|| design_copies(strategy, sink, side, chunk_bytes, chunks))
+}
+
+/// The sender's CPU copies per chunk from its classified flows (fd kinds
+/// resolved in the kernel), where there are flows and they apply.
+fn fd_kind_copies(strategy: Strategy, side: &SideRun, chunk_bytes: f64, chunks: f64) -> Option<CopyModel> {
     let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc);
     let io_uring_seen = side.copies.iter().any(|f| f.via == Via::IoUring);
-    if !zero_copy && !side.copies.is_empty() && (strategy != Strategy::IoUring || io_uring_seen) {
-        let cpu: u64 = side.copies.iter().filter(|f| f.kind.is_cpu_copy()).map(|f| f.bytes).sum();
-        let flows: Vec<String> =
-            side.copies.iter().map(|f| format!("{} {} -> {}: {}", f.syscall, f.from, f.to, f.kind.label())).collect();
-        return CopyModel {
-            cpu_copies: Figure::inferred(
-                per_chunk(cpu),
-                if io_uring_seen {
-                    "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
-                } else {
-                    "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)"
-                },
-            ),
-            reason: flows.join("; "),
-        };
+    if zero_copy || side.copies.is_empty() || (strategy == Strategy::IoUring && !io_uring_seen) {
+        return None;
     }
+    let cpu: u64 = side.copies.iter().filter(|f| f.kind.is_cpu_copy()).map(|f| f.bytes).sum();
+    let flows: Vec<String> =
+        side.copies.iter().map(|f| format!("{} {} -> {}: {}", f.syscall, f.from, f.to, f.kind.label())).collect();
+    Some(CopyModel {
+        cpu_copies: Figure::inferred(
+            cpu as f64 / chunk_bytes / chunks.max(1.0),
+            if io_uring_seen {
+                "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
+            } else {
+                "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)"
+            },
+        ),
+        reason: flows.join("; "),
+    })
+}
+
+/// The sender's CPU copies per chunk from the strategy's design and its
+/// syscalls' bytes (where fd kinds are not known), or from the kernel's
+/// zero-copy reports.
+fn design_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes: f64, chunks: f64) -> CopyModel {
+    let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
     let reads = calls_bytes(side, &["read", "pread64", "readv", "preadv", "preadv2"]);
     let writes = calls_bytes(side, &["write", "writev", "sendto", "sendmsg", "pwrite64"]);
     match strategy {

@@ -12,8 +12,16 @@ fn step(what: impl Into<String>, bytes: Option<u64>, how: How, evidence: impl In
 
 /// The steps of `run` of `case`.
 pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
-    let s = &run.sender;
     let mut out = Vec::new();
+    for part in [source_steps, sender_steps, transmit_steps, receiver_steps, check_steps] {
+        part(case, run, &mut out);
+    }
+    out
+}
+
+/// Where the sender's data came from: the device and the page cache.
+fn source_steps(_case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
+    let s = &run.sender;
     let block = s.data.block_read_bytes.unwrap_or(0);
     out.push(step(
         "disk -> page cache (device DMA)",
@@ -32,6 +40,11 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             "filemap:mm_filemap_add_to_page_cache in the sender",
         ));
     }
+}
+
+/// What the sender did: its syscalls, its CPU copies, its zero-copy sends.
+fn sender_steps(case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
+    let s = &run.sender;
     let calls: Vec<String> = s.syscalls.iter().map(|(n, f)| format!("{} x {n}", f.calls)).collect();
     out.push(step(
         format!("sender syscalls: {}", calls.join(", ")),
@@ -59,6 +72,10 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             "MSG_ZEROCOPY error queue / io_uring SEND_ZC notifications",
         ));
     }
+}
+
+/// The devices that transmitted during the run.
+fn transmit_steps(case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
     if let Some(n) = &run.net_transmit
         && (case.sink.is_socket() || !n.devices.is_empty())
     {
@@ -78,6 +95,11 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             ));
         }
     }
+}
+
+/// How the data reached the receiver (or the sink file).
+fn receiver_steps(case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
+    let s = &run.sender;
     match (&run.receiver, case.sink) {
         (Some(r), SinkKind::Tcp | SinkKind::Unix) => out.push(step(
             "socket buffers -> receiver memory (CPU copy, kernel -> user)",
@@ -99,6 +121,11 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
         )),
         (None, _) => {}
     }
+}
+
+/// The fault counters against each other, and events the programs missed.
+fn check_steps(_case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
+    let s = &run.sender;
     if let (Some(minor), Some(major), Some(own)) = (s.faults.minor, s.faults.major, s.faults_own_counters) {
         let seen = minor + major;
         let what = if own == seen {
@@ -126,5 +153,4 @@ pub fn steps(case: &CaseResult, run: &RunResult) -> Vec<Step> {
             "bpf_prog_info.recursion_misses",
         ));
     }
-    out
 }

@@ -211,14 +211,48 @@ fn prepare_cache(path: &Path, cache: CacheState) -> anyhow::Result<f64> {
 /// Runs `case` once.
 pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<Result<RunResult, RunFailure>> {
     ctx.seq += 1;
+    let sink_file = ctx.work.join("sink.bin");
+    let mut workers = match spawn(ctx, case, &sink_file).await? {
+        Ok(workers) => workers,
+        Err(f) => return Ok(Err(f)),
+    };
+    let window = match window(ctx, case, &mut workers).await? {
+        Ok(window) => window,
+        Err(f) => return Ok(Err(f)),
+    };
+    collect(ctx, case, workers, window, &sink_file).await
+}
+
+/// The sender and, for sinks that have one, the receiver of one run.
+struct Workers {
+    sender: Worker,
+    receiver: Option<Worker>,
+}
+
+impl Workers {
+    fn pids(&self) -> Vec<u32> {
+        std::iter::once(self.sender.pid).chain(self.receiver.as_ref().map(|r| r.pid)).collect()
+    }
+}
+
+/// What the measured window gave: counters read while the workers were stopped.
+struct Window {
+    resident_before: f64,
+    net_transmit: Option<crate::model::NetTransmit>,
+    missed_events: std::collections::BTreeMap<String, u64>,
+    /// Per worker (sender first): its kernel counters, and its own fault counters' change.
+    raw: Vec<RawProcess>,
+    own_faults: Vec<Option<u64>>,
+}
+
+/// Starts the workers (receiver first, for its address) and waits until both are ready.
+async fn spawn(ctx: &RunContext<'_>, case: &Case, sink_file: &Path) -> anyhow::Result<Result<Workers, RunFailure>> {
     let (pipe_r, pipe_w) = if case.sink == SinkKind::Pipe {
         let (r, w) = crate::workload::sys::pipe()?;
         (Some(r), Some(w))
     } else {
         (None, None)
     };
-    let sink_file = ctx.work.join("sink.bin");
-
     let mut receiver = None;
     let mut port = 0u16;
     let unix_name = format!("zcopy-bench-{}-{}", std::process::id(), ctx.seq);
@@ -247,7 +281,7 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         SinkKind::Tcp => SinkTarget::Tcp { port },
         SinkKind::Unix => SinkTarget::Unix { name: unix_name },
         SinkKind::Pipe => SinkTarget::Pipe,
-        SinkKind::File => SinkTarget::File { path: sink_file.clone() },
+        SinkKind::File => SinkTarget::File { path: sink_file.to_path_buf() },
         SinkKind::Null => SinkTarget::Null,
     };
     let spec = WorkerSpec::Sender {
@@ -267,10 +301,18 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
     {
         return Ok(Err(f));
     }
+    Ok(Ok(Workers { sender, receiver }))
+}
 
+/// The measured window: targets added while the workers wait for go, go,
+/// and the counters read once both stopped themselves (then forgotten).
+async fn window(
+    ctx: &mut RunContext<'_>,
+    case: &Case,
+    workers: &mut Workers,
+) -> anyhow::Result<Result<Window, RunFailure>> {
     let resident_before = prepare_cache(&ctx.source, case.cache)?;
-    let mut pids = vec![sender.pid];
-    pids.extend(receiver.as_ref().map(|r| r.pid));
+    let pids = workers.pids();
     for &pid in &pids {
         // Its read of the go byte must have started, or that read is counted.
         crate::system::procfs::wait_blocked_in_read(pid, Duration::from_secs(10))
@@ -282,10 +324,10 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
     // The workers' own fault counters at the window's edges: now (blocked
     // before go) and once they stopped themselves.
     let own_before: Vec<Option<ProcCounters>> = pids.iter().map(|&pid| ProcCounters::read(pid).ok()).collect();
-    if let Some(r) = receiver.as_mut() {
+    if let Some(r) = workers.receiver.as_mut() {
         r.go().await?;
     }
-    sender.go().await?;
+    workers.sender.go().await?;
     let stopped = wait_stopped(&pids, ctx.sigchld).await;
     let net_after = ctx.tracer.net_totals()?;
     let own_faults: Vec<Option<u64>> = pids
@@ -298,7 +340,7 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         })
         .collect();
     let net_transmit = ctx.coverage.net_device.then(|| net_after.since(&net_before));
-    let missed_events: std::collections::BTreeMap<String, u64> = ctx
+    let missed_events = ctx
         .tracer
         .missed_events()
         .into_iter()
@@ -313,15 +355,31 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
         ctx.tracer.forget(pid)?;
     }
     if let Err(exited) = stopped? {
-        let who = if exited == sender.pid { &mut sender } else { receiver.as_mut().unwrap_or(&mut sender) };
+        let who = if exited == workers.sender.pid {
+            &mut workers.sender
+        } else {
+            workers.receiver.as_mut().unwrap_or(&mut workers.sender)
+        };
         let line = who.lines.next_line().await?.unwrap_or_default();
         return Ok(Err(failure_of(&line)));
     }
-    for &pid in &pids {
+    Ok(Ok(Window { resident_before, net_transmit, missed_events, raw, own_faults }))
+}
+
+/// Lets the workers finish, reads their reports, checks the data arrived,
+/// and puts the run together.
+async fn collect(
+    ctx: &RunContext<'_>,
+    case: &Case,
+    mut workers: Workers,
+    window: Window,
+    sink_file: &Path,
+) -> anyhow::Result<Result<RunResult, RunFailure>> {
+    for pid in workers.pids() {
         crate::target::signal(pid, libc::SIGCONT);
     }
-    let sender_report = sender.report().await?;
-    let receiver_report = match receiver.as_mut() {
+    let sender_report = workers.sender.report().await?;
+    let receiver_report = match workers.receiver.as_mut() {
         Some(r) => Some(r.report().await?),
         None => None,
     };
@@ -330,26 +388,27 @@ pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<R
             return Ok(Err(RunFailure { message: message.clone(), unsupported: report.unsupported }));
         }
     }
-    sender.reap().await;
-    if let Some(r) = receiver.as_mut() {
+    workers.sender.reap().await;
+    if let Some(r) = workers.receiver.as_mut() {
         r.reap().await;
     }
 
-    let verified = verify(ctx, case, &sink_file, &sender_report, receiver_report.as_ref())?;
-    let _ = std::fs::remove_file(&sink_file);
+    let verified = verify(ctx, case, sink_file, &sender_report, receiver_report.as_ref())?;
+    let _ = std::fs::remove_file(sink_file);
     if let Err(message) = verified {
         return Ok(Err(RunFailure { message, unsupported: false }));
     }
     let end_ns = sender_report.end_ns.max(receiver_report.as_ref().map_or(0, |r| r.end_ns));
     let wall_s = end_ns.saturating_sub(sender_report.start_ns) as f64 / 1e9;
+    let Window { resident_before, net_transmit, missed_events, raw, own_faults } = window;
     Ok(Ok(RunResult {
         wall_s,
         throughput_mib_s: if wall_s > 0.0 { ctx.size as f64 / f64::from(1 << 20) / wall_s } else { 0.0 },
         resident_before,
         net_transmit,
         missed_events,
-        sender: side(ctx.coverage, sender.pid, &raw[0], &sender_report, own_faults[0]),
-        receiver: match (receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
+        sender: side(ctx.coverage, workers.sender.pid, &raw[0], &sender_report, own_faults[0]),
+        receiver: match (workers.receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
             (Some(r), Some(report), Some(raw)) => {
                 Some(side(ctx.coverage, r.pid, raw, report, own_faults.get(1).copied().flatten()))
             }

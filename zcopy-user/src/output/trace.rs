@@ -24,11 +24,20 @@ fn describe_target(t: &Target) -> String {
     format!("{} {how}", t.describe())
 }
 
-/// Renders the summary.
+/// Renders the summary: what ran, then each section.
 pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "zcopy trace: {} after {:.3} s\n", describe_target(&s.target), s.wall_s);
 
+    let sections: [fn(&mut String, &Summary); 7] = [syscalls, figures, flows, copies, accounting, processes, problems];
+    for section in sections {
+        section(&mut out, s);
+    }
+    out
+}
+
+/// The tracked syscalls that were called.
+fn syscalls(out: &mut String, s: &Summary) {
     let called: Vec<_> = s.syscalls.iter().filter(|(_, f)| f.calls > 0).collect();
     if !s.syscalls.is_empty() {
         let _ = writeln!(out, "  {:<18} {:>12} {:>16} {:>8}", "syscall", "calls", "bytes", "errors");
@@ -41,7 +50,10 @@ pub fn render(s: &Summary) -> String {
         }
         let _ = writeln!(out);
     }
+}
 
+/// Every figure with the probe it came from.
+fn figures(out: &mut String, s: &Summary) {
     let line = |out: &mut String, label: &str, value: String, source: &str| {
         let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
     };
@@ -57,56 +69,54 @@ pub fn render(s: &Summary) -> String {
                 .map_or_else(|| "-".to_owned(), |t| t.trim_start_matches("measured: ").to_owned()),
         }
     };
-    line(&mut out, "syscalls", opt(s.syscalls_total), &src(Group::Syscalls));
-    line(&mut out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
-    line(&mut out, "page faults", opt(s.faults.total), &src(Group::FaultsPerf));
+    line(out, "syscalls", opt(s.syscalls_total), &src(Group::Syscalls));
+    line(out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
+    line(out, "page faults", opt(s.faults.total), &src(Group::FaultsPerf));
     line(
-        &mut out,
+        out,
         "  user / kernel mode",
         format!("{} / {}", opt(s.faults.user), opt(s.faults.kernel)),
         &src(Group::FaultsByMode),
     );
+    line(out, "  minor / major", format!("{} / {}", opt(s.faults.minor), opt(s.faults.major)), &src(Group::FaultsPerf));
     line(
-        &mut out,
-        "  minor / major",
-        format!("{} / {}", opt(s.faults.minor), opt(s.faults.major)),
-        &src(Group::FaultsPerf),
-    );
-    line(
-        &mut out,
+        out,
         "context switches",
         format!("{} vol / {} invol", opt(s.switches.voluntary), opt(s.switches.involuntary)),
         &src(Group::Switches),
     );
 
     let d = &s.data;
-    line(&mut out, "received by CPU copy", opt(d.recv_copy_bytes), &src(Group::RecvCopy));
+    line(out, "received by CPU copy", opt(d.recv_copy_bytes), &src(Group::RecvCopy));
     line(
-        &mut out,
+        out,
         "block I/O read / write",
         format!("{} / {}", opt(d.block_read_bytes), opt(d.block_write_bytes)),
         &src(Group::BlockIo),
     );
-    line(&mut out, "page cache added", opt(d.pagecache_added_bytes), &src(Group::PageCache));
+    line(out, "page cache added", opt(d.pagecache_added_bytes), &src(Group::PageCache));
     let copied = match (d.copied_to_user_bytes, d.copied_from_user_bytes, d.copied_in_kernel_bytes) {
         (Some(to), Some(from), Some(kernel)) => format!("{to} / {from} / {kernel}"),
         _ => "-".to_owned(),
     };
-    line(&mut out, "CPU copies (routines)", copied, &src(Group::CopyRoutines));
+    line(out, "CPU copies (routines)", copied, &src(Group::CopyRoutines));
     if let Some(n) = &s.net_transmit {
         if n.devices.is_empty() {
-            line(&mut out, "device transmit", "0".into(), &format!("{}, machine-wide (bytes)", src(Group::NetDevice)));
+            line(out, "device transmit", "0".into(), &format!("{}, machine-wide (bytes)", src(Group::NetDevice)));
         }
         for d in &n.devices {
             line(
-                &mut out,
+                out,
                 &format!("transmit {}", d.name),
                 d.bytes.to_string(),
                 &format!("{}, machine-wide (bytes; {})", src(Group::NetDevice), d.kind.name()),
             );
         }
     }
+}
 
+/// Traffic by source and sink, and what another strategy would save.
+fn flows(out: &mut String, s: &Summary) {
     if !s.flows.is_empty() {
         let _ =
             writeln!(out, "\n  flows (source -> sink; inferred from the fd kinds of the calls that moved the bytes):");
@@ -124,7 +134,10 @@ pub fn render(s: &Summary) -> String {
             }
         }
     }
+}
 
+/// What the syscalls did with the bytes.
+fn copies(out: &mut String, s: &Summary) {
     if !s.copies.is_empty() {
         let _ = writeln!(out, "\n  what the syscalls did with the bytes (inferred from the kinds of their fds):");
         for (kind, bytes) in &s.copies_by_kind {
@@ -138,7 +151,10 @@ pub fn render(s: &Summary) -> String {
             );
         }
     }
+}
 
+/// The kernel's own counters, for comparison.
+fn accounting(out: &mut String, s: &Summary) {
     if let Some(k) = &s.kernel_accounting {
         let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3} s"));
         let _ = writeln!(
@@ -153,13 +169,19 @@ pub fn render(s: &Summary) -> String {
             k.source
         );
     }
+}
 
+/// The processes traced.
+fn processes(out: &mut String, s: &Summary) {
     let names: Vec<String> =
         s.processes.iter().take(8).map(|p| format!("{} {}", p.pid, p.comm.as_deref().unwrap_or("?"))).collect();
     let more = s.processes.len().saturating_sub(names.len());
     let _ = write!(out, "\n  processes: {} ({}", s.processes.len(), names.join(", "));
     let _ = writeln!(out, "{})", if more > 0 { format!(", +{more} more") } else { String::new() });
+}
 
+/// Missed events, drops and warnings, with advice.
+fn problems(out: &mut String, s: &Summary) {
     let missed: Vec<String> =
         s.missed_events.iter().filter(|(_, n)| **n > 0).map(|(p, n)| format!("{p} {n}")).collect();
     if !missed.is_empty() {
@@ -175,7 +197,6 @@ pub fn render(s: &Summary) -> String {
     for w in &s.warnings {
         let _ = writeln!(out, "  note: {w}");
     }
-    out
 }
 
 /// What a full kernel map means, its limit, and what to do.
