@@ -34,6 +34,10 @@ fn bad_numbers_are_refused_with_the_reason() {
     assert!(stderr(&out).contains("more than 0 seconds"), "{}", stderr(&out));
     let out = run(Command::new(zcopy()).args(["trace", "--pid", "-5"]));
     assert_eq!(out.status.code(), Some(2));
+    // explain follows one run: `--cache both` is refused, not run warm silently.
+    let out = run(Command::new(zcopy()).args(["explain", "read-write", "--cache", "both"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("explain follows one run; give warm or cold"), "{}", stderr(&out));
 }
 
 /// Without CAP_BPF/CAP_PERFMON zcopy names what is missing and how to get it.

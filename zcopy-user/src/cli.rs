@@ -220,7 +220,7 @@ impl RenderArgs {
             return self.results.clone();
         }
         let parent = self.results.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-        if self.results.file_name().is_some_and(|n| n == crate::report::RESULTS_FILE) {
+        if self.results.file_name().is_some_and(|n| n == crate::model::RESULTS_FILE) {
             return if parent.as_os_str().is_empty() { PathBuf::from(".") } else { parent };
         }
         let stem = self.results.file_stem().map_or_else(|| "results".into(), |s| s.to_string_lossy().into_owned());

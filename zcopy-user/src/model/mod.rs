@@ -37,6 +37,9 @@ pub use trace::{
 };
 pub use warning::Warning;
 
+/// The name of the saved results inside a report folder.
+pub const RESULTS_FILE: &str = "results.json";
+
 /// Results a report is drawn from.
 #[derive(Debug, Clone)]
 pub enum Results {

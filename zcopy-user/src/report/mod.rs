@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::model::{CaseResult, Results};
+use crate::model::{CaseResult, RESULTS_FILE, Results};
 
 /// One chart written to a report folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +55,6 @@ impl Chart {
     }
 }
 
-/// The JSON file name inside a report folder.
-pub const RESULTS_FILE: &str = "results.json";
 
 impl Results {
     /// Reads saved results (`zcopy bench --export-json`, `zcopy trace
