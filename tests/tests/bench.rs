@@ -168,7 +168,13 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
         "net_dev_xmit"
     };
     let missed = run["missed_events"].get(program).map_or(0, u);
-    assert!(lo >= SIZE || missed > 0, "loopback {lo} bytes < {SIZE} with no missed events: {}", run["missed_events"]);
+    assert!(
+        lo >= SIZE || missed > 0,
+        "loopback {lo} bytes < {SIZE} with no missed events: {}; transmits {}; sources {}",
+        run["missed_events"],
+        run["net_transmit"],
+        r["sources"]["net_transmit"]
+    );
 
     // The kernel resolved each fd's kind: exact bytes per syscall and kinds.
     let flow = |s: &Value, syscall: &str| -> (String, String, String, u64) {

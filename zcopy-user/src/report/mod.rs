@@ -55,7 +55,6 @@ impl Chart {
     }
 }
 
-
 impl Results {
     /// Reads saved results (`zcopy bench --export-json`, `zcopy trace
     /// --export-json`, or a report folder's results.json).
