@@ -76,6 +76,38 @@ fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &Laz
     Ok(Outcome { group: probe.group, way: None, uses: None, refused })
 }
 
+/// The first of a function's names (newest first) this kernel has.
+fn resolve(functions: &[&'static str], btf: &Btf) -> anyhow::Result<&'static str> {
+    functions.iter().copied().find(|f| btf.id_by_type_name_kind(f, aya_obj::btf::BtfKind::Func).is_ok()).ok_or_else(
+        || {
+            anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT))
+                .context(format!("this kernel has no function {} (kernel BTF)", functions.join(" nor ")))
+        },
+    )
+}
+
+/// Why fexit or a kprobe could not attach to `function`, where the kernel
+/// says less than it knows: a function built without ftrace's entry call is
+/// not in available_filter_functions, and then fexit cannot patch it (EBUSY)
+/// and kprobe events refuse it (EINVAL, unless the kernel has
+/// CONFIG_KPROBE_EVENTS_ON_NOTRACE). Debian's 6.1 and 6.12 build lib/
+/// (iov_iter.c, usercopy.c) so.
+fn why_not_traceable(function: &str, err: anyhow::Error) -> anyhow::Error {
+    match traceable(function) {
+        Some(false) => err.context(format!(
+            "{function} is not traceable on this kernel: it is not in ftrace's available_filter_functions (built without ftrace's entry call), which fexit and kprobe events need"
+        )),
+        _ => err,
+    }
+}
+
+/// Whether `function` is in tracefs's available_filter_functions (None: unknown).
+fn traceable(function: &str) -> Option<bool> {
+    let list = crate::system::mounts::find_tracefs()?.join("available_filter_functions");
+    let text = std::fs::read_to_string(list).ok()?;
+    Some(text.lines().any(|l| l.split_whitespace().next() == Some(function)))
+}
+
 /// Loads (once) and attaches one hook.
 fn attach_hook(ebpf: &mut Ebpf, hook: &Hook, layout: &KernelLayout, btf: &LazyBtf<'_>) -> anyhow::Result<()> {
     let program =
@@ -91,21 +123,26 @@ fn attach_hook(ebpf: &mut Ebpf, hook: &Hook, layout: &KernelLayout, btf: &LazyBt
             program.load()?;
             program.attach(name)?;
         }
-        Attach::Fexit { function } => {
+        Attach::Fexit { functions } => {
             let btf = btf.get().ok_or_else(|| {
                 anyhow!("no kernel BTF ({}), which fexit needs", layout.btf_error.as_deref().unwrap_or("unparsable"))
             })?;
+            let function = resolve(functions, btf)?;
             let program: &mut FExit = program.try_into()?;
             program.load(function, btf)?;
-            program.attach()?;
+            program.attach().map_err(|e| why_not_traceable(function, e.into()))?;
         }
-        Attach::Kprobe { function } => {
+        Attach::Kprobe { functions } => {
+            let function = match btf.get() {
+                Some(btf) => resolve(functions, btf)?,
+                None => functions.first().copied().unwrap_or_default(),
+            };
             let program: &mut KProbe = program.try_into()?;
             // One kprobe program may serve several functions: load it once.
             if program.fd().is_err() {
                 program.load()?;
             }
-            program.attach(function, 0)?;
+            program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?;
         }
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;

@@ -13,10 +13,13 @@ pub enum Attach {
     PerfSoftware(SoftwareEvent),
     /// A raw tracepoint (no tracefs; its own recursion guard per program).
     RawTracepoint { name: &'static str },
-    /// fexit on a kernel function (needs BTF and BPF trampolines).
-    Fexit { function: &'static str },
-    /// A kprobe at a kernel function's entry (needs CONFIG_KPROBES).
-    Kprobe { function: &'static str },
+    /// fexit on a kernel function (needs BTF, BPF trampolines, and the
+    /// function in ftrace's list). `functions` are the names it has had
+    /// across kernel versions, newest first: the first this kernel has is used.
+    Fexit { functions: &'static [&'static str] },
+    /// A kprobe at a kernel function's entry (needs CONFIG_KPROBES and,
+    /// unless CONFIG_KPROBE_EVENTS_ON_NOTRACE, the function in ftrace's list).
+    Kprobe { functions: &'static [&'static str] },
 }
 
 /// One attachment.
@@ -34,8 +37,8 @@ impl Hook {
             Attach::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
             Attach::PerfSoftware(event) => format!("perf software event {}", software_event_name(event)),
             Attach::RawTracepoint { name } => format!("raw tracepoint {name}"),
-            Attach::Fexit { function } => format!("fexit {function}"),
-            Attach::Kprobe { function } => format!("kprobe {function}"),
+            Attach::Fexit { functions } => format!("fexit {}", functions.join(" / ")),
+            Attach::Kprobe { functions } => format!("kprobe {}", functions.join(" / ")),
         }
     }
 
@@ -74,10 +77,10 @@ pub(super) const fn raw_tp(program: &'static str, name: &'static str) -> Hook {
     Hook { program, attach: Attach::RawTracepoint { name } }
 }
 
-pub(super) const fn fexit(program: &'static str, function: &'static str) -> Hook {
-    Hook { program, attach: Attach::Fexit { function } }
+pub(super) const fn fexit(program: &'static str, functions: &'static [&'static str]) -> Hook {
+    Hook { program, attach: Attach::Fexit { functions } }
 }
 
-pub(super) const fn kprobe(program: &'static str, function: &'static str) -> Hook {
-    Hook { program, attach: Attach::Kprobe { function } }
+pub(super) const fn kprobe(program: &'static str, functions: &'static [&'static str]) -> Hook {
+    Hook { program, attach: Attach::Kprobe { functions } }
 }

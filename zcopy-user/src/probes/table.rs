@@ -94,7 +94,7 @@ impl Probe {
 }
 
 /// The copy routines the copy probes attach to, for messages.
-pub const COPY_ROUTINES: &str = "_copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic";
+pub const COPY_ROUTINES: &str = "_copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (copy_page_from_iter_atomic before 6.6)";
 
 /// Every probe of `zcopy trace` and `zcopy bench`. Where a group has a raw
 /// tracepoint, it comes first: no perf record is filled per event, and
@@ -385,10 +385,10 @@ pub const PROBES: &[Probe] = &[
             Way {
                 mechanism: Mechanism::Fentry,
                 hooks: &[
-                    fexit("copy_to_iter_exit", "_copy_to_iter"),
-                    fexit("copy_from_iter_exit", "_copy_from_iter"),
-                    fexit("copy_from_iter_nocache_exit", "_copy_from_iter_nocache"),
-                    fexit("copy_folio_from_iter_exit", "copy_folio_from_iter_atomic"),
+                    fexit("copy_to_iter_exit", &["_copy_to_iter"]),
+                    fexit("copy_from_iter_exit", &["_copy_from_iter"]),
+                    fexit("copy_from_iter_nocache_exit", &["_copy_from_iter_nocache"]),
+                    fexit("copy_folio_from_iter_exit", &["copy_folio_from_iter_atomic", "copy_page_from_iter_atomic"]),
                 ],
                 requires: Some(Requires::IovIterType),
                 label: "fexit on the kernel's copy routines",
@@ -400,10 +400,13 @@ pub const PROBES: &[Probe] = &[
             Way {
                 mechanism: Mechanism::Kprobe,
                 hooks: &[
-                    kprobe("copy_to_iter_entry", "_copy_to_iter"),
-                    kprobe("copy_from_iter_entry", "_copy_from_iter"),
-                    kprobe("copy_from_iter_entry", "_copy_from_iter_nocache"),
-                    kprobe("copy_folio_from_iter_entry", "copy_folio_from_iter_atomic"),
+                    kprobe("copy_to_iter_entry", &["_copy_to_iter"]),
+                    kprobe("copy_from_iter_entry", &["_copy_from_iter"]),
+                    kprobe("copy_from_iter_entry", &["_copy_from_iter_nocache"]),
+                    kprobe(
+                        "copy_folio_from_iter_entry",
+                        &["copy_folio_from_iter_atomic", "copy_page_from_iter_atomic"],
+                    ),
                 ],
                 requires: Some(Requires::IovIterType),
                 label: "kprobes on the kernel's copy routines",
