@@ -5,6 +5,7 @@
 #[allow(dead_code, reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file")]
 mod bpf_toolchain;
 mod iperf3;
+mod kernels;
 mod overhead;
 
 use std::{
@@ -63,6 +64,9 @@ enum Task {
         #[arg(long, default_value_t = 512)]
         size_mib: u64,
     },
+    /// Boot Debian's stock kernels (6.1, 6.12) under qemu with zcopy inside, run the checks, and
+    /// rewrite docs/kernels.md from what they show (with this machine's kernel beside them).
+    Kernels,
     /// Set up, build (release) and run zcopy with these arguments.
     Run {
         #[arg(last = true)]
@@ -126,6 +130,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 apt_install(&["bpftrace"], "the overhead comparison needs bpftrace")?;
             }
             overhead::run(&root, rounds, storm_calls, size_mib)
+        }
+        Task::Kernels => {
+            setup(&root, false)?;
+            build(&root, false)?;
+            let text = kernel_matrix(&root)?;
+            std::fs::write(root.join(KERNELS_DOC), text).with_context(|| format!("writing {KERNELS_DOC}"))?;
+            step(&format!("wrote {KERNELS_DOC}"));
+            Ok(())
         }
         Task::Run { args } => {
             setup(&root, false)?;
@@ -318,7 +330,36 @@ fn test(root: &Path, extra: &[String]) -> anyhow::Result<()> {
     cmd.env("ZCOPY_BIN", root.join("target/debug/zcopy"));
     cmd.env("ZCOPY_HELPER", root.join("target/debug/zcopy-helper"));
     cmd.env("CARGO_XTASK_TESTS", "1");
-    check(cmd, "running the tests")
+    check(cmd, "running the tests")?;
+    if !extra.is_empty() {
+        step("stock-kernel tier skipped: a test filter was given");
+        return Ok(());
+    }
+    if !is_root() {
+        step("stock-kernel tier SKIPPED: it needs root (apt, and zcopy inside the VMs runs as root there anyway)");
+        return Ok(());
+    }
+    step("stock-kernel tier: Debian 6.1 and 6.12 under qemu");
+    let text = kernel_matrix(root)?;
+    let committed = std::fs::read_to_string(root.join(KERNELS_DOC)).unwrap_or_default();
+    if committed != text {
+        bail!(
+            "{KERNELS_DOC} is stale: the kernels now show something else. Run `cargo xtask kernels` and commit it.\n--- now:\n{text}"
+        );
+    }
+    step(&format!("stock-kernel tier passed; {KERNELS_DOC} is current"));
+    Ok(())
+}
+
+/// Where the kernel matrix is kept.
+const KERNELS_DOC: &str = "docs/kernels.md";
+
+/// The matrix: this machine's kernel, then each stock kernel in its VM (all checked).
+fn kernel_matrix(root: &Path) -> anyhow::Result<String> {
+    let bins = root.join("target/debug");
+    let mut found = vec![kernels::here(&bins)?];
+    found.extend(kernels::run(root, &bins)?);
+    Ok(kernels::document(&found))
 }
 
 /// `cargo run` adds its own folders to LD_LIBRARY_PATH; a traced command

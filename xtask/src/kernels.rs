@@ -1,0 +1,451 @@
+//! The stock-kernel tier: Debian's distribution kernels, booted under qemu
+//! (TCG: this machine has no nested KVM) with zcopy inside, running the
+//! exact-count checks, doctor against trace, a cached read and a small bench.
+//! `cargo xtask test` runs it; `cargo xtask kernels` also rewrites
+//! docs/kernels.md from what it found, and the test fails when that file is
+//! stale. Recipe and first findings: ../shared/docs/kernel-vm.md.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{Context as _, bail, ensure};
+use serde_json::Value;
+
+/// The kernels of the tier: Debian 12's 6.1 LTS and its 6.12 LTS backport.
+pub const KERNELS: &[&str] = &["linux-image-6.1.0-57-cloud-amd64", "linux-image-6.12.107+deb12-cloud-amd64-unsigned"];
+
+/// What the VM needs from this machine, by command and Debian package.
+const TOOLS: &[(&str, &str)] = &[("qemu-system-x86_64", "qemu-system-x86"), ("cpio", "cpio")];
+
+/// The known workload inside the VM: `zcopy-helper READS WRITES SIZE PAGES SLEEPS FILE`.
+const READS: u64 = 200;
+const WRITES: u64 = 100;
+const SIZE: u64 = 4096;
+const PAGES: u64 = 16;
+const SLEEPS: u64 = 3;
+/// The cached file read with dd, in MiB.
+const FILE_MIB: u64 = 4;
+
+/// The VM's /init: mounts what a minimal system lacks, runs the checks, powers off.
+fn init_script() -> String {
+    format!(
+        r#"#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+ip link set lo up
+{}
+poweroff -f
+"#,
+        checks("/bin", "/tmp")
+    )
+}
+
+/// The checks, as shell: each prints its output after a `==> NAME` line.
+/// `bin` holds zcopy and zcopy-helper; `tmp` is a scratch folder.
+fn checks(bin: &str, tmp: &str) -> String {
+    format!(
+        r#"echo "==> release"; uname -r
+echo "==> doctor"; /bin/zcopy doctor --json
+/bin/zcopy trace --no-report --export-json /tmp/h.json -- /bin/zcopy-helper {READS} {WRITES} {SIZE} {PAGES} {SLEEPS} /tmp/map > /tmp/h.out 2> /tmp/h.err
+echo "==> helper-truth"; cat /tmp/h.out
+echo "==> helper-summary"; cat /tmp/h.json
+echo "==> helper-stderr"; tail -5 /tmp/h.err
+dd if=/dev/urandom of=/tmp/file bs=1M count={FILE_MIB} 2>/dev/null; cat /tmp/file > /dev/null
+/bin/zcopy trace --no-report --export-json /tmp/r.json -- dd if=/tmp/file of=/dev/null bs=64k 2>/dev/null
+echo "==> read-summary"; cat /tmp/r.json
+/bin/zcopy bench -s read-write,sendfile,mmap-write --sink tcp --size 8M --runs 1 --warmup 0 --no-report --export-json /tmp/b.json > /dev/null 2> /tmp/b.err
+echo "==> bench"; cat /tmp/b.json
+echo "==> bench-stderr"; tail -5 /tmp/b.err
+echo "==> end""#
+    )
+    .replace("/bin/zcopy", &format!("{bin}/zcopy"))
+    .replace("/tmp/", &format!("{tmp}/"))
+}
+
+/// What the host's column is called in messages.
+const HERE: &str = "this machine's kernel";
+
+/// The same checks on this machine's kernel, with `bin_dir`'s binaries.
+pub fn here(bin_dir: &Path) -> anyhow::Result<Found> {
+    let tmp = std::env::temp_dir().join(format!("zcopy-kernels-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let out =
+        Command::new("sh").arg("-c").arg(checks(&bin_dir.display().to_string(), &tmp.display().to_string())).output();
+    let _ = std::fs::remove_dir_all(&tmp);
+    let text = String::from_utf8_lossy(&out.context("running the checks on this machine")?.stdout).into_owned();
+    check(HERE, &sections(&text)).with_context(|| format!("on this machine; output:\n{text}"))
+}
+
+/// One kernel's results.
+pub struct Found {
+    pub release: String,
+    pub doctor: Value,
+    pub bench: Value,
+    pub read: Value,
+}
+
+/// Boots every kernel with `bin_dir`'s zcopy and zcopy-helper, checks each,
+/// and returns what it found (for docs/kernels.md).
+pub fn run(root: &Path, bin_dir: &Path) -> anyhow::Result<Vec<Found>> {
+    ensure_tools()?;
+    let vm = root.join("target/vm");
+    let initrd = initramfs(&vm, bin_dir)?;
+    KERNELS
+        .iter()
+        .map(|package| {
+            let vmlinuz = fetch(&vm, package)?;
+            crate::step(&format!("booting {package} under qemu (TCG) with zcopy inside"));
+            let console = boot(&vmlinuz, &initrd)?;
+            let sections = sections(&console);
+            check(package, &sections).with_context(|| format!("on {package}; its console:\n{console}"))
+        })
+        .collect()
+}
+
+fn ensure_tools() -> anyhow::Result<()> {
+    let mut missing: Vec<&str> = TOOLS.iter().filter(|(cmd, _)| !crate::on_path(cmd)).map(|(_, p)| *p).collect();
+    // The busybox in the initramfs must be static: the dynamic one needs libraries the VM lacks.
+    let static_busybox = Command::new("dpkg").args(["-s", "busybox-static"]).output().is_ok_and(|o| o.status.success());
+    if !static_busybox {
+        missing.push("busybox-static");
+    }
+    if !missing.is_empty() {
+        crate::apt_install(&missing, "the stock-kernel tier boots kernels under qemu")?;
+    }
+    Ok(())
+}
+
+/// The kernel image of `package`, downloaded from Debian's registry once (cached in target/vm).
+fn fetch(vm: &Path, package: &str) -> anyhow::Result<PathBuf> {
+    let dir = vm.join(package);
+    if let Some(found) = vmlinuz_in(&dir.join("boot")) {
+        return Ok(found);
+    }
+    crate::step(&format!("downloading {package} from Debian's package registry"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let status = Command::new("apt-get").args(["download", package]).current_dir(&dir).status()?;
+    ensure!(status.success(), "apt-get download {package} failed ({status}): is Debian's registry reachable?");
+    let deb = std::fs::read_dir(&dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+        .with_context(|| format!("no .deb for {package} in {}", dir.display()))?;
+    let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir).status()?;
+    ensure!(status.success(), "dpkg-deb -x {} failed ({status})", deb.display());
+    vmlinuz_in(&dir.join("boot")).with_context(|| format!("{package} has no boot/vmlinuz-*"))
+}
+
+fn vmlinuz_in(boot: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(boot)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz-")))
+}
+
+/// An initramfs with static busybox, stripped zcopy and zcopy-helper and the
+/// libraries they link, and the checks as /init.
+fn initramfs(vm: &Path, bin_dir: &Path) -> anyhow::Result<PathBuf> {
+    let stage = vm.join("initramfs");
+    if stage.exists() {
+        std::fs::remove_dir_all(&stage).with_context(|| format!("clearing {}", stage.display()))?;
+    }
+    for d in ["bin", "proc", "sys", "dev", "tmp", "sys/kernel/tracing"] {
+        std::fs::create_dir_all(stage.join(d))?;
+    }
+    std::fs::copy("/bin/busybox", stage.join("bin/busybox")).context("copying /bin/busybox")?;
+    for bin in ["zcopy", "zcopy-helper"] {
+        let from = bin_dir.join(bin);
+        let status = Command::new("strip").arg("-o").arg(stage.join("bin").join(bin)).arg(&from).status()?;
+        ensure!(status.success(), "strip {} failed: build it first", from.display());
+        let out = Command::new("ldd").arg(&from).output()?;
+        for lib in String::from_utf8_lossy(&out.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+            let target = stage.join(lib.trim_start_matches('/'));
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::copy(lib, &target).with_context(|| format!("copying {lib}"))?;
+        }
+    }
+    let init = stage.join("init");
+    std::fs::write(&init, init_script())?;
+    let status = Command::new("chmod").arg("+x").arg(&init).status()?;
+    ensure!(status.success(), "chmod +x {}", init.display());
+    let initrd = vm.join("initrd.gz");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("find . | cpio -o -H newc 2>/dev/null | gzip -1 > '{}'", initrd.display()))
+        .current_dir(&stage)
+        .status()?;
+    ensure!(status.success(), "packing the initramfs failed ({status})");
+    Ok(initrd)
+}
+
+/// Boots `vmlinuz` with `initrd` and returns the serial console, cleaned of
+/// NULs, escape sequences and carriage returns.
+fn boot(vmlinuz: &Path, initrd: &Path) -> anyhow::Result<String> {
+    let out = Command::new("timeout")
+        .arg("600")
+        .arg("qemu-system-x86_64")
+        .args(["-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "2", "-m", "2048", "-kernel"])
+        .arg(vmlinuz)
+        .arg("-initrd")
+        .arg(initrd)
+        .args(["-append", "console=ttyS0 rdinit=/init quiet", "-nographic", "-no-reboot"])
+        .output()
+        .context("running qemu-system-x86_64")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{0}' | '\r' => {}
+            '\u{1b}' => {
+                // CSI: ESC [ parameters final-byte
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    for n in chars.by_ref() {
+                        if n.is_ascii_alphabetic() {
+                            break;
+                        }
+                    }
+                }
+            }
+            c => clean.push(c),
+        }
+    }
+    ensure!(clean.contains("==> end"), "the VM did not finish its checks ({}); console:\n{clean}", out.status);
+    Ok(clean)
+}
+
+/// The console split at its `==> NAME` lines.
+fn sections(console: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut current: Option<(String, String)> = None;
+    for line in console.lines() {
+        // The console can put the firmware's last bytes before the first marker.
+        if let Some(name) = line.find("==> ").map(|i| &line[i + 4..]) {
+            if let Some((n, body)) = current.take() {
+                out.insert(n, body);
+            }
+            current = Some((name.trim().to_owned(), String::new()));
+        } else if let Some((_, body)) = current.as_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    if let Some((n, body)) = current {
+        out.insert(n, body);
+    }
+    out
+}
+
+fn json(sections: &BTreeMap<String, String>, name: &str) -> anyhow::Result<Value> {
+    let text = sections.get(name).with_context(|| format!("no section {name}"))?;
+    // The JSON object: from the first '{' to the last '}' (kernel messages may precede it).
+    let (start, end) = (text.find('{'), text.rfind('}'));
+    let (Some(start), Some(end)) = (start, end) else { bail!("section {name} has no JSON:\n{text}") };
+    serde_json::from_str(&text[start..=end]).with_context(|| format!("section {name} is not JSON:\n{text}"))
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(u64::MAX)
+}
+
+/// Every check of one kernel; the exact counts must be exact.
+fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<Found> {
+    let release = sections.get("release").map(|r| r.trim().to_owned()).unwrap_or_default();
+    let doctor = json(sections, "doctor")?;
+    let truth = json(sections, "helper-truth")?;
+    let summary = json(sections, "helper-summary")?;
+
+    // The known workload: the forked worker's calls and bytes, exactly.
+    let worker = summary["processes"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["pid"] == truth["worker_pid"]))
+        .context("the helper's worker is not among the traced processes")?;
+    let sc = &worker["syscalls"];
+    let page = u(&truth["page_size"]);
+    let expect = [
+        ("read calls", u(&sc["read"]["calls"]), READS),
+        ("read bytes", u(&sc["read"]["bytes"]), READS * SIZE),
+        ("write calls", u(&sc["write"]["calls"]), WRITES),
+        ("write bytes", u(&sc["write"]["bytes"]), WRITES * SIZE),
+        ("mmap bytes", u(&sc["mmap"]["bytes"]), PAGES * page),
+        ("munmap calls", u(&sc["munmap"]["calls"]), 1),
+        ("syscalls", u(&worker["syscalls_total"]), READS + WRITES + 2 + 1 + SLEEPS + 1),
+        (
+            "faults (perf minor + major) against /proc",
+            u(&worker["faults"]["minor"]) + u(&worker["faults"]["major"]),
+            u(&truth["proc"]["minflt"]) + u(&truth["proc"]["majflt"]),
+        ),
+    ];
+    for (what, got, want) in expect {
+        ensure!(got == want, "{package}: {what}: zcopy {got}, expected {want}");
+    }
+    // Context switches: /proc's counters, within one (the worker's last
+    // switch can come after its parent read /proc).
+    for (ours, theirs) in [("voluntary", "nvcsw"), ("involuntary", "nivcsw")] {
+        let (got, want) = (u(&worker["switches"][ours]), u(&truth["proc"][theirs]));
+        ensure!(got.abs_diff(want) <= 1, "{package}: {ours} switches: zcopy {got}, /proc {want}");
+    }
+
+    // Doctor says what the trace did, field by field.
+    let sources = summary["sources"].as_object().context("sources")?;
+    for p in doctor["plan"].as_array().context("doctor plan")? {
+        match p["decision"].as_str() {
+            Some("uses") => {
+                for (field, how) in p["sources"].as_object().context("plan sources")? {
+                    let want = format!("measured: {}", how.as_str().unwrap_or_default());
+                    ensure!(
+                        sources.get(field) == Some(&Value::from(want.clone())),
+                        "{package}: {field}: doctor {want:?}, trace {:?}",
+                        sources.get(field)
+                    );
+                }
+            }
+            Some("falls_back") => {
+                for field in p["fields"].as_array().context("plan fields")? {
+                    let text =
+                        sources.get(field.as_str().unwrap_or_default()).and_then(Value::as_str).unwrap_or_default();
+                    ensure!(
+                        !text.starts_with("measured"),
+                        "{package}: doctor falls back for {field}, trace measured it: {text}"
+                    );
+                }
+            }
+            other => bail!("{package}: doctor decision {other:?}"),
+        }
+    }
+
+    // A cached file read: FILE bytes kernel -> user, by the rules, and by the
+    // copy routines where they attach.
+    let read = json(sections, "read-summary")?;
+    let file = FILE_MIB << 20;
+    let by_rule = read["copies"]
+        .as_array()
+        .and_then(|c| c.iter().find(|f| f["syscall"] == "read" && f["from"] == "file"))
+        .map(|f| u(&f["bytes"]));
+    // Exact in the VMs (static busybox). On this machine dd is dynamic: the
+    // loader's reads of its libraries' ELF headers (832 bytes each) are file
+    // reads too, hence the tolerance of one chunk there.
+    let tolerance = if package == HERE { 64 << 10 } else { 0 };
+    ensure!(
+        by_rule.is_some_and(|b| b >= file && b - file <= tolerance),
+        "{package}: dd's reads of files: {by_rule:?} bytes, expected {file} (+ at most {tolerance})"
+    );
+    if let Some(measured) = read["data"]["copied_to_user_bytes"].as_u64() {
+        ensure!(
+            measured >= file,
+            "{package}: the copy routines saw {measured} bytes kernel -> user, fewer than the {file} read"
+        );
+    }
+
+    let bench = json(sections, "bench")?;
+    ensure!(
+        bench["cases"].as_array().is_some_and(|c| c.iter().all(|c| c["status"] == "ok")),
+        "{package}: a bench case did not run: {}",
+        sections.get("bench-stderr").map_or("", String::as_str)
+    );
+    Ok(Found { release, doctor, bench, read })
+}
+
+/// docs/kernels.md from what was found: kernel by kernel, every probe's
+/// way (or why none), and the CPU-copy claims cells of the bench.
+pub fn document(found: &[Found]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# zcopy on stock kernels\n");
+    let _ = writeln!(
+        out,
+        "Generated by `cargo xtask kernels` from Debian's kernel packages booted under qemu with zcopy \
+         inside; `cargo xtask test` boots them again and fails if this file no longer matches. \
+         Counts are exact in the VM; throughput there is meaningless (TCG).\n"
+    );
+    let _ = writeln!(out, "## Probes: the way each figure group attached, or why none did\n");
+    let mut header = "| |".to_owned();
+    let mut rule = "|---|".to_owned();
+    for f in found {
+        let _ = write!(header, " Linux {} |", f.release);
+        rule.push_str("---|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    let plans: Vec<Vec<Value>> =
+        found.iter().map(|f| f.doctor["plan"].as_array().cloned().unwrap_or_default()).collect();
+    let names: Vec<String> = plans
+        .first()
+        .map(|p| p.iter().map(|d| d["what"].as_str().unwrap_or_default().to_owned()).collect())
+        .unwrap_or_default();
+    for name in &names {
+        let mut row = format!("| {name} |");
+        for plan in &plans {
+            let d = plan.iter().find(|d| d["what"] == name.as_str());
+            let cell = match d.and_then(|d| d["decision"].as_str()) {
+                Some("uses") => d.and_then(|d| d["mechanism"].as_str()).unwrap_or("?").to_owned(),
+                Some("falls_back") => {
+                    let why = d
+                        .and_then(|d| d["because"].as_array())
+                        .map(|b| b.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
+                        .unwrap_or_default();
+                    format!("**none**: {}", why.replace('|', "/"))
+                }
+                _ => "?".to_owned(),
+            };
+            let _ = write!(row, " {cell} |");
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(
+        out,
+        "\n## CPU copies per chunk, claimed against this kernel (bench: 8 MiB over TCP, 64 KiB chunks)\n"
+    );
+    let _ = writeln!(out, "{header}\n{rule}");
+    let cells = |f: &Found| -> BTreeMap<String, String> {
+        let mut m = BTreeMap::new();
+        for case in f.bench["cases"].as_array().into_iter().flatten() {
+            for claim in case["claims"].as_array().into_iter().flatten() {
+                for cell in claim["cells"].as_array().into_iter().flatten().filter(|c| c["what"] == "CPU copies") {
+                    let value =
+                        cell["measured"]["value"].as_f64().map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}"));
+                    m.insert(
+                        format!(
+                            "{}: {}",
+                            case["strategy"].as_str().unwrap_or("?"),
+                            claim["row"].as_str().unwrap_or("?")
+                        ),
+                        format!(
+                            "{} -> {value} {} ({})",
+                            cell["claimed"].as_f64().unwrap_or(f64::NAN),
+                            cell["measured"]["how"].as_str().unwrap_or("?"),
+                            cell["verdict"].as_str().unwrap_or("?")
+                        ),
+                    );
+                }
+            }
+        }
+        m
+    };
+    let all: Vec<BTreeMap<String, String>> = found.iter().map(cells).collect();
+    for key in all.first().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        let mut row = format!("| {key} |");
+        for m in &all {
+            let _ = write!(row, " {} |", m.get(&key).map_or("-", String::as_str));
+        }
+        let _ = writeln!(out, "{row}");
+    }
+    let _ = writeln!(out, "\n## A cached 4 MiB file read with dd (64 KiB reads)\n");
+    let _ = writeln!(out, "{header}\n{rule}");
+    let mut row = "| copied kernel -> user, by the copy routines |".to_owned();
+    for f in found {
+        let cell = f.read["data"]["copied_to_user_bytes"]
+            .as_u64()
+            .map_or_else(|| "not measured (see Probes)".to_owned(), |b| format!("{b} bytes (measured)"));
+        let _ = write!(row, " {cell} |");
+    }
+    let _ = writeln!(out, "{row}");
+    out
+}
