@@ -50,21 +50,21 @@ poweroff -f
 fn checks(bin: &str, tmp: &str) -> String {
     format!(
         r#"echo "==> release"; uname -r
-echo "==> doctor"; /bin/zcopy doctor --json
-/bin/zcopy trace --no-report --export-json /tmp/h.json -- /bin/zcopy-helper {READS} {WRITES} {SIZE} {PAGES} {SLEEPS} /tmp/map > /tmp/h.out 2> /tmp/h.err
-echo "==> helper-truth"; cat /tmp/h.out
-echo "==> helper-summary"; cat /tmp/h.json
-echo "==> helper-stderr"; tail -5 /tmp/h.err
-dd if=/dev/urandom of=/tmp/file bs=1M count={FILE_MIB} 2>/dev/null; cat /tmp/file > /dev/null
-/bin/zcopy trace --no-report --export-json /tmp/r.json -- dd if=/tmp/file of=/dev/null bs=64k 2>/dev/null
-echo "==> read-summary"; cat /tmp/r.json
-/bin/zcopy bench -s read-write,sendfile,mmap-write --sink tcp --size 8M --runs 1 --warmup 0 --no-report --export-json /tmp/b.json > /dev/null 2> /tmp/b.err
-echo "==> bench"; cat /tmp/b.json
-echo "==> bench-stderr"; tail -5 /tmp/b.err
+echo "==> doctor"; @BIN@/zcopy doctor --json
+@BIN@/zcopy trace --no-report --export-json @TMP@/h.json -- @BIN@/zcopy-helper {READS} {WRITES} {SIZE} {PAGES} {SLEEPS} @TMP@/map > @TMP@/h.out 2> @TMP@/h.err
+echo "==> helper-truth"; cat @TMP@/h.out
+echo "==> helper-summary"; cat @TMP@/h.json
+echo "==> helper-stderr"; tail -5 @TMP@/h.err
+dd if=/dev/urandom of=@TMP@/file bs=1M count={FILE_MIB} 2>/dev/null; cat @TMP@/file > /dev/null
+@BIN@/zcopy trace --no-report --export-json @TMP@/r.json -- dd if=@TMP@/file of=/dev/null bs=64k 2>/dev/null
+echo "==> read-summary"; cat @TMP@/r.json
+@BIN@/zcopy bench -s read-write,sendfile,mmap-write --sink tcp --size 8M --runs 1 --warmup 0 --no-report --export-json @TMP@/b.json > /dev/null 2> @TMP@/b.err
+echo "==> bench"; cat @TMP@/b.json
+echo "==> bench-stderr"; tail -5 @TMP@/b.err
 echo "==> end""#
     )
-    .replace("/bin/zcopy", &format!("{bin}/zcopy"))
-    .replace("/tmp/", &format!("{tmp}/"))
+    .replace("@BIN@", bin)
+    .replace("@TMP@", tmp)
 }
 
 /// What the host's column is called in messages.

@@ -63,7 +63,7 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
     CopyModel {
         cpu_copies: Figure::measured(
             per_chunk(to_user + from_user + in_kernel),
-            format!("the kernel's copy routines ({}), in the sender", crate::probes::table::COPY_ROUTINES),
+            "the kernel's copy probes in the sender (which ones: sources, data.copied_bytes)",
         ),
         reason: format!(
             "kernel -> user {:.2}, user -> kernel {:.2}, kernel -> kernel {:.2} per chunk; the rules infer {:.2} ({})",

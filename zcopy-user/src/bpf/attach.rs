@@ -45,9 +45,16 @@ pub fn attach_all(ebpf: &mut Ebpf, layout: &KernelLayout, btf: &LazyBtf<'_>) -> 
 
 fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &LazyBtf<'_>) -> anyhow::Result<Outcome> {
     let mut refused = Vec::new();
+    // A mechanism the kernel refused (EPERM/EACCES: lockdown, LSM, no
+    // trampolines for us) is not tried again for a later way.
+    let mut denied: Vec<crate::probes::features::Mechanism> = Vec::new();
     for (i, way) in probe.ways.iter().enumerate() {
         if let Some(requires) = way.requires.filter(|r| !layout.has(*r)) {
             refused.push(format!("{}: needs {}", way.label, requires.describe()));
+            continue;
+        }
+        if denied.contains(&way.mechanism) {
+            refused.push(format!("{}: not tried, {} was refused above", way.label, way.mechanism.name()));
             continue;
         }
         let mut attached: Vec<&Hook> = Vec::new();
@@ -66,6 +73,9 @@ fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &Laz
         };
         if !probe.optional && is_permission(err.as_ref()) {
             return Err(permission_or(err, &format!("attach to {}", hook.point())));
+        }
+        if is_permission(err.as_ref()) {
+            denied.push(way.mechanism);
         }
         log::info!("{} unavailable: {}", hook.point(), chain(err.as_ref()));
         refused.push(format!("{}: {}", hook.point(), chain(err.as_ref())));

@@ -55,6 +55,10 @@ pub struct KernelLayout {
     pub task_pid: Option<u32>,
     /// bio.bi_opf, and bio.bi_iter.bi_size.
     pub bio: Option<(u32, u32)>,
+    /// msghdr.msg_flags and msghdr.msg_iter.
+    pub msghdr: Option<(u32, u32)>,
+    /// ITER_PIPE's value, where the kernel has it (6.1-6.4).
+    pub iter_pipe: Option<u8>,
     /// (major, minor) of the running kernel.
     pub version: Option<(u32, u32)>,
     /// sched_process_exit has `bool group_dead` at offset 32 (6.16+).
@@ -102,6 +106,8 @@ impl KernelLayout {
             Some((b.offset("bio", "bi_opf")?, b.offset("bio", "bi_iter")? + b.offset("bvec_iter", "bi_size")?))
         });
         Self {
+            msghdr: btf.and_then(|b| Some((b.offset("msghdr", "msg_flags")?, b.offset("msghdr", "msg_iter")?))),
+            iter_pipe: btf.and_then(|b| u8::try_from(b.enum_value("ITER_PIPE")?).ok()),
             pt_regs,
             task_pid: btf.and_then(|b| b.offset("task_struct", "pid")),
             bio,
@@ -124,6 +130,7 @@ impl KernelLayout {
             Requires::PtRegs => self.pt_regs.is_some(),
             Requires::TaskPid => self.task_pid.is_some(),
             Requires::Bio => self.bio.is_some(),
+            Requires::IovIterAndMsghdr => self.iter_type.is_some() && self.msghdr.is_some(),
             // prev_state became sched_switch's fourth argument in 5.18.
             Requires::SchedSwitchPrevState => self.version.is_some_and(|v| v >= (5, 18)),
         }

@@ -78,6 +78,12 @@ fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
         loader.override_global("OFF_BIO_OPF", opf, true);
         loader.override_global("OFF_BIO_SIZE", size, true);
     }
+    if let Some((flags, iter)) = &layout.msghdr {
+        loader.override_global("OFF_MSGHDR_FLAGS", flags, true);
+        loader.override_global("OFF_MSGHDR_ITER", iter, true);
+    }
+    let iter_pipe = layout.iter_pipe.unwrap_or(u8::MAX);
+    loader.override_global("ITER_PIPE", &iter_pipe, true);
     if let Some(pid) = &layout.task_pid {
         loader.override_global("OFF_TASK_PID", pid, true);
     }

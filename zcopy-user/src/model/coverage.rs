@@ -65,6 +65,10 @@ pub enum CopyProbes {
     /// kprobes on at least one routine: the bytes asked for at entry (an
     /// upper bound when a copy faults part-way).
     Kprobe,
+    /// fexit on the functions that call the copy routines (where the
+    /// routines themselves are not traceable): the bytes each moved through
+    /// its iov_iter, user or kernel side from the iter's type.
+    Sites,
 }
 
 impl CopyProbes {

@@ -68,10 +68,11 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
         ways,
         fd_kinds: layout.fd_kinds && syscalls,
         io_uring_ops: has(Group::IoUring) && layout.fd_kinds && layout.io_kiocb,
-        copy_routines: match outcomes.iter().find(|o| o.group == Group::CopyRoutines).and_then(|o| o.uses) {
-            Some(Mechanism::Fentry) => CopyProbes::Fexit,
-            Some(Mechanism::Kprobe) => CopyProbes::Kprobe,
-            _ => CopyProbes::None,
+        copy_routines: match way(Group::CopyRoutines) {
+            Some(0) => CopyProbes::Fexit,
+            Some(1) => CopyProbes::Kprobe,
+            Some(_) => CopyProbes::Sites,
+            None => CopyProbes::None,
         },
     }
 }
@@ -89,7 +90,7 @@ pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
         Group::PageCache => c.page_cache,
         Group::IoUring => c.io_uring_ops,
         Group::NetDevice => c.net_device,
-        Group::CopyRoutines => c.copy_routines != CopyProbes::None,
+        Group::CopyRoutines => c.copy_routines.attached(),
     };
     let index = PROBES.iter().position(|p| p.group == probe.group)?;
     attached.then(|| probe.ways.get(c.ways.get(index))).flatten()

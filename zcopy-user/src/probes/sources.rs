@@ -41,6 +41,7 @@ pub fn bench(coverage: Coverage) -> BTreeMap<String, String> {
         ("data.block_read_bytes, data.block_write_bytes", from(Group::BlockIo, "in the worker's context")),
         ("data.pagecache_added_bytes", from(Group::PageCache, "in the worker's context")),
         ("net_transmit", from(Group::NetDevice, "machine-wide from go to the workers' stop; loopback does no DMA")),
+        ("data.copied_bytes", from(Group::CopyRoutines, "in the worker's context")),
     ];
     fixed
         .into_iter()

@@ -45,6 +45,8 @@ pub enum Requires {
     Bio,
     /// Linux 5.18+, where prev_state is sched_switch's fourth argument.
     SchedSwitchPrevState,
+    /// The iov_iter type (as for the copy routines) and msghdr's msg_flags and msg_iter.
+    IovIterAndMsghdr,
 }
 
 impl Requires {
@@ -56,6 +58,7 @@ impl Requires {
             Self::TaskPid => "the offset of task_struct.pid from kernel BTF",
             Self::Bio => "the offsets of bio.bi_opf and bio.bi_iter.bi_size from kernel BTF",
             Self::SchedSwitchPrevState => "Linux 5.18 or later (prev_state as the fourth argument)",
+            Self::IovIterAndMsghdr => "iov_iter.iter_type and msghdr's msg_flags and msg_iter from kernel BTF",
         }
     }
 }
@@ -92,9 +95,6 @@ impl Probe {
         self.ways.first().into_iter().flat_map(|w| w.fields.iter().map(|(f, _)| *f))
     }
 }
-
-/// The copy routines the copy probes attach to, for messages.
-pub const COPY_ROUTINES: &str = "_copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (copy_page_from_iter_atomic before 6.6)";
 
 /// Every probe of `zcopy trace` and `zcopy bench`. Where a group has a raw
 /// tracepoint, it comes first: no perf record is filled per event, and
@@ -413,6 +413,28 @@ pub const PROBES: &[Probe] = &[
                 fields: &[(
                     "data.copied_bytes",
                     "kprobes at entry of _copy_to_iter, _copy_from_iter, _copy_from_iter_nocache, copy_folio_from_iter_atomic (bytes asked for; user or kernel side from the iov_iter type)",
+                )],
+            },
+            // Where the routines are not traceable (Debian's 6.1 and 6.12
+            // build lib/ without ftrace's entry call), the functions that call
+            // them are: each returns the bytes it moved through its iov_iter.
+            Way {
+                mechanism: Mechanism::Fentry,
+                hooks: &[
+                    fexit("filemap_read_exit", &["filemap_read"]),
+                    fexit("shmem_file_read_iter_exit", &["shmem_file_read_iter"]),
+                    fexit("generic_perform_write_exit", &["generic_perform_write"]),
+                    fexit("pipe_read_exit", &["pipe_read"]),
+                    fexit("pipe_write_exit", &["pipe_write"]),
+                    fexit("tcp_sendmsg_locked_exit", &["tcp_sendmsg_locked"]),
+                    fexit("unix_stream_sendmsg_exit", &["unix_stream_sendmsg"]),
+                    fexit("skb_copy_datagram_iter_exit", &["skb_copy_datagram_iter"]),
+                ],
+                requires: Some(Requires::IovIterAndMsghdr),
+                label: "fexit on the functions that copy (copy sites)",
+                fields: &[(
+                    "data.copied_bytes",
+                    "fexit on the functions that call the copy routines: filemap_read, shmem_file_read_iter, generic_perform_write, pipe_read, pipe_write, tcp_sendmsg_locked and unix_stream_sendmsg (not with MSG_ZEROCOPY or MSG_SPLICE_PAGES), skb_copy_datagram_iter (bytes each moved through its iov_iter; user or kernel side from the iter's type, a pipe iter taking page references is no copy). Paths through other functions (e.g. UDP sends) are not counted",
                 )],
             },
         ],
