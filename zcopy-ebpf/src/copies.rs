@@ -211,3 +211,42 @@ pub fn skb_copy_datagram_iter_exit(ctx: FExitContext) -> i32 {
     }
     0
 }
+
+/// int udp_sendmsg(struct sock *sk, struct msghdr *msg, size_t len): iter -> skbs.
+#[fexit(function = "udp_sendmsg")]
+pub fn udp_sendmsg_exit(ctx: FExitContext) -> i32 {
+    count_send(ctx.arg(1), ctx.arg::<i64>(3) as i32 as i64);
+    0
+}
+
+/// int udpv6_sendmsg(struct sock *sk, struct msghdr *msg, size_t len): iter -> skbs.
+#[fexit(function = "udpv6_sendmsg")]
+pub fn udpv6_sendmsg_exit(ctx: FExitContext) -> i32 {
+    count_send(ctx.arg(1), ctx.arg::<i64>(3) as i32 as i64);
+    0
+}
+
+/// Offset of `data_len` (the bytes in page fragments) in `struct sk_buff`.
+#[unsafe(no_mangle)]
+static OFF_SKB_DATA_LEN: Global<u32> = Global::new(0);
+
+/// int skb_copy_ubufs(struct sk_buff *skb, gfp_t gfp_mask): the kernel copying
+/// a zero-copy send's pinned user pages after all (e.g. delivering it to a
+/// local socket); 0 when it copied them. Charged to the task it runs in (on
+/// loopback usually the sender, which delivers in its own softirq).
+#[fexit(function = "skb_copy_ubufs")]
+pub fn skb_copy_ubufs_exit(ctx: FExitContext) -> i32 {
+    let (skb, ret): (u64, u64) = (ctx.arg(0), ctx.arg(2));
+    let (tgid, _) = current_ids();
+    if ret as i32 != 0 || !is_target(tgid) {
+        return 0;
+    }
+    // SAFETY: bpf_probe_read_kernel copes with any address.
+    if let Ok(len) = unsafe { bpf_probe_read_kernel((skb + u64::from(OFF_SKB_DATA_LEN.load())) as *const u32) } {
+        upsert(&EVIDENCE, tgid, drop_reason::PROC_MAP_FULL, |e| {
+            e.copy_calls += 1;
+            e.copy_kernel_bytes += u64::from(len);
+        });
+    }
+    0
+}

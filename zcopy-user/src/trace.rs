@@ -318,6 +318,9 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
     let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
     let mut warnings = Vec::new();
+    if !tracer.guards_pid_reuse() {
+        warnings.push(Warning::PidReuseUnguarded);
+    }
     let start = Instant::now();
     let mut what: Vec<String> = spec
         .pids

@@ -57,6 +57,8 @@ pub struct KernelLayout {
     pub bio: Option<(u32, u32)>,
     /// msghdr.msg_flags and msghdr.msg_iter.
     pub msghdr: Option<(u32, u32)>,
+    /// sk_buff.data_len.
+    pub skb_data_len: Option<u32>,
     /// ITER_PIPE's value, where the kernel has it (6.1-6.4).
     pub iter_pipe: Option<u8>,
     /// (major, minor) of the running kernel.
@@ -108,6 +110,7 @@ impl KernelLayout {
         Self {
             msghdr: btf.and_then(|b| Some((b.offset("msghdr", "msg_flags")?, b.offset("msghdr", "msg_iter")?))),
             iter_pipe: btf.and_then(|b| u8::try_from(b.enum_value("ITER_PIPE")?).ok()),
+            skb_data_len: btf.and_then(|b| b.offset("sk_buff", "data_len")),
             pt_regs,
             task_pid: btf.and_then(|b| b.offset("task_struct", "pid")),
             bio,
@@ -130,7 +133,7 @@ impl KernelLayout {
             Requires::PtRegs => self.pt_regs.is_some(),
             Requires::TaskPid => self.task_pid.is_some(),
             Requires::Bio => self.bio.is_some(),
-            Requires::IovIterAndMsghdr => self.iter_type.is_some() && self.msghdr.is_some(),
+            Requires::CopySites => self.iter_type.is_some() && self.msghdr.is_some() && self.skb_data_len.is_some(),
             // prev_state became sched_switch's fourth argument in 5.18.
             Requires::SchedSwitchPrevState => self.version.is_some_and(|v| v >= (5, 18)),
         }

@@ -56,6 +56,7 @@ pub struct Tracer {
     logger: Option<Arc<Mutex<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
     coverage: Coverage,
     outcomes: Vec<Outcome>,
+    guards_pid_reuse: bool,
     /// One per probe that could not attach (optional ones aside).
     pub warnings: Vec<Warning>,
 }
@@ -81,6 +82,9 @@ fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
     if let Some((flags, iter)) = &layout.msghdr {
         loader.override_global("OFF_MSGHDR_FLAGS", flags, true);
         loader.override_global("OFF_MSGHDR_ITER", iter, true);
+    }
+    if let Some(data_len) = &layout.skb_data_len {
+        loader.override_global("OFF_SKB_DATA_LEN", data_len, true);
     }
     let iter_pipe = layout.iter_pipe.unwrap_or(u8::MAX);
     loader.override_global("ITER_PIPE", &iter_pipe, true);
@@ -136,7 +140,13 @@ impl Tracer {
         }
         let coverage = plan::coverage(&outcomes, layout.plan());
         let warnings = warnings(&outcomes, &layout);
-        Ok(Self { coverage, ebpf, warnings, outcomes, logger: None })
+        Ok(Self { coverage, ebpf, warnings, outcomes, guards_pid_reuse: layout.exit_group_dead, logger: None })
+    }
+
+    /// Whether a target's PID reused after it exits is told apart (the
+    /// kernel's sched_process_exit has group_dead, 6.16+).
+    pub fn guards_pid_reuse(&self) -> bool {
+        self.guards_pid_reuse
     }
 
     /// What happened to each probe at load.

@@ -25,6 +25,9 @@ pub enum Warning {
     NotCold { case: String, run: usize, percent: f64 },
     /// A `--cgroup`'s member list could not be re-read during the trace.
     CgroupUnreadable { path: String, error: String },
+    /// The kernel's sched_process_exit has no group_dead (before 6.16): a
+    /// target's PID reused by another process after it exits is not told apart.
+    PidReuseUnguarded,
     /// A warning read back from saved results (its text as written).
     Saved(String),
 }
@@ -61,6 +64,9 @@ impl fmt::Display for Warning {
             Self::NotCold { case, run, percent } => {
                 write!(f, "{case} run {run}: {percent:.1}% of the file was still in the page cache (asked for cold)")
             }
+            Self::PidReuseUnguarded => f.write_str(
+                "this kernel's sched_process_exit has no group_dead (Linux 6.16+): if a traced process exits and another takes its PID during the trace, that one is counted too; keep attached traces short, or trace a command instead",
+            ),
             Self::Saved(text) => f.write_str(text),
         }
     }

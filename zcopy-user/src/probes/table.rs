@@ -45,8 +45,9 @@ pub enum Requires {
     Bio,
     /// Linux 5.18+, where prev_state is sched_switch's fourth argument.
     SchedSwitchPrevState,
-    /// The iov_iter type (as for the copy routines) and msghdr's msg_flags and msg_iter.
-    IovIterAndMsghdr,
+    /// The iov_iter type (as for the copy routines), msghdr's msg_flags and
+    /// msg_iter, and sk_buff.data_len.
+    CopySites,
 }
 
 impl Requires {
@@ -58,7 +59,9 @@ impl Requires {
             Self::TaskPid => "the offset of task_struct.pid from kernel BTF",
             Self::Bio => "the offsets of bio.bi_opf and bio.bi_iter.bi_size from kernel BTF",
             Self::SchedSwitchPrevState => "Linux 5.18 or later (prev_state as the fourth argument)",
-            Self::IovIterAndMsghdr => "iov_iter.iter_type and msghdr's msg_flags and msg_iter from kernel BTF",
+            Self::CopySites => {
+                "iov_iter.iter_type, msghdr's msg_flags and msg_iter, and sk_buff.data_len from kernel BTF"
+            }
         }
     }
 }
@@ -429,12 +432,15 @@ pub const PROBES: &[Probe] = &[
                     fexit("tcp_sendmsg_locked_exit", &["tcp_sendmsg_locked"]),
                     fexit("unix_stream_sendmsg_exit", &["unix_stream_sendmsg"]),
                     fexit("skb_copy_datagram_iter_exit", &["skb_copy_datagram_iter"]),
+                    fexit("udp_sendmsg_exit", &["udp_sendmsg"]),
+                    fexit("udpv6_sendmsg_exit", &["udpv6_sendmsg"]),
+                    fexit("skb_copy_ubufs_exit", &["skb_copy_ubufs"]),
                 ],
-                requires: Some(Requires::IovIterAndMsghdr),
+                requires: Some(Requires::CopySites),
                 label: "fexit on the functions that copy (copy sites)",
                 fields: &[(
                     "data.copied_bytes",
-                    "fexit on the functions that call the copy routines: filemap_read, shmem_file_read_iter, generic_perform_write, pipe_read, pipe_write, tcp_sendmsg_locked and unix_stream_sendmsg (not with MSG_ZEROCOPY or MSG_SPLICE_PAGES), skb_copy_datagram_iter (bytes each moved through its iov_iter; user or kernel side from the iter's type, a pipe iter taking page references is no copy). Paths through other functions (e.g. UDP sends) are not counted",
+                    "fexit on the functions that call the copy routines: filemap_read, shmem_file_read_iter, generic_perform_write, pipe_read, pipe_write, tcp_sendmsg_locked, unix_stream_sendmsg, udp_sendmsg and udpv6_sendmsg (not with MSG_ZEROCOPY or MSG_SPLICE_PAGES), skb_copy_datagram_iter (bytes each moved through its iov_iter; user or kernel side from the iter's type, a pipe iter taking page references is no copy); skb_copy_ubufs (a zero-copy send's pages copied after all: kernel -> kernel, in the task that delivered it). Paths through other functions are not counted",
                 )],
             },
         ],
