@@ -32,6 +32,20 @@ struct Tool {
     prefix: Vec<String>,
 }
 
+/// `prefix` run in a private mount namespace with tracefs mounted: bpftrace
+/// and perf trace look for tracepoints there, and a machine that does not
+/// mount tracefs keeps its mounts unchanged (zcopy does the same itself).
+fn with_tracefs(prefix: Vec<String>) -> Vec<String> {
+    let mut v: Vec<String> =
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c"].into_iter().map(str::to_owned).collect();
+    v.push(
+        r#"mountpoint -q /sys/kernel/tracing || mount -t tracefs tracefs /sys/kernel/tracing; exec "$0" "$@""#
+            .to_owned(),
+    );
+    v.extend(prefix);
+    v
+}
+
 fn tools(root: &Path, script: &Path, json: &Path) -> Vec<Tool> {
     let zcopy = root.join("target/release/zcopy").display().to_string();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
@@ -50,10 +64,16 @@ fn tools(root: &Path, script: &Path, json: &Path) -> Vec<Tool> {
         },
         Tool {
             name: "bpftrace (same events)",
-            prefix: vec!["bpftrace".into(), "-o".into(), "/dev/null".into(), script.display().to_string(), "-c".into()],
+            prefix: with_tracefs(vec![
+                "bpftrace".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                script.display().to_string(),
+                "-c".into(),
+            ]),
         },
         Tool { name: "strace -c -f", prefix: s(&["strace", "-c", "-f", "-o", "/dev/null"]) },
-        Tool { name: "perf trace -s", prefix: s(&["perf", "trace", "-s", "-o", "/dev/null", "--"]) },
+        Tool { name: "perf trace -s", prefix: with_tracefs(s(&["perf", "trace", "-s", "-o", "/dev/null", "--"])) },
     ]
 }
 
