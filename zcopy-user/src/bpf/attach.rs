@@ -103,6 +103,11 @@ fn resolve(functions: &[&'static str], btf: &Btf) -> anyhow::Result<&'static str
 /// CONFIG_KPROBE_EVENTS_ON_NOTRACE). Debian's 6.1 and 6.12 build lib/
 /// (iov_iter.c, usercopy.c) so.
 fn why_not_traceable(function: &str, err: anyhow::Error) -> anyhow::Error {
+    // Only the two errors a function missing from ftrace's list produces are
+    // worth reading that (large, generated on read) list for.
+    if !matches!(crate::error::os_error(err.as_ref()), Some(libc::EBUSY | libc::EINVAL)) {
+        return err;
+    }
     match traceable(function) {
         Some(false) => err.context(format!(
             "{function} is not traceable on this kernel: it is not in ftrace's available_filter_functions (built without ftrace's entry call), which fexit and kprobe events need"
