@@ -60,18 +60,26 @@ pub fn sender_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_b
         return rules;
     };
     let per_chunk = |bytes: u64| bytes as f64 / chunk_bytes / chunks.max(1.0);
+    let measured = per_chunk(to_user + from_user + in_kernel);
+    // The measured figure wins; where the rules disagree with it, say which rule was wrong.
+    let verdict = match rules.cpu_copies.value {
+        Some(inferred) if verdict(measured, Some(inferred)) == Verdict::Differs => format!(
+            "the rule was WRONG here: it infers {inferred:.2} ({}), the probes measured {measured:.2}",
+            rules.cpu_copies.from
+        ),
+        Some(inferred) => format!("the rules agree: they infer {inferred:.2} ({})", rules.reason),
+        None => "the rules have no figure here".to_owned(),
+    };
     CopyModel {
         cpu_copies: Figure::measured(
-            per_chunk(to_user + from_user + in_kernel),
+            measured,
             "the kernel's copy probes in the sender (which ones: sources, data.copied_bytes)",
         ),
         reason: format!(
-            "kernel -> user {:.2}, user -> kernel {:.2}, kernel -> kernel {:.2} per chunk; the rules infer {:.2} ({})",
+            "kernel -> user {:.2}, user -> kernel {:.2}, kernel -> kernel {:.2} per chunk; {verdict}",
             per_chunk(to_user),
             per_chunk(from_user),
             per_chunk(in_kernel),
-            rules.cpu_copies.value.unwrap_or(f64::NAN),
-            rules.reason
         ),
     }
 }
@@ -491,6 +499,17 @@ mod tests {
         let m = sender_copies(Strategy::ReadWrite, SinkKind::Tcp, &side, 65536.0, 16.0);
         assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Measured, Some(2.0)));
         assert!(m.reason.contains("kernel -> user 1.00, user -> kernel 1.00"), "{}", m.reason);
-        assert!(m.reason.contains("the rules infer 0.00"), "no read/write syscalls in this side: {}", m.reason);
+        assert!(
+            m.reason.contains("the rule was WRONG here: it infers 0.00"),
+            "no read/write syscalls in this side, so the rules say 0 and the probes 2: {}",
+            m.reason
+        );
+        // Where they agree, the reason says so.
+        side.syscalls
+            .insert("read".into(), crate::model::SyscallFigures { calls: 16, bytes: Some(1 << 20), errors: 0 });
+        side.syscalls
+            .insert("write".into(), crate::model::SyscallFigures { calls: 16, bytes: Some(1 << 20), errors: 0 });
+        let m = sender_copies(Strategy::ReadWrite, SinkKind::Tcp, &side, 65536.0, 16.0);
+        assert!(m.reason.contains("the rules agree: they infer 2.00"), "{}", m.reason);
     }
 }
