@@ -147,44 +147,39 @@ pub fn filemap_read_exit(ctx: FExitContext) -> i32 {
     0
 }
 
+/// A `ssize_t f(struct kiocb *, struct iov_iter *)` that moved its return
+/// value's bytes through the iter.
+#[inline(always)]
+fn count_iter_call(ctx: &FExitContext, into_iter: bool) -> i32 {
+    let ret: i64 = ctx.arg(2);
+    if ret > 0 {
+        count(ctx.arg(1), ret as u64, into_iter);
+    }
+    0
+}
+
 /// ssize_t shmem_file_read_iter(struct kiocb *iocb, struct iov_iter *to): tmpfs -> iter.
 #[fexit(function = "shmem_file_read_iter")]
 pub fn shmem_file_read_iter_exit(ctx: FExitContext) -> i32 {
-    let ret: i64 = ctx.arg(2);
-    if ret > 0 {
-        count(ctx.arg(1), ret as u64, true);
-    }
-    0
+    count_iter_call(&ctx, true)
 }
 
 /// ssize_t generic_perform_write(struct kiocb *iocb, struct iov_iter *i): iter -> page cache.
 #[fexit(function = "generic_perform_write")]
 pub fn generic_perform_write_exit(ctx: FExitContext) -> i32 {
-    let ret: i64 = ctx.arg(2);
-    if ret > 0 {
-        count(ctx.arg(1), ret as u64, false);
-    }
-    0
+    count_iter_call(&ctx, false)
 }
 
 /// ssize_t pipe_read(struct kiocb *iocb, struct iov_iter *to): pipe buffers -> iter.
 #[fexit(function = "pipe_read")]
 pub fn pipe_read_exit(ctx: FExitContext) -> i32 {
-    let ret: i64 = ctx.arg(2);
-    if ret > 0 {
-        count(ctx.arg(1), ret as u64, true);
-    }
-    0
+    count_iter_call(&ctx, true)
 }
 
 /// ssize_t pipe_write(struct kiocb *iocb, struct iov_iter *from): iter -> pipe buffers.
 #[fexit(function = "pipe_write")]
 pub fn pipe_write_exit(ctx: FExitContext) -> i32 {
-    let ret: i64 = ctx.arg(2);
-    if ret > 0 {
-        count(ctx.arg(1), ret as u64, false);
-    }
-    0
+    count_iter_call(&ctx, false)
 }
 
 /// int tcp_sendmsg_locked(struct sock *sk, struct msghdr *msg, size_t size): iter -> skbs.

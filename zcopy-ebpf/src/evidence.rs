@@ -41,7 +41,12 @@ fn count(update: impl FnOnce(&mut Evidence)) -> u32 {
 #[tracepoint(category = "skb", name = "skb_copy_datagram_iovec")]
 pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
     // SAFETY: offset from the format.
-    let len: i32 = unsafe { field(&ctx, 16) };
+    count_recv(unsafe { field(&ctx, 16) })
+}
+
+/// One receive copy of `len` bytes into the current task's memory.
+#[inline(always)]
+fn count_recv(len: i32) -> u32 {
     count(|e| {
         e.recv_copy_bytes += u64::from(len.max(0).unsigned_abs());
         e.recv_copy_calls += 1;
@@ -52,11 +57,7 @@ pub fn skb_copy_datagram_iovec(ctx: TracePointContext) -> u32 {
 /// sk_buff *skb, int len).
 #[raw_tracepoint(tracepoint = "skb_copy_datagram_iovec")]
 pub fn skb_copy_datagram_iovec_raw(ctx: RawTracePointContext) -> i32 {
-    let len = ctx.arg::<u64>(1) as i32;
-    count(|e| {
-        e.recv_copy_bytes += u64::from(len.max(0).unsigned_abs());
-        e.recv_copy_calls += 1;
-    });
+    count_recv(ctx.arg::<u64>(1) as i32);
     0
 }
 

@@ -103,16 +103,20 @@ fn try_sys_enter<C: EbpfContext>(ctx: &C, nr: impl Fn(&C) -> i64, args: impl Fn(
 /// bytes (return value, or length argument for mappings) and errors.
 #[tracepoint(category = "raw_syscalls", name = "sys_exit")]
 pub fn sys_exit(ctx: TracePointContext) -> u32 {
+    let (tgid, tid) = current_ids();
+    if !is_target(tgid) {
+        return 0;
+    }
     // SAFETY: offsets from the sys_exit format.
-    let (nr, ret) = |ctx: &TracePointContext| -> (i64, i64) { unsafe { (field(ctx, ID), field(ctx, RET)) } }(&ctx);
-    try_sys_exit(nr, ret).unwrap_or(0)
+    let (nr, ret): (i64, i64) = unsafe { (field(&ctx, ID), field(&ctx, RET)) };
+    try_sys_exit(tgid, tid, nr, ret).unwrap_or(0)
 }
 
 /// sys_exit as a raw tracepoint. TP_PROTO(struct pt_regs *regs, long ret);
 /// the syscall number is the registers' orig_ax.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
-    let (tgid, _) = current_ids();
+    let (tgid, tid) = current_ids();
     if !is_target(tgid) {
         return 0;
     }
@@ -120,15 +124,12 @@ pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
     let ret: i64 = ctx.arg(1);
     // SAFETY: a read of the kernel's pt_regs through the probe-read helper.
     let nr = unsafe { bpf_probe_read_kernel(regs.wrapping_add(OFF_REGS_ORIG_AX.load() as usize).cast::<i64>()) };
-    let _ = try_sys_exit(nr.unwrap_or(-1), ret);
+    let _ = try_sys_exit(tgid, tid, nr.unwrap_or(-1), ret);
     0
 }
 
-fn try_sys_exit(nr: i64, ret: i64) -> Result<u32, i64> {
-    let (tgid, tid) = current_ids();
-    if !is_target(tgid) {
-        return Ok(0);
-    }
+/// A target's syscall exit (the callers checked `is_target`, once).
+fn try_sys_exit(tgid: u32, tid: u32, nr: i64, ret: i64) -> Result<u32, i64> {
     if slot_of(nr).is_none() {
         return Ok(0);
     }

@@ -6,8 +6,7 @@ pub mod csv;
 pub mod markdown;
 
 use std::{
-    fs::File,
-    io::{self, BufWriter, Write},
+    io::{self, Write},
     path::Path,
 };
 
@@ -63,11 +62,11 @@ struct Json;
 
 impl Exporter for Json {
     fn bench(&self, report: &BenchReport) -> anyhow::Result<String> {
-        Ok(serde_json::to_string_pretty(report).context("encoding the results as JSON")? + "\n")
+        json_text(report)
     }
 
     fn trace(&self, summary: &Summary) -> anyhow::Result<String> {
-        Ok(serde_json::to_string_pretty(summary).context("encoding the summary as JSON")? + "\n")
+        json_text(summary)
     }
 }
 
@@ -84,20 +83,12 @@ pub fn write_text(text: &str, path: &Path) -> anyhow::Result<()> {
 
 /// Writes `value` as pretty JSON to `path`, or to stdout when `path` is "-".
 pub fn write_json<T: Serialize>(value: &T, path: &Path) -> anyhow::Result<()> {
-    if path == Path::new("-") {
-        let stdout = io::stdout();
-        let mut lock = stdout.lock();
-        serde_json::to_writer_pretty(&mut lock, value).context("writing JSON to stdout")?;
-        writeln!(lock).context("writing JSON to stdout")?;
-        return Ok(());
-    }
-    let file = File::create(path)
-        .with_context(|| format!("cannot create {}: check the folder exists and is writable", path.display()))?;
-    let mut writer = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut writer, value).with_context(|| format!("writing {}", path.display()))?;
-    writeln!(writer)?;
-    writer.flush().with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    write_text(&json_text(value)?, path)
+}
+
+/// `value` as pretty JSON with a final newline: the one JSON form zcopy writes.
+fn json_text<T: Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value).context("encoding as JSON")? + "\n")
 }
 
 #[cfg(test)]
