@@ -9,7 +9,7 @@
 
 use crate::model::{
     CaseResult, Cell, Claim, Comparison, CopyKind, Figure, SideRun, SideSummary, SinkKind, Strategy, Verdict,
-    copies::Via,
+    ZeroCopyStats, copies::Via,
 };
 
 /// The rows that speak about `strategy`.
@@ -101,25 +101,32 @@ fn inferred_sender_copies(
 }
 
 /// The sender's CPU copies per chunk from its classified flows (fd kinds
-/// resolved in the kernel), where there are flows and they apply.
+/// resolved in the kernel), where there are flows and they apply. A
+/// zero-copy sender's flows count the sends its completion reports say the
+/// kernel copied anyway; without those reports they do not apply.
 fn fd_kind_copies(strategy: Strategy, side: &SideRun, chunk_bytes: f64, chunks: f64) -> Option<CopyModel> {
     let zero_copy = matches!(strategy, Strategy::MsgZerocopy | Strategy::IoUringSendZc);
     let io_uring_seen = side.copies.iter().any(|f| f.via == Via::IoUring);
-    if zero_copy || side.copies.is_empty() || (strategy == Strategy::IoUring && !io_uring_seen) {
+    if (zero_copy && side.zerocopy.is_none())
+        || side.copies.is_empty()
+        || (strategy == Strategy::IoUring && !io_uring_seen)
+    {
         return None;
     }
     let cpu: u64 = side.copies.iter().filter(|f| f.kind.is_cpu_copy()).map(|f| f.bytes).sum();
     let flows: Vec<String> =
         side.copies.iter().map(|f| format!("{} {} -> {}: {}", f.syscall, f.from, f.to, f.kind.label())).collect();
+    let rule = if io_uring_seen {
+        "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
+    } else {
+        "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)"
+    };
+    let from = match side.zerocopy {
+        Some(_) if zero_copy => format!("{rule}; zero-copy sends copied anyway: {}", ZeroCopyStats::SOURCE),
+        _ => rule.to_owned(),
+    };
     Some(CopyModel {
-        cpu_copies: Figure::inferred(
-            cpu as f64 / chunk_bytes / chunks.max(1.0),
-            if io_uring_seen {
-                "a rule per io_uring operation and the kind of its file, which the kernel resolved at completion (bytes from io_uring:io_uring_complete)"
-            } else {
-                "a rule per syscall and the kinds of its fds, which the kernel resolved at syscall entry (bytes from raw_syscalls)"
-            },
-        ),
+        cpu_copies: Figure::inferred(cpu as f64 / chunk_bytes / chunks.max(1.0), from),
         reason: flows.join("; "),
     })
 }
@@ -168,7 +175,6 @@ fn design_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes
         },
         Strategy::MsgZerocopy | Strategy::IoUringSendZc => {
             let zc = side.zerocopy.unwrap_or_default();
-            let copied_share = if zc.completions > 0 { zc.copied as f64 / zc.completions as f64 } else { 0.0 };
             // io_uring's reads are completions, not read(2) calls.
             let io_uring_reads: u64 = side
                 .copies
@@ -176,13 +182,18 @@ fn design_copies(strategy: Strategy, sink: SinkKind, side: &SideRun, chunk_bytes
                 .filter(|f| f.via == Via::IoUring && f.kind == CopyKind::CpuKernelToUser)
                 .map(|f| f.bytes)
                 .sum();
-            let read_copy = per_chunk(reads + io_uring_reads);
             CopyModel {
-                cpu_copies: Figure::measured(
-                    read_copy + copied_share,
-                    "kernel zero-copy completion reports (copied or not), plus the read copies (read(2), or io_uring READ completions by fd kind)",
+                cpu_copies: Figure::inferred(
+                    per_chunk(reads + io_uring_reads) + per_chunk(zc.copied_bytes),
+                    format!(
+                        "the read copies (read(2), or io_uring READ completions by fd kind), plus the sends copied anyway: {}",
+                        ZeroCopyStats::SOURCE
+                    ),
                 ),
-                reason: format!("{:.0}% of zero-copy sends were reported copied by the kernel", 100.0 * copied_share),
+                reason: format!(
+                    "{} of {} zero-copy bytes were reported copied by the kernel",
+                    zc.copied_bytes, zc.bytes
+                ),
             }
         }
         Strategy::IoUring => CopyModel {
@@ -470,7 +481,7 @@ mod tests {
     }
 
     #[test]
-    fn zero_copy_reports_make_a_measured_figure() {
+    fn zero_copy_sends_the_kernel_copied_anyway_are_cpu_copies() {
         let side = SideRun {
             pid: 1,
             syscalls: Default::default(),
@@ -483,11 +494,47 @@ mod tests {
             user_s: 0.0,
             sys_s: 0.0,
             bytes: 1 << 20,
-            zerocopy: Some(crate::model::ZeroCopyStats { sends: 16, completions: 16, copied: 16 }),
+            zerocopy: Some(ZeroCopyStats {
+                sends: 16,
+                completions: 16,
+                copied: 16,
+                bytes: 1 << 20,
+                completed_bytes: 1 << 20,
+                copied_bytes: 1 << 20,
+            }),
             cpu_copies_per_chunk: None,
         };
+        // Without fd kinds: the design's read copies (none here) and the reported copies.
         let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);
-        assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Measured, Some(1.0)));
+        assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Inferred, Some(1.0)));
+        assert!(m.cpu_copies.from.contains("SO_EE_CODE_ZEROCOPY_COPIED"), "{}", m.cpu_copies.from);
+        // With fd kinds: the flows, split by the reports, give the same figure.
+        let mut flows = vec![crate::model::CopyFlow {
+            kind: CopyKind::ZeroCopySend,
+            syscall: "sendto".into(),
+            via: Via::Syscall,
+            from: crate::model::Endpoint::UserMemory,
+            to: crate::model::Endpoint::Socket,
+            calls: 16,
+            bytes: 1 << 20,
+            how: How::Inferred,
+            rule: String::new(),
+        }];
+        crate::analysis::copies::split_reported(&mut flows, side.zerocopy.unwrap());
+        let with_flows = SideRun { copies: flows, ..side.clone() };
+        let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &with_flows, 65536.0, 16.0);
+        assert_eq!(m.cpu_copies.value, Some(1.0), "{}", m.reason);
+        assert!(m.reason.contains("copied anyway"), "{}", m.reason);
+        // Half reported copied: half a copy per chunk.
+        let half = ZeroCopyStats { copied: 8, copied_bytes: 1 << 19, ..side.zerocopy.unwrap() };
+        let m = sender_copies(
+            Strategy::MsgZerocopy,
+            SinkKind::Tcp,
+            &SideRun { zerocopy: Some(half), ..side.clone() },
+            65536.0,
+            16.0,
+        );
+        assert_eq!(m.cpu_copies.value, Some(0.5));
         let m = sender_copies(Strategy::Sendfile, SinkKind::Tcp, &side, 65536.0, 16.0);
         assert_eq!((m.cpu_copies.how, m.cpu_copies.value), (How::Inferred, Some(0.0)));
 

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use zcopy_common::{IO_URING_SLOT_BASE, SyscallStats, fd_kind};
 
 use crate::{
-    model::{CopyFlow, CopyKind, Endpoint, How, copies::Via},
+    model::{CopyFlow, CopyKind, Endpoint, How, ZeroCopyStats, copies::Via},
     syscalls,
 };
 
@@ -211,6 +211,42 @@ pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
     out
 }
 
+/// Splits the zero-copy sends carried `via` by what the kernel says became
+/// of them: `copied` of their bytes were copied after all (a CPU copy of the
+/// pinned pages, labelled `how` with `source`); the rest stay zero-copy.
+/// Flows keep their order; calls are shared in proportion to the bytes.
+pub fn split_zero_copy(flows: &mut Vec<CopyFlow>, via: Via, copied: u64, how: How, source: &str) {
+    let mut left = copied;
+    let mut out = Vec::with_capacity(flows.len() + 1);
+    for f in flows.drain(..) {
+        if f.kind != CopyKind::ZeroCopySend || f.via != via || left == 0 || f.bytes == 0 {
+            out.push(f);
+            continue;
+        }
+        let part = left.min(f.bytes);
+        left -= part;
+        let calls = (u128::from(f.calls) * u128::from(part) / u128::from(f.bytes)) as u64;
+        let copied_flow = CopyFlow {
+            kind: CopyKind::ZeroCopyCopied,
+            calls,
+            bytes: part,
+            how,
+            rule: format!("the kernel copied these pinned pages after all ({source})"),
+            ..f.clone()
+        };
+        let rest = CopyFlow { calls: f.calls - calls, bytes: f.bytes - part, ..f };
+        out.extend([copied_flow, rest].into_iter().filter(|f| f.bytes > 0));
+    }
+    out.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.syscall.cmp(&b.syscall)));
+    *flows = out;
+}
+
+/// Applies a worker's own zero-copy completion reports to its flows.
+pub fn split_reported(flows: &mut Vec<CopyFlow>, zc: ZeroCopyStats) {
+    let via = flows.iter().find(|f| f.kind == CopyKind::ZeroCopySend).map_or(Via::Syscall, |f| f.via);
+    split_zero_copy(flows, via, zc.copied_bytes, How::Reported, ZeroCopyStats::SOURCE);
+}
+
 /// Bytes per copy kind.
 pub fn totals(flows: &[CopyFlow]) -> BTreeMap<CopyKind, u64> {
     let mut out = BTreeMap::new();
@@ -275,5 +311,29 @@ mod tests {
         assert_eq!(find("io_uring SEND_ZC"), Some((Endpoint::UserMemory, Endpoint::Socket, CopyKind::ZeroCopySend)));
         assert_eq!(find("io_uring SPLICE"), Some((Endpoint::SpliceInput, Endpoint::Pipe, CopyKind::ByReference)));
         assert_eq!(f.len(), 4);
+    }
+
+    #[test]
+    fn zero_copy_sends_reported_copied_become_cpu_copies() {
+        let slot = |op: u16| u32::from(IO_URING_SLOT_BASE + op);
+        let sendto = syscalls::TRACKED.iter().position(|s| s.name == "sendto").unwrap() as u32;
+        let mut raw = BTreeMap::new();
+        raw.insert(
+            (sendto, fd_kind::NONE, fd_kind::SOCKET_ZEROCOPY),
+            SyscallStats { calls: 8, bytes: 8000, errors: 0 },
+        );
+        raw.insert((slot(47), fd_kind::SOCKET, fd_kind::NONE), SyscallStats { calls: 2, bytes: 2000, errors: 0 });
+        let mut f = flows(&raw);
+        split_zero_copy(&mut f, Via::Syscall, 6000, How::Reported, "SO_EE_CODE_ZEROCOPY_COPIED");
+        let t = totals(&f);
+        assert_eq!(t[&CopyKind::ZeroCopyCopied], 6000);
+        assert_eq!(t[&CopyKind::ZeroCopySend], 2000 + 2000, "the io_uring sends were not reported on");
+        let copied = f.iter().find(|f| f.kind == CopyKind::ZeroCopyCopied).unwrap();
+        assert_eq!((copied.calls, copied.how, copied.syscall.as_str()), (6, How::Reported, "sendto"));
+        assert!(copied.kind.is_cpu_copy() && copied.rule.contains("SO_EE_CODE_ZEROCOPY_COPIED"));
+        // All of them copied: no zero-copy flow is left for sendto.
+        split_zero_copy(&mut f, Via::Syscall, u64::MAX, How::Reported, "x");
+        assert!(!f.iter().any(|f| f.kind == CopyKind::ZeroCopySend && f.via == Via::Syscall));
+        assert_eq!(totals(&f)[&CopyKind::ZeroCopyCopied], 8000);
     }
 }

@@ -63,13 +63,10 @@ fn sender_steps(case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
     ));
     if let Some(zc) = s.zerocopy {
         out.push(step(
-            format!(
-                "zero-copy sends: {} sent, {} completed, {} copied by the kernel anyway",
-                zc.sends, zc.completions, zc.copied
-            ),
-            None,
+            format!("zero-copy sends: {zc}"),
+            Some(zc.copied_bytes),
             How::Reported,
-            "MSG_ZEROCOPY error queue / io_uring SEND_ZC notifications",
+            crate::model::ZeroCopyStats::SOURCE,
         ));
     }
 }

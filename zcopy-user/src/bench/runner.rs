@@ -180,6 +180,10 @@ async fn wait_stopped(pids: &[u32], sigchld: &mut Signal) -> anyhow::Result<Resu
 
 fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, own_faults: Option<u64>) -> SideRun {
     let figures = ProcessSummary::from_raw(pid, raw, coverage);
+    let mut copies = if coverage.fd_kinds { crate::analysis::copies::flows(&raw.flows) } else { Vec::new() };
+    if let Some(zc) = report.zerocopy {
+        crate::analysis::copies::split_reported(&mut copies, zc);
+    }
     SideRun {
         pid,
         syscalls: figures.syscalls,
@@ -188,7 +192,7 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, o
         faults: figures.faults,
         switches: figures.switches,
         data: figures.data,
-        copies: if coverage.fd_kinds { crate::analysis::copies::flows(&raw.flows) } else { Vec::new() },
+        copies,
         faults_own_counters: own_faults,
         user_s: report.utime_us as f64 / 1e6,
         sys_s: report.stime_us as f64 / 1e6,

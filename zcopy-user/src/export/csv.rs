@@ -70,7 +70,7 @@ const HEADER: &str = "strategy,sink,chunk_bytes,cache,status,reason,runs,\
 throughput_mib_s_mean,throughput_mib_s_stddev,throughput_mib_s_median,throughput_mib_s_min,throughput_mib_s_max,\
 sender_syscalls_per_chunk,sender_syscalls_per_mib,sender_faults,sender_switches_voluntary,sender_switches_involuntary,sender_user_s,sender_sys_s,\
 receiver_syscalls_per_chunk,receiver_syscalls_per_mib,receiver_faults,receiver_switches_voluntary,receiver_switches_involuntary,receiver_user_s,receiver_sys_s,\
-zerocopy_sends,zerocopy_completions,zerocopy_copied";
+zerocopy_sends,zerocopy_completions,zerocopy_copied,zerocopy_bytes,zerocopy_copied_bytes";
 
 fn num(v: Option<f64>) -> String {
     v.map_or_else(String::new, |v| format!("{v:.6}").trim_end_matches('0').trim_end_matches('.').to_owned())
@@ -121,8 +121,14 @@ pub fn render(r: &BenchReport) -> String {
         cells.extend(side(c.receiver.as_ref()));
         let zc = c.sender.as_ref().and_then(|s| s.zerocopy);
         cells.extend(
-            [zc.map(|z| z.sends), zc.map(|z| z.completions), zc.map(|z| z.copied)]
-                .map(|v| v.map_or_else(String::new, |v| v.to_string())),
+            [
+                zc.map(|z| z.sends),
+                zc.map(|z| z.completions),
+                zc.map(|z| z.copied),
+                zc.map(|z| z.bytes),
+                zc.map(|z| z.copied_bytes),
+            ]
+            .map(|v| v.map_or_else(String::new, |v| v.to_string())),
         );
         let _ = writeln!(out, "{}", cells.join(","));
     }

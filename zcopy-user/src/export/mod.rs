@@ -143,8 +143,20 @@ mod tests {
             receiver: Some(side(101, "read", 70, None)),
             verified: "bytes and CRC-32 match".into(),
         };
-        let runs =
-            vec![run(1000.0, Some(ZeroCopyStats { sends: 1024, completions: 1024, copied: 1024 })), run(1200.0, None)];
+        let runs = vec![
+            run(
+                1000.0,
+                Some(ZeroCopyStats {
+                    sends: 1024,
+                    completions: 1024,
+                    copied: 1024,
+                    bytes: 64 << 20,
+                    completed_bytes: 64 << 20,
+                    copied_bytes: 64 << 20,
+                }),
+            ),
+            run(1200.0, None),
+        ];
         let senders: Vec<_> = runs.iter().map(|r| &r.sender).collect();
         let receivers: Vec<_> = runs.iter().filter_map(|r| r.receiver.as_ref()).collect();
         let base = |strategy: Strategy, status, reason: Option<&str>| {

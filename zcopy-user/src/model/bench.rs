@@ -239,11 +239,7 @@ impl SideSummary {
         let per_run = mean_of(sides.iter().map(|s| s.syscalls_total.map(|v| v as f64)));
         let mib = size as f64 / f64::from(1 << 20);
         let field = |get: &dyn Fn(&SideRun) -> Option<u64>| mean_of(sides.iter().map(|s| get(s).map(|v| v as f64)));
-        let zerocopy = sides.iter().filter_map(|s| s.zerocopy).reduce(|a, b| ZeroCopyStats {
-            sends: a.sends + b.sends,
-            completions: a.completions + b.completions,
-            copied: a.copied + b.copied,
-        });
+        let zerocopy = sides.iter().filter_map(|s| s.zerocopy).reduce(ZeroCopyStats::plus);
         Some(Self {
             calls,
             syscalls_per_run: per_run,

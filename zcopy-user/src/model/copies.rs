@@ -76,9 +76,13 @@ pub enum CopyKind {
     ByReference,
     /// A device transferred them to or from user memory (O_DIRECT).
     DeviceDma,
-    /// Sent zero-copy from pinned user pages (MSG_ZEROCOPY, io_uring SEND_ZC);
-    /// the kernel's completion reports say whether it had to copy after all.
+    /// Sent zero-copy from pinned user pages (MSG_ZEROCOPY, io_uring SEND_ZC),
+    /// and not reported or measured copied afterwards.
     ZeroCopySend,
+    /// Asked to go zero-copy, but the kernel copied the pinned user pages
+    /// after all (loopback or another local receiver, a device without
+    /// scatter-gather): a CPU copy, deferred.
+    ZeroCopyCopied,
     /// A character device's driver decides (e.g. /dev/zero, /dev/null).
     DeviceSpecific,
     /// The fd kinds do not tell.
@@ -86,9 +90,10 @@ pub enum CopyKind {
 }
 
 impl CopyKind {
-    /// Whether the CPU copied the bytes (the three `Cpu*` kinds).
+    /// Whether the CPU copied the bytes (the three `Cpu*` kinds, and
+    /// zero-copy sends the kernel copied anyway).
     pub fn is_cpu_copy(self) -> bool {
-        matches!(self, Self::CpuKernelToUser | Self::CpuUserToKernel | Self::CpuKernelToKernel)
+        matches!(self, Self::CpuKernelToUser | Self::CpuUserToKernel | Self::CpuKernelToKernel | Self::ZeroCopyCopied)
     }
 
     pub fn label(self) -> &'static str {
@@ -99,6 +104,7 @@ impl CopyKind {
             Self::ByReference => "moved by reference (no copy)",
             Self::DeviceDma => "device DMA to/from user memory",
             Self::ZeroCopySend => "sent zero-copy from pinned user pages",
+            Self::ZeroCopyCopied => "zero-copy send, copied anyway (CPU copy)",
             Self::DeviceSpecific => "character device (driver-specific)",
             Self::Unclassified => "unclassified",
         }

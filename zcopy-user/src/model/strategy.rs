@@ -225,14 +225,66 @@ mod tests {
         assert!(Strategy::MsgZerocopy.unsupported_sink(SinkKind::Unix).is_some());
     }
 }
-/// Zero-copy send accounting, as the kernel reported it.
+/// Zero-copy send accounting, as the kernel reported it: each send's
+/// completion (MSG_ZEROCOPY error-queue notification, io_uring SEND_ZC
+/// notification) says whether the kernel sent the pinned pages or had to
+/// copy them after all (SO_EE_CODE_ZEROCOPY_COPIED /
+/// IORING_NOTIF_USAGE_ZC_COPIED). Bytes are the sends' own byte counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ZeroCopyStats {
     /// Zero-copy sends submitted.
     pub sends: u64,
     /// Sends whose completion (notification) arrived.
     pub completions: u64,
-    /// Of those, sends the kernel reports it had to copy anyway
-    /// (SO_EE_CODE_ZEROCOPY_COPIED / IORING_NOTIF_USAGE_ZC_COPIED).
+    /// Of those, sends the kernel reports it had to copy anyway.
     pub copied: u64,
+    /// Bytes the zero-copy sends took.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Bytes of the completed sends.
+    #[serde(default)]
+    pub completed_bytes: u64,
+    /// Bytes of the sends reported copied: a CPU copy of the pinned pages
+    /// the kernel made after all (for MSG_ZEROCOPY, the flag of a coalesced
+    /// range of sends is the flag of its first completion).
+    #[serde(default)]
+    pub copied_bytes: u64,
+}
+
+impl ZeroCopyStats {
+    /// Where these figures come from.
+    pub const SOURCE: &str = "the kernel's completion reports: SO_EE_CODE_ZEROCOPY_COPIED on MSG_ZEROCOPY, IORING_NOTIF_USAGE_ZC_COPIED on SEND_ZC";
+
+    /// The sum of two runs' (or two workers') accounting.
+    pub fn plus(self, o: Self) -> Self {
+        Self {
+            sends: self.sends.saturating_add(o.sends),
+            completions: self.completions.saturating_add(o.completions),
+            copied: self.copied.saturating_add(o.copied),
+            bytes: self.bytes.saturating_add(o.bytes),
+            completed_bytes: self.completed_bytes.saturating_add(o.completed_bytes),
+            copied_bytes: self.copied_bytes.saturating_add(o.copied_bytes),
+        }
+    }
+
+    /// Bytes completed without the copied flag: really sent zero-copy.
+    pub fn zero_copy_bytes(&self) -> u64 {
+        self.completed_bytes.saturating_sub(self.copied_bytes)
+    }
+}
+
+impl fmt::Display for ZeroCopyStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} zero-copy sends ({} bytes), {} completed, {} of them copied by the kernel anyway \
+             ({} bytes: a CPU copy of the pinned pages; {} bytes went without a copy)",
+            self.sends,
+            self.bytes,
+            self.completions,
+            self.copied,
+            self.copied_bytes,
+            self.zero_copy_bytes()
+        )
+    }
 }

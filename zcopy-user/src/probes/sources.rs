@@ -25,7 +25,6 @@ pub fn bench(coverage: Coverage) -> BTreeMap<String, String> {
         ),
         ("user_s, sys_s", "measured: getrusage(RUSAGE_SELF) of each worker, before go and after the window"),
         ("resident_before", "measured: mincore(2) on the source file right before go"),
-        ("zerocopy", "reported by the kernel: MSG_ZEROCOPY error-queue completions / io_uring SEND_ZC notifications"),
     ];
     let probed = [
         (
@@ -42,6 +41,13 @@ pub fn bench(coverage: Coverage) -> BTreeMap<String, String> {
         ("data.pagecache_added_bytes", from(Group::PageCache, "in the worker's context")),
         ("net_transmit", from(Group::NetDevice, "machine-wide from go to the workers' stop; loopback does no DMA")),
         ("data.copied_bytes", from(Group::CopyRoutines, "in the worker's context")),
+        (
+            "zerocopy, copies (zero_copy_copied)",
+            format!(
+                "reported: {}; each send's bytes are the count its call returned",
+                crate::model::ZeroCopyStats::SOURCE
+            ),
+        ),
     ];
     fixed
         .into_iter()

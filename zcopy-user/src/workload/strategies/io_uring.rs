@@ -49,6 +49,7 @@ pub fn run(t: &Transfer<'_>, zero_copy: bool) -> io::Result<SendStats> {
             let last = offset + len as u64 >= t.size || i + 1 == DEPTH;
             let send = if zero_copy {
                 zc.sends += 1;
+                zc.bytes += len as u64;
                 opcode::SendZc::new(sink, buf.as_ptr(), len32)
                     .flags(libc::MSG_WAITALL)
                     .zc_flags(IORING_SEND_ZC_REPORT_USAGE)
@@ -76,9 +77,13 @@ pub fn run(t: &Transfer<'_>, zero_copy: bool) -> io::Result<SendStats> {
             for cqe in ring.completion() {
                 let flags = cqe.flags();
                 if cqueue::notif(flags) {
+                    // A notification carries its send's user_data.
+                    let bytes = lens.get((cqe.user_data() / 2) as usize).copied().unwrap_or(0) as u64;
                     zc.completions += 1;
+                    zc.completed_bytes += bytes;
                     if (cqe.result() as u32) & IORING_NOTIF_USAGE_ZC_COPIED != 0 {
                         zc.copied += 1;
+                        zc.copied_bytes += bytes;
                     }
                     pending -= 1;
                     continue;

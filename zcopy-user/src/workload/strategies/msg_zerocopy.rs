@@ -24,14 +24,14 @@ pub fn run(t: &Transfer<'_>) -> io::Result<SendStats> {
         .map_err(|e| io::Error::new(e.kind(), format!("setting SO_ZEROCOPY: {e}")))?;
     let len = usize::try_from(t.size).map_err(io::Error::other)?;
     let map = sys::Mapping::new(t.src.as_fd(), len, false)?;
-    let mut zc = ZeroCopyStats::default();
+    let mut zc = Ledger::default();
     let mut offset = 0usize;
     while offset < len {
         let want = t.chunk_at(offset as u64);
         // SAFETY (of the pointer): inside the mapping, which outlives every send.
         match sys::send(t.sink, map.as_ptr().wrapping_add(offset), want, libc::MSG_ZEROCOPY) {
             Ok(n) => {
-                zc.sends += 1;
+                zc.sent(n);
                 offset += n;
             }
             // Too much pinned memory outstanding: wait for completions.
@@ -39,15 +39,44 @@ pub fn run(t: &Transfer<'_>) -> io::Result<SendStats> {
             Err(e) => return Err(e),
         }
     }
-    while zc.completions < zc.sends {
+    while zc.stats.completions < zc.stats.sends {
         drain(t.sink, &mut zc, true)?;
     }
     map.unmap()?;
-    Ok(SendStats { bytes: offset as u64, zerocopy: Some(zc) })
+    Ok(SendStats { bytes: offset as u64, zerocopy: Some(zc.stats) })
+}
+
+/// The sends' sizes by id, to turn the kernel's completion ranges into bytes.
+/// A fresh socket numbers its zero-copy sends 0, 1, 2, ... (sk_zckey): one id
+/// per send that returned bytes.
+#[derive(Default)]
+struct Ledger {
+    stats: ZeroCopyStats,
+    sizes: Vec<u64>,
+}
+
+impl Ledger {
+    fn sent(&mut self, n: usize) {
+        self.stats.sends += 1;
+        self.stats.bytes += n as u64;
+        self.sizes.push(n as u64);
+    }
+
+    /// Sends `lo..=hi` completed; `copied`: the kernel copied them.
+    fn completed(&mut self, lo: u32, hi: u32, copied: bool) {
+        let n = u64::from(hi.wrapping_sub(lo)) + 1;
+        let bytes: u64 = (0..n).filter_map(|i| self.sizes.get(usize::try_from(u64::from(lo) + i).ok()?)).sum();
+        self.stats.completions += n;
+        self.stats.completed_bytes += bytes;
+        if copied {
+            self.stats.copied += n;
+            self.stats.copied_bytes += bytes;
+        }
+    }
 }
 
 /// Reads zero-copy completions from the error queue; `wait` blocks for one.
-fn drain(fd: BorrowedFd<'_>, zc: &mut ZeroCopyStats, wait: bool) -> io::Result<()> {
+fn drain(fd: BorrowedFd<'_>, zc: &mut Ledger, wait: bool) -> io::Result<()> {
     if wait {
         let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: 0, revents: 0 };
         // SAFETY: one valid pollfd; POLLERR is always reported.
@@ -74,11 +103,7 @@ fn drain(fd: BorrowedFd<'_>, zc: &mut ZeroCopyStats, wait: bool) -> io::Result<(
                 let err = libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>().read_unaligned();
                 if err.ee_origin == SO_EE_ORIGIN_ZEROCOPY && err.ee_errno == 0 {
                     // ee_info..=ee_data: the range of send calls completed.
-                    let n = u64::from(err.ee_data.wrapping_sub(err.ee_info)) + 1;
-                    zc.completions += n;
-                    if err.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0 {
-                        zc.copied += n;
-                    }
+                    zc.completed(err.ee_info, err.ee_data, err.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0);
                 }
                 cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
             }
