@@ -102,6 +102,12 @@ fn fetch(port: u16) -> u64 {
 /// Attaches zcopy with `target` args, makes the requests, stops zcopy with
 /// Ctrl-C; returns (summary, bytes the client received).
 fn profile(target: &[String], port: u16, dir: &Path) -> (Value, u64) {
+    profile_while(target, dir, || (0..REQUESTS).map(|_| fetch(port)).sum())
+}
+
+/// Attaches zcopy with `target` args, runs `drive`, stops zcopy with
+/// Ctrl-C; returns (summary, what `drive` returned).
+fn profile_while<T>(target: &[String], dir: &Path, drive: impl FnOnce() -> T) -> (Value, T) {
     let json = dir.join("summary.json");
     let mut zc = Command::new(zcopy())
         .args(["trace", "--no-report", "--export-json"])
@@ -114,7 +120,7 @@ fn profile(target: &[String], port: u16, dir: &Path) -> (Value, u64) {
     let mut line = String::new();
     err.read_line(&mut line).expect("zcopy's first line");
     assert!(line.starts_with("zcopy: tracing"), "{line}");
-    let received: u64 = (0..REQUESTS).map(|_| fetch(port)).sum();
+    let received = drive();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(zc.id() as i32, libc::SIGINT) };
     let status = zc.wait().expect("zcopy ends");
@@ -169,6 +175,14 @@ fn nginx_is_profiled_by_pid_and_its_strategy_named() {
             assert!(f["savings"].as_array().expect("savings").is_empty(), "{f}");
         } else {
             assert!(top.starts_with("read+write"), "{f}");
+            // The advice rests on measured pass-through: nginx's threads
+            // wrote every body byte they had just read from the file.
+            let pass = &f["pass_through"];
+            assert_eq!(
+                (pass["relay"].as_bool(), u(&pass["bytes_in"]), u(&pass["passed_on"])),
+                (Some(true), body, body),
+                "{f}"
+            );
             assert_eq!(f["savings"][0]["use_"], "sendfile", "{f}");
             assert_eq!(u(&f["savings"][0]["cpu_copy_bytes_saved"]), 2 * body, "{f}");
         }
@@ -183,6 +197,96 @@ fn nginx_is_profiled_by_pid_and_its_strategy_named() {
     assert_eq!(flow(&s, "file -> socket")["strategies"][0]["strategy"], "sendfile");
     assert_eq!(to_sockets(&s), received);
     drop(nginx);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A `zcopy-helper MODE ARGS...` server; returns it and the port it listens on.
+fn helper_server(args: &[String]) -> (Child, u16) {
+    let mut helper = Command::new(common::helper()).args(args).stdout(Stdio::piped()).spawn().expect("helper");
+    let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("listening line");
+    let port = line.trim().strip_prefix("listening ").expect("listening PORT").parse().expect("port");
+    (helper, port)
+}
+
+#[test]
+fn copy_advice_is_for_relays_only() {
+    use std::io::{Read as _, Write as _};
+    if !bpf_available("copy_advice_is_for_relays_only") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+
+    // A relay: 16 MiB from a client, through the proxy, to an upstream sink.
+    const RELAYED: u64 = 16 << 20;
+    let upstream = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let upstream_port = upstream.local_addr().expect("addr").port();
+    let sink = std::thread::spawn(move || {
+        let (mut s, _) = upstream.accept().expect("accept");
+        std::io::copy(&mut s, &mut std::io::sink()).expect("drain")
+    });
+    let (mut proxy, port) = helper_server(&["proxy".into(), upstream_port.to_string()]);
+    let (s, ()) = profile_while(&["--pid".into(), proxy.id().to_string()], &dir, || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let chunk = vec![5u8; 1 << 20];
+        for _ in 0..RELAYED >> 20 {
+            c.write_all(&chunk).expect("send");
+        }
+        drop(c);
+        assert!(proxy.wait().expect("proxy ends").success());
+    });
+    assert_eq!(sink.join().expect("sink"), RELAYED);
+    let f = flow(&s, "socket -> socket");
+    let pass = &f["pass_through"];
+    assert_eq!(
+        (u(&pass["bytes_in"]), u(&pass["bytes_out"]), u(&pass["passed_on"]), pass["relay"].as_bool()),
+        (RELAYED, RELAYED, RELAYED, Some(true)),
+        "{f}"
+    );
+    assert_eq!(f["savings"][0]["use_"], "splice through a pipe", "{f}");
+    assert_eq!(u(&f["savings"][0]["cpu_copy_bytes_saved"]), 2 * RELAYED, "{f}");
+
+    // Requests in, replies out: 2000 requests of 100 bytes, each answered
+    // with 4096 bytes the server made. Nothing is passed through.
+    const REQUESTS_IN: u64 = 2000;
+    let (mut server, port) = helper_server(&["replies".into(), "100".into(), "4096".into()]);
+    let (s, got) = profile_while(&["--pid".into(), server.id().to_string()], &dir, || {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        let mut reply = vec![0u8; 4096];
+        let mut got = 0u64;
+        for _ in 0..REQUESTS_IN {
+            c.write_all(&[1u8; 100]).expect("request");
+            c.read_exact(&mut reply).expect("reply");
+            got += reply.len() as u64;
+        }
+        drop(c);
+        assert!(server.wait().expect("server ends").success());
+        got
+    });
+    assert_eq!(got, REQUESTS_IN * 4096);
+    let flows = s["flows"].as_array().expect("flows");
+    assert!(
+        flows.iter().all(|f| f["savings"].as_array().is_none_or(Vec::is_empty)),
+        "advice for a non-relay: {flows:?}"
+    );
+    let f = flow(&s, "socket in, socket out");
+    assert!(
+        f["strategies"][0]["strategy"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("requests in (recvfrom), replies out (sendto)")),
+        "{f}"
+    );
+    assert_eq!(u(&f["bytes"]), REQUESTS_IN * 100, "the requests, consumed: {f}");
+    assert_eq!(u(&flow(&s, "memory -> socket")["bytes"]), got, "every reply was made in memory");
+    let pass = &f["pass_through"];
+    // Each reply passes on at most the 100 bytes its thread just read.
+    assert_eq!(
+        (u(&pass["bytes_in"]), u(&pass["bytes_out"]), u(&pass["passed_on"]), pass["relay"].as_bool()),
+        (REQUESTS_IN * 100, got, REQUESTS_IN * 100, Some(false)),
+        "{f}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

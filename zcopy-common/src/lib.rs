@@ -27,6 +27,12 @@ pub const SLOT_TRACKED: u32 = 1;
 /// argument (`args[1]`: mmap, munmap, msync, madvise), not its return value.
 pub const SLOT_BYTES_FROM_LEN_ARG: u32 = 2;
 
+/// [`SlotConfig::flags`]: the call copies bytes from its source fd into user
+/// memory (read, recvfrom, ...), or from user memory to its destination fd
+/// (write, sendto, ...): the two halves of a relay (see [`Relay`]).
+pub const SLOT_READS_INTO_USER: u32 = 4;
+pub const SLOT_WRITES_FROM_USER: u32 = 8;
+
 /// [`SlotConfig::flags`]: bits 8..11 hold 1 + the index of the argument that
 /// is the source fd (0: none); bits 12..15 the same for the destination fd.
 pub const SLOT_SRC_FD_SHIFT: u32 = 8;
@@ -65,6 +71,32 @@ pub struct FlowKey {
     /// operations: `src` is the kind of the request's file, `dst` is NONE).
     pub src: u8,
     pub dst: u8,
+}
+
+/// The flow slot of relayed bytes: per process, source kind (of the read)
+/// and destination kind (of the write), the writes that passed on bytes
+/// the same thread had read (`calls`) and those bytes (`bytes`); see [`Relay`].
+pub const RELAY_SLOT: u16 = 0xff;
+
+/// A write passes on the bytes its thread read if it ends within this long
+/// of the read (or of the previous write that passed some on).
+pub const RELAY_WINDOW_NS: u64 = 1_000_000_000;
+
+/// Per thread (an array indexed by `tid % MAX_INFLIGHT`, like [`Inflight`]):
+/// bytes it read from a file, socket or pipe into user memory and has not
+/// written out yet. A write of n bytes within [`RELAY_WINDOW_NS`] passes on
+/// min(n, pending) of them: counted under [`RELAY_SLOT`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Relay {
+    pub pending: u64,
+    /// bpf_ktime_get_ns of the last read or passing write.
+    pub at_ns: u64,
+    /// The thread the record belongs to (0: free).
+    pub tid: u32,
+    /// `fd_kind` of the source read.
+    pub src: u8,
+    pub _pad: [u8; 3],
 }
 
 /// Flow slots at and above this are io_uring operations (`slot - base` is the

@@ -24,7 +24,7 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, MAX_WANTED_COMMS, ProcStats, SlotConfig,
+    Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, Relay, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, MAX_WANTED_COMMS, ProcStats, SlotConfig,
     SyscallKey, SyscallStats, TARGET_EXITED, TargetFlags, Transmit, drop_reason, netdev,
 };
 
@@ -60,6 +60,10 @@ static PROCS: PerCpuHashMap<u32, ProcStats> = PerCpuHashMap::with_max_entries(MA
 /// Thread id -> the tracked syscall it is inside of.
 #[map]
 static INFLIGHT: Array<Inflight> = Array::with_max_entries(MAX_INFLIGHT, 0);
+
+/// Thread id -> bytes it read and has not passed on yet (relay detection).
+#[map]
+static RELAYS: Array<Relay> = Array::with_max_entries(MAX_INFLIGHT, 0);
 
 /// Process -> command name, written at fork and exec.
 #[map]

@@ -20,11 +20,12 @@ use aya_ebpf::{
 };
 use aya_log_ebpf::debug;
 use zcopy_common::{
-    FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK,
-    SLOT_MSG_FLAGS_SHIFT, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SyscallKey, SyscallStats, drop_reason, fd_kind,
+    FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, RELAY_SLOT, RELAY_WINDOW_NS, Relay,
+    SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_MSG_FLAGS_SHIFT, SLOT_READS_INTO_USER,
+    SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SyscallKey, SyscallStats, drop_reason, fd_kind,
 };
 
-use crate::{FLOWS, INFLIGHT, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
+use crate::{FLOWS, INFLIGHT, RELAYS, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
 
 const ID: usize = 8;
 const ARGS: usize = 16;
@@ -165,7 +166,51 @@ fn try_sys_exit(tgid: u32, tid: u32, nr: i64, ret: i64) -> Result<u32, i64> {
         let flow = FlowKey { tgid, slot: inflight.slot as u16, src: inflight.src, dst: inflight.dst };
         upsert(&FLOWS, flow, drop_reason::SYSCALL_MAP_FULL, count);
     }
+    if bytes > 0 && !failed {
+        relay(tgid, tid, &inflight, bytes);
+    }
     Ok(0)
+}
+
+/// Relay detection: a read into user memory from a file, socket or pipe
+/// leaves `bytes` pending for its thread; a write from user memory to one
+/// of those within `RELAY_WINDOW_NS` passes on min(written, pending).
+#[inline(always)]
+fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
+    let passable = |kind: u8| matches!(kind, fd_kind::REGULAR | fd_kind::SOCKET | fd_kind::PIPE);
+    let reads = call.flags & SLOT_READS_INTO_USER != 0 && passable(call.src);
+    let writes = call.flags & SLOT_WRITES_FROM_USER != 0 && passable(call.dst);
+    if !reads && !writes {
+        return;
+    }
+    let Some(state) = RELAYS.get_ptr_mut(tid & (MAX_INFLIGHT - 1)) else {
+        return;
+    };
+    // SAFETY: the current time; no arguments.
+    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
+    // SAFETY: a pointer to an array value; only the thread named in it writes it.
+    let last = unsafe { *state };
+    let fresh = last.tid == tid && now.saturating_sub(last.at_ns) <= RELAY_WINDOW_NS;
+    if reads {
+        let pending = if fresh && last.src == call.src { last.pending.saturating_add(bytes) } else { bytes };
+        // SAFETY: as above.
+        unsafe { *state = Relay { pending, at_ns: now, tid, src: call.src, _pad: [0; 3] } };
+        return;
+    }
+    if !fresh || last.pending == 0 {
+        return;
+    }
+    let passed = last.pending.min(bytes);
+    // SAFETY: as above.
+    unsafe {
+        (*state).pending = last.pending - passed;
+        (*state).at_ns = now;
+    }
+    let key = FlowKey { tgid, slot: RELAY_SLOT, src: last.src, dst: call.dst };
+    upsert(&FLOWS, key, drop_reason::SYSCALL_MAP_FULL, |s: &mut SyscallStats| {
+        s.calls += 1;
+        s.bytes += passed;
+    });
 }
 
 /// The syscall arguments zcopy uses: args[1] (a length for the mapping

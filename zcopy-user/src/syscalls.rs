@@ -2,8 +2,8 @@
 //! architecture and what their "bytes" mean.
 
 use zcopy_common::{
-    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_MSG_FLAGS_SHIFT, SLOT_SRC_FD_SHIFT,
-    SLOT_TRACKED, SlotConfig,
+    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_MSG_FLAGS_SHIFT, SLOT_READS_INTO_USER,
+    SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SlotConfig,
 };
 
 /// What the `bytes` of a syscall count.
@@ -30,25 +30,40 @@ pub struct Syscall {
     pub src_fd: Option<u8>,
     /// Index of the argument that is the fd data goes to, if any.
     pub dst_fd: Option<u8>,
+    /// Whether the call copies between its fd and the caller's buffers.
+    pub user_copy: UserCopy,
+}
+
+/// Which way a call copies between an fd and user memory, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserCopy {
+    /// read(2) and friends: source fd -> user buffer.
+    IntoUser,
+    /// write(2) and friends: user buffer -> destination fd.
+    FromUser,
+    /// Maps, splices, gifts pages, or carries no byte count.
+    No,
 }
 
 const fn sc(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
-    Syscall { name, nr, bytes, src_fd: None, dst_fd: None }
+    Syscall { name, nr, bytes, src_fd: None, dst_fd: None, user_copy: UserCopy::No }
 }
 
 /// Data comes from the fd in argument 0 (read and friends).
 const fn from_fd0(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
-    Syscall { name, nr, bytes, src_fd: Some(0), dst_fd: None }
+    let user_copy = if matches!(bytes, Bytes::Returned) { UserCopy::IntoUser } else { UserCopy::No };
+    Syscall { name, nr, bytes, src_fd: Some(0), dst_fd: None, user_copy }
 }
 
 /// Data goes to the fd in argument 0 (write and friends).
 const fn to_fd0(name: &'static str, nr: i64, bytes: Bytes) -> Syscall {
-    Syscall { name, nr, bytes, src_fd: None, dst_fd: Some(0) }
+    let user_copy = if matches!(bytes, Bytes::Returned) { UserCopy::FromUser } else { UserCopy::No };
+    Syscall { name, nr, bytes, src_fd: None, dst_fd: Some(0), user_copy }
 }
 
 /// Data goes from the fd in argument `src` to the fd in argument `dst`.
 const fn fd_to_fd(name: &'static str, nr: i64, src: u8, dst: u8) -> Syscall {
-    Syscall { name, nr, bytes: Bytes::Returned, src_fd: Some(src), dst_fd: Some(dst) }
+    Syscall { name, nr, bytes: Bytes::Returned, src_fd: Some(src), dst_fd: Some(dst), user_copy: UserCopy::No }
 }
 
 /// Every tracked syscall; its index is its slot in the kernel maps.
@@ -63,13 +78,28 @@ pub const TRACKED: &[Syscall] = &[
     to_fd0("pwritev", libc::SYS_pwritev, Bytes::Returned),
     from_fd0("preadv2", libc::SYS_preadv2, Bytes::Returned),
     to_fd0("pwritev2", libc::SYS_pwritev2, Bytes::Returned),
-    Syscall { name: "mmap", nr: libc::SYS_mmap, bytes: Bytes::LengthArg, src_fd: Some(4), dst_fd: None },
+    Syscall {
+        name: "mmap",
+        nr: libc::SYS_mmap,
+        bytes: Bytes::LengthArg,
+        src_fd: Some(4),
+        dst_fd: None,
+        user_copy: UserCopy::No,
+    },
     sc("munmap", libc::SYS_munmap, Bytes::LengthArg),
     sc("msync", libc::SYS_msync, Bytes::LengthArg),
     sc("madvise", libc::SYS_madvise, Bytes::LengthArg),
     fd_to_fd("sendfile", libc::SYS_sendfile, 1, 0),
     fd_to_fd("splice", libc::SYS_splice, 0, 2),
-    to_fd0("vmsplice", libc::SYS_vmsplice, Bytes::Returned),
+    // Hands the pipe references to user pages: no copy from user memory.
+    Syscall {
+        name: "vmsplice",
+        nr: libc::SYS_vmsplice,
+        bytes: Bytes::Returned,
+        src_fd: None,
+        dst_fd: Some(0),
+        user_copy: UserCopy::No,
+    },
     fd_to_fd("tee", libc::SYS_tee, 0, 1),
     fd_to_fd("copy_file_range", libc::SYS_copy_file_range, 0, 2),
     to_fd0("sendto", libc::SYS_sendto, Bytes::Returned),
@@ -104,7 +134,12 @@ pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
             | if sc.bytes == Bytes::LengthArg { SLOT_BYTES_FROM_LEN_ARG } else { 0 }
             | fd(sc.src_fd, SLOT_SRC_FD_SHIFT)
             | fd(sc.dst_fd, SLOT_DST_FD_SHIFT)
-            | fd(msg_flags_arg(sc.name), SLOT_MSG_FLAGS_SHIFT);
+            | fd(msg_flags_arg(sc.name), SLOT_MSG_FLAGS_SHIFT)
+            | match sc.user_copy {
+                UserCopy::IntoUser => SLOT_READS_INTO_USER,
+                UserCopy::FromUser => SLOT_WRITES_FROM_USER,
+                UserCopy::No => 0,
+            };
         Some((nr, SlotConfig { slot, flags }))
     })
 }

@@ -27,6 +27,16 @@
 //! read()+write() or sendfile() calls. It prints `{"work_s":..}`: the time of
 //! the work alone, without any tracer's start-up.
 //!
+//! `zcopy-helper proxy UPSTREAM_PORT` is a relay: it listens on 127.0.0.1,
+//! prints `listening PORT`, accepts one client, connects to
+//! 127.0.0.1:UPSTREAM_PORT and forwards what the client sends there in
+//! 64 KiB read()+write() calls until the client closes, then exits.
+//!
+//! `zcopy-helper replies REQUEST REPLY` is a request/response server whose
+//! replies are not its requests: it listens, prints `listening PORT`,
+//! accepts one client and, for every REQUEST bytes it reads, writes REPLY
+//! bytes it makes itself, until the client closes.
+//!
 //! With `--wait-for-signal` as first argument, the parent first prints
 //! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
 
@@ -144,8 +154,54 @@ fn overhead(mode: &str, arg: &str) {
     println!("{{\"work_s\":{}}}", start.elapsed().as_secs_f64());
 }
 
+/// Listens on 127.0.0.1, prints `listening PORT`, accepts one client.
+fn accept_one() -> std::net::TcpStream {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| die(&format!("bind: {e}")));
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or_else(|e| die(&format!("address: {e}")));
+    println!("listening {port}");
+    let _ = std::io::stdout().flush();
+    listener.accept().map(|(s, _)| s).unwrap_or_else(|e| die(&format!("accept: {e}")))
+}
+
+/// Forwards one client to 127.0.0.1:`upstream` with read()+write().
+fn proxy(upstream: usize) {
+    use std::io::Read as _;
+    let mut client = accept_one();
+    let port = u16::try_from(upstream).unwrap_or_else(|_| die("UPSTREAM_PORT is a port"));
+    let mut up = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| die(&format!("connect: {e}")));
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => up.write_all(&buf[..n]).unwrap_or_else(|e| die(&format!("write upstream: {e}"))),
+            Err(e) => die(&format!("read client: {e}")),
+        }
+    }
+}
+
+/// Answers every `request` bytes read with `reply` bytes of its own.
+fn replies(request: usize, reply: usize) {
+    use std::io::Read as _;
+    let mut client = accept_one();
+    let mut req = vec![0u8; request.max(1)];
+    let mut answer = vec![0u8; reply.max(1)];
+    let mut n: u64 = 0;
+    while client.read_exact(&mut req).is_ok() {
+        n += 1;
+        // A reply made here, unlike the request (a counter in every byte).
+        answer.fill(n as u8);
+        client.write_all(&answer).unwrap_or_else(|e| die(&format!("reply: {e}")));
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "proxy") {
+        return proxy(arg(&args, 1, "UPSTREAM_PORT"));
+    }
+    if args.first().is_some_and(|a| a == "replies") {
+        return replies(arg(&args, 1, "REQUEST"), arg(&args, 2, "REPLY"));
+    }
     if args.first().is_some_and(|a| a == "overhead") {
         return overhead(args.get(1).map_or("", String::as_str), args.get(2).map_or("", String::as_str));
     }

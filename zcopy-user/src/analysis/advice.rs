@@ -2,30 +2,56 @@
 //! process uses for each, and what another strategy would save. Built from
 //! the classified copies (measured calls and bytes, fd kinds resolved in the
 //! kernel), so every figure is inferred from those, and says so.
+//!
+//! Bytes read into user memory and written out are a relay only where the
+//! process measurably passes them on: the kernel counts, per thread, the
+//! bytes each write takes from what that thread just read (`PassThrough`).
+//! Only relays get copy-saving advice; a server that reads requests and
+//! writes different replies is named for that, and gets none.
 
 use std::collections::BTreeMap;
 
-use crate::model::{CopyFlow, CopyKind, Endpoint, Flow, How, Saving, StrategyShare};
+use crate::model::{CopyFlow, CopyKind, Endpoint, Flow, How, Saving, StrategyShare, flows::PassThrough};
 
 const SOURCES: [Endpoint; 3] = [Endpoint::File, Endpoint::Socket, Endpoint::Pipe];
 
 /// Bytes, calls and syscall names of the reads from one kind of source into user memory.
 type Reads = (u64, u64, Vec<String>);
 
-/// Groups `copies` (one process or all) into flows, biggest first.
-pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
+/// Bytes, calls and syscall names of the writes to one kind of sink, and
+/// whether any of them was a zero-copy send.
+type Writes = (u64, u64, Vec<String>, bool);
+
+/// A read+write pairing that passes bytes on: (flow, bytes passed on, read calls).
+type Relay = (String, u64, u64);
+
+/// Syscall names, each once.
+fn names<'a>(copies: impl Iterator<Item = &'a CopyFlow>) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for c in copies {
+        if !names.contains(&c.syscall) {
+            names.push(c.syscall.clone());
+        }
+    }
+    names
+}
+
+/// Groups `copies` (one process or all) into flows, biggest first;
+/// `passed_on` holds the kernel's relay counters by (source, sink) kind.
+pub fn flows(copies: &[CopyFlow], mmap_calls: u64, passed_on: &BTreeMap<(Endpoint, Endpoint), u64>) -> Vec<Flow> {
     // In-kernel transfers name their source and sink directly.
-    let mut direct: BTreeMap<(String, String), Vec<StrategyShare>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<StrategyShare>> = BTreeMap::new();
     for c in copies.iter().filter(|c| c.from != Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
         let strategy = match c.kind {
-            CopyKind::ByReference => c.syscall.clone(),
             CopyKind::CpuKernelToKernel => format!("{} (copied in the kernel)", c.syscall),
             _ => c.syscall.clone(),
         };
-        direct
-            .entry((c.from.base().name().to_owned(), c.to.base().name().to_owned()))
-            .or_default()
-            .push(StrategyShare { strategy, bytes: c.bytes, share: 0.0, calls: c.calls });
+        out.entry(format!("{} -> {}", c.from.base(), c.to.base())).or_default().push(StrategyShare {
+            strategy,
+            bytes: c.bytes,
+            share: 0.0,
+            calls: c.calls,
+        });
     }
     // Through user memory: reads from a source, writes to a sink. Writes are
     // matched to the sources read, in proportion to what each gave.
@@ -33,29 +59,23 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
         let rs: Vec<&CopyFlow> =
             copies.iter().filter(|c| c.to == Endpoint::UserMemory && c.from.base() == src).collect();
         // A syscall can read both plain and O_DIRECT files: name it once.
-        let mut names: Vec<String> = Vec::new();
-        for c in &rs {
-            if !names.contains(&c.syscall) {
-                names.push(c.syscall.clone());
-            }
-        }
-        (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names)
+        (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names(rs.iter().copied()))
     };
-    let reads: Vec<(&str, Reads)> = SOURCES.iter().map(|s| (s.name(), read_into_user(*s))).collect();
+    let reads: Vec<(Endpoint, Reads)> = SOURCES.iter().map(|s| (*s, read_into_user(*s))).collect();
     let read_total: u64 = reads.iter().map(|(_, r)| r.0).sum();
-    let mut sinks: BTreeMap<String, (u64, u64, Vec<String>, bool)> = BTreeMap::new();
+    let mut sinks: BTreeMap<Endpoint, Writes> = BTreeMap::new();
     for c in copies.iter().filter(|c| c.from == Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
-        let e = sinks.entry(c.to.base().name().to_owned()).or_default();
+        let e = sinks.entry(c.to.base()).or_default();
         e.0 += c.bytes;
         e.1 += c.calls;
         if !e.2.contains(&c.syscall) {
             e.2.push(c.syscall.clone());
         }
-        e.3 |= c.kind == CopyKind::ZeroCopySend;
+        e.3 |= matches!(c.kind, CopyKind::ZeroCopySend | CopyKind::ZeroCopyCopied);
     }
-    let mut out: BTreeMap<(String, String), Vec<StrategyShare>> = direct;
-    let mut relays: Vec<(String, String, u64, u64, u64)> = Vec::new(); // (src, sink, bytes, read calls, write calls)
-    for (sink, (written, write_calls, write_names, zero_copy)) in &sinks {
+    let mut evidence: BTreeMap<String, PassThrough> = BTreeMap::new();
+    let mut relays: Vec<Relay> = Vec::new();
+    for (&sink, (written, write_calls, write_names, zero_copy)) in &sinks {
         let mut assigned = 0;
         for (src, (read, read_calls, read_names)) in &reads {
             if *read == 0 || read_total == 0 {
@@ -65,22 +85,37 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             if part == 0 {
                 continue;
             }
+            let pass = PassThrough::new(*read, *written, passed_on.get(&(*src, sink)).copied().unwrap_or(0));
+            let (reads, writes) = (read_names.join("/"), write_names.join("/"));
+            if !pass.relay {
+                // Not passed through: the reads are consumed (requests in),
+                // and what is written was made in memory (replies out).
+                let what = if *src == Endpoint::Socket && sink == Endpoint::Socket {
+                    format!("requests in ({reads}), replies out ({writes})")
+                } else {
+                    format!("{src} read ({reads}), different bytes written to {sink} ({writes})")
+                };
+                let flow = format!("{src} in, {sink} out");
+                out.entry(flow.clone()).or_default().push(StrategyShare {
+                    strategy: format!("{what}: not passed through"),
+                    bytes: *read,
+                    share: 0.0,
+                    calls: *read_calls,
+                });
+                evidence.insert(flow, pass);
+                continue;
+            }
             assigned += part;
             let calls = read_calls + write_calls * part / written.max(&1);
+            let flow = format!("{src} -> {sink}");
             let strategy = if *zero_copy {
-                format!("read + zero-copy send ({} + {})", read_names.join("/"), write_names.join("/"))
+                format!("read + zero-copy send ({reads} + {writes})")
             } else {
-                format!("read+write ({} + {})", read_names.join("/"), write_names.join("/"))
+                relays.push((flow.clone(), pass.passed_on, *read_calls));
+                format!("read+write ({reads} + {writes})")
             };
-            out.entry(((*src).to_owned(), sink.clone())).or_default().push(StrategyShare {
-                strategy,
-                bytes: part,
-                share: 0.0,
-                calls,
-            });
-            if !zero_copy {
-                relays.push(((*src).to_owned(), sink.clone(), part, *read_calls, write_calls * part / written.max(&1)));
-            }
+            out.entry(flow.clone()).or_default().push(StrategyShare { strategy, bytes: part, share: 0.0, calls });
+            evidence.insert(flow, pass);
         }
         let rest = written.saturating_sub(assigned);
         if rest > 0 {
@@ -89,7 +124,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             } else {
                 ("memory", format!("data made in memory ({})", write_names.join("/")))
             };
-            out.entry((src.to_owned(), sink.clone())).or_default().push(StrategyShare {
+            out.entry(format!("{src} -> {sink}")).or_default().push(StrategyShare {
                 strategy,
                 bytes: rest,
                 share: 0.0,
@@ -100,7 +135,7 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
     let total: u64 = out.values().flatten().map(|s| s.bytes).sum();
     let mut flows: Vec<Flow> = out
         .into_iter()
-        .map(|((src, sink), mut strategies)| {
+        .map(|(flow, mut strategies)| {
             let bytes: u64 = strategies.iter().map(|s| s.bytes).sum();
             for s in &mut strategies {
                 s.share = if bytes > 0 { s.bytes as f64 / bytes as f64 } else { 0.0 };
@@ -108,10 +143,11 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
             strategies.sort_by_key(|s| std::cmp::Reverse(s.bytes));
             let savings = relays
                 .iter()
-                .filter(|(s, k, b, ..)| *s == src && *k == sink && worth_advice(*b, total))
-                .filter_map(|&(_, _, b, read_calls, _)| saving(&src, &sink, b, read_calls))
+                .filter(|(f, b, _)| *f == flow && worth_advice(*b, total))
+                .filter_map(|(_, b, read_calls)| saving(&flow, *b, *read_calls))
                 .collect();
-            Flow { flow: format!("{src} -> {sink}"), bytes, strategies, savings, how: How::Inferred }
+            let pass_through = evidence.remove(&flow);
+            Flow { flow, bytes, strategies, savings, pass_through, how: How::Inferred }
         })
         .filter(|f| f.bytes > 0)
         .collect();
@@ -119,20 +155,18 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64) -> Vec<Flow> {
     flows
 }
 
-/// Advice only for relays that matter: at least 64 KiB and 1% of the bytes
-/// moved. Below that a "relay" is usually a request read and a response
-/// written, which no strategy would save.
+/// Advice only for relays that matter: at least 64 KiB and 1% of the bytes moved.
 fn worth_advice(bytes: u64, total: u64) -> bool {
     bytes >= 64 << 10 && bytes * 100 >= total
 }
 
-/// What replacing a read+write relay of `bytes` from `src` to `sink` would save.
-fn saving(src: &str, sink: &str, bytes: u64, read_calls: u64) -> Option<Saving> {
+/// What replacing a read+write relay of `bytes` on `flow` would save.
+fn saving(flow: &str, bytes: u64, read_calls: u64) -> Option<Saving> {
     let relay = "read+write".to_owned();
     let unchanged = "the process passes the bytes on unchanged (no TLS in user space, compression or templating; \
                      kernel TLS still allows it)";
-    Some(match (src, sink) {
-        ("file", "socket") => Saving {
+    Some(match flow {
+        "file -> socket" => Saving {
             instead_of: relay,
             use_: "sendfile".into(),
             cpu_copy_bytes_saved: 2 * bytes,
@@ -142,14 +176,14 @@ fn saving(src: &str, sink: &str, bytes: u64, read_calls: u64) -> Option<Saving> 
                  (measured here: no CPU copy on the sender), one call per chunk instead of a read and a write"
             ),
         },
-        ("file", "pipe") | ("socket", "pipe") => Saving {
+        "file -> pipe" | "socket -> pipe" => Saving {
             instead_of: relay,
             use_: "splice".into(),
             cpu_copy_bytes_saved: 2 * bytes,
             syscalls_saved: read_calls as i64,
             assumptions: format!("{unchanged}; splice moves page references into the pipe"),
         },
-        ("socket", "socket") | ("pipe", "socket") => Saving {
+        "socket -> socket" | "pipe -> socket" => Saving {
             instead_of: relay,
             use_: "splice through a pipe".into(),
             cpu_copy_bytes_saved: 2 * bytes,
@@ -158,7 +192,7 @@ fn saving(src: &str, sink: &str, bytes: u64, read_calls: u64) -> Option<Saving> 
                 "{unchanged}; two splice calls (source -> pipe -> socket) replace the read and the write"
             ),
         },
-        ("file", "file") => Saving {
+        "file -> file" => Saving {
             instead_of: relay,
             use_: "copy_file_range".into(),
             cpu_copy_bytes_saved: bytes,
@@ -196,7 +230,7 @@ mod tests {
             flow(CopyKind::ByReference, "sendfile", "file", "socket", 10, 10_000_000),
             flow(CopyKind::CpuUserToKernel, "writev", "user memory", "socket", 10, 2_000),
         ];
-        let f = flows(&copies, 0);
+        let f = flows(&copies, 0, &BTreeMap::new());
         assert_eq!(f[0].flow, "file -> socket");
         assert_eq!(f[0].strategies[0].strategy, "sendfile");
         assert_eq!(f[0].bytes, 10_000_000);
@@ -205,13 +239,18 @@ mod tests {
         assert_eq!(f[1].flow, "memory -> socket");
     }
 
+    fn passed(src: Endpoint, sink: Endpoint, bytes: u64) -> BTreeMap<(Endpoint, Endpoint), u64> {
+        BTreeMap::from([((src, sink), bytes)])
+    }
+
     #[test]
     fn a_read_write_server_gets_sendfile_advice_with_the_numbers() {
         let copies = vec![
             flow(CopyKind::CpuKernelToUser, "pread64", "file", "user memory", 320, 10_000_000),
             flow(CopyKind::CpuUserToKernel, "writev", "user memory", "socket", 330, 10_002_000),
         ];
-        let f = flows(&copies, 0);
+        let relayed = passed(Endpoint::File, Endpoint::Socket, 10_000_000);
+        let f = flows(&copies, 0, &relayed);
         let fs = f.iter().find(|f| f.flow == "file -> socket").unwrap();
         assert_eq!(fs.strategies[0].strategy, "read+write (pread64 + writev)");
 
@@ -219,7 +258,7 @@ mod tests {
         let mut mixed = copies.clone();
         mixed.insert(0, flow(CopyKind::CpuKernelToUser, "read", "file", "user memory", 1, 10));
         mixed.push(flow(CopyKind::DeviceDma, "read", "file (O_DIRECT)", "user memory", 1, 10));
-        let mixed_flows = flows(&mixed, 0);
+        let mixed_flows = flows(&mixed, 0, &relayed);
         let top = &mixed_flows.iter().find(|f| f.flow == "file -> socket").unwrap().strategies[0].strategy;
         assert_eq!(top, "read+write (read/pread64 + writev)");
         assert_eq!(fs.bytes, 10_000_000);
@@ -227,5 +266,45 @@ mod tests {
         assert_eq!((s.use_.as_str(), s.cpu_copy_bytes_saved, s.syscalls_saved), ("sendfile", 20_000_000, 320));
         assert!(s.assumptions.contains("TLS"));
         assert_eq!(f.iter().find(|f| f.flow == "memory -> socket").unwrap().bytes, 2_000);
+        let pass = fs.pass_through.as_ref().unwrap();
+        assert!(pass.relay && pass.evidence().contains("10000000 bytes in, 10002000 bytes out"), "{pass:?}");
+
+        // The same calls and bytes, but the writes did not pass on what was
+        // read (a small file read, then replies made in memory): no advice.
+        let f = flows(&copies, 0, &passed(Endpoint::File, Endpoint::Socket, 4096));
+        assert!(f.iter().all(|f| f.savings.is_empty()), "{f:?}");
+        let named = f.iter().find(|f| f.flow == "file in, socket out").unwrap();
+        assert!(!named.pass_through.as_ref().unwrap().relay);
+        assert!(named.strategies[0].strategy.contains("not passed through"), "{named:?}");
+    }
+
+    #[test]
+    fn a_request_response_server_is_named_and_gets_no_advice() {
+        // 1000 requests of 100 bytes in, 1000 replies of 4 KiB out: each
+        // reply passes on at most its request's 100 bytes.
+        let copies = vec![
+            flow(CopyKind::CpuKernelToUser, "recvfrom", "socket", "user memory", 1000, 100_000),
+            flow(CopyKind::CpuUserToKernel, "sendto", "user memory", "socket", 1000, 4_096_000),
+        ];
+        let f = flows(&copies, 0, &passed(Endpoint::Socket, Endpoint::Socket, 100_000));
+        assert!(f.iter().all(|f| f.savings.is_empty()), "{f:?}");
+        let exchange = f.iter().find(|f| f.flow == "socket in, socket out").unwrap();
+        assert!(
+            exchange.strategies[0].strategy.starts_with("requests in (recvfrom), replies out (sendto)"),
+            "{exchange:?}"
+        );
+        assert_eq!(exchange.bytes, 100_000, "the requests, consumed");
+        let replies = f.iter().find(|f| f.flow == "memory -> socket").unwrap();
+        assert_eq!(replies.bytes, 4_096_000, "every reply was made in memory");
+        let pass = exchange.pass_through.as_ref().unwrap();
+        assert_eq!((pass.bytes_in, pass.bytes_out, pass.passed_on), (100_000, 4_096_000, 100_000));
+        // A proxy forwarding the same bytes is a relay, and gets the advice.
+        let proxy = vec![
+            flow(CopyKind::CpuKernelToUser, "read", "socket", "user memory", 100, 6_553_600),
+            flow(CopyKind::CpuUserToKernel, "write", "user memory", "socket", 100, 6_553_600),
+        ];
+        let f = flows(&proxy, 0, &passed(Endpoint::Socket, Endpoint::Socket, 6_553_600));
+        assert_eq!(f[0].flow, "socket -> socket");
+        assert_eq!(f[0].savings[0].use_, "splice through a pipe");
     }
 }

@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use zcopy_common::{IO_URING_SLOT_BASE, SyscallStats, fd_kind};
+use zcopy_common::{IO_URING_SLOT_BASE, RELAY_SLOT, SyscallStats, fd_kind};
 
 use crate::{
     model::{CopyFlow, CopyKind, Endpoint, How, ZeroCopyStats, copies::Via},
-    syscalls,
+    syscalls::{self, UserCopy},
 };
 
 /// The endpoint an fd of kind `kind` (zcopy_common::fd_kind) is.
@@ -29,15 +29,18 @@ pub fn endpoint(kind: u8) -> Endpoint {
     }
 }
 
-const READS: &[&str] = &["read", "pread64", "readv", "preadv", "preadv2", "recvfrom", "recvmsg"];
-const WRITES: &[&str] = &["write", "pwrite64", "writev", "pwritev", "pwritev2", "sendto", "sendmsg"];
+/// How `syscall` copies between an fd and user memory (see `syscalls::TRACKED`).
+fn user_copy(syscall: &str) -> UserCopy {
+    syscalls::TRACKED.iter().find(|s| s.name == syscall).map_or(UserCopy::No, |s| s.user_copy)
+}
 
 /// The rule for `syscall` moving bytes from an fd of kind `src` to one of
 /// kind `dst`; `None` for calls that move no data (mmap maps, it does not copy).
 pub fn classify(syscall: &str, src: u8, dst: u8) -> Option<(CopyKind, &'static str)> {
     use CopyKind::*;
     use fd_kind::*;
-    Some(if READS.contains(&syscall) {
+    let direction = user_copy(syscall);
+    Some(if direction == UserCopy::IntoUser {
         match src {
             REGULAR => (CpuKernelToUser, "reading a cached file copies page cache -> user buffer"),
             REGULAR_DIRECT => (DeviceDma, "an O_DIRECT read has the device write into user memory"),
@@ -46,7 +49,7 @@ pub fn classify(syscall: &str, src: u8, dst: u8) -> Option<(CopyKind, &'static s
             CHAR_DEVICE => (DeviceSpecific, "a character device's driver fills the buffer its own way"),
             _ => (Unclassified, "the fd kind does not tell"),
         }
-    } else if WRITES.contains(&syscall) {
+    } else if direction == UserCopy::FromUser {
         match dst {
             REGULAR => (CpuUserToKernel, "writing a file copies user buffer -> page cache"),
             REGULAR_DIRECT => (DeviceDma, "an O_DIRECT write has the device read user memory"),
@@ -171,7 +174,7 @@ pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
     let mut out: Vec<CopyFlow> = raw
         .iter()
         .filter_map(|(&(slot, src, dst), s)| {
-            if s.bytes == 0 {
+            if s.bytes == 0 || slot == u32::from(RELAY_SLOT) {
                 return None;
             }
             if slot >= base {
@@ -245,6 +248,18 @@ pub fn split_zero_copy(flows: &mut Vec<CopyFlow>, via: Via, copied: u64, how: Ho
 pub fn split_reported(flows: &mut Vec<CopyFlow>, zc: ZeroCopyStats) {
     let via = flows.iter().find(|f| f.kind == CopyKind::ZeroCopySend).map_or(Via::Syscall, |f| f.via);
     split_zero_copy(flows, via, zc.copied_bytes, How::Reported, ZeroCopyStats::SOURCE);
+}
+
+/// Bytes passed on from a source kind to a sink kind by the threads that
+/// read them (the kernel's relay counters, `RELAY_SLOT`), summed over processes.
+pub fn passed_on(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> BTreeMap<(Endpoint, Endpoint), u64> {
+    let mut out = BTreeMap::new();
+    for (&(slot, src, dst), s) in raw {
+        if slot == u32::from(RELAY_SLOT) {
+            *out.entry((endpoint(src).base(), endpoint(dst).base())).or_default() += s.bytes;
+        }
+    }
+    out
 }
 
 /// Bytes per copy kind.

@@ -140,7 +140,8 @@ impl Summary {
         let copies_by_kind = crate::analysis::copies::totals(&copies);
         let mmap_slot = syscalls::TRACKED.iter().position(|t| t.name == "mmap").map(|i| i as u32);
         let mmap_calls = mmap_slot.and_then(|slot| per_slot.get(&slot)).map_or(0, |s| s.calls);
-        let flows = crate::analysis::advice::flows(&copies, mmap_calls);
+        let passed_on = crate::analysis::copies::passed_on(&all_flows);
+        let flows = crate::analysis::advice::flows(&copies, mmap_calls, &passed_on);
         let mut all: BTreeMap<String, SyscallFigures> =
             (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
         all.extend(per_slot.iter().filter_map(|(slot, s)| figures(*slot, s)));

@@ -125,6 +125,10 @@ fn flows(out: &mut String, s: &Summary) {
             for st in &f.strategies {
                 let _ = writeln!(out, "      {:>5.1}%  {} ({} calls)", 100.0 * st.share, st.strategy, st.calls);
             }
+            if let Some(pass) = &f.pass_through {
+                let _ =
+                    writeln!(out, "      passed on: {} (per-thread relay counters at syscall exit)", pass.evidence());
+            }
             for sv in &f.savings {
                 let _ = writeln!(
                     out,
