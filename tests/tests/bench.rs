@@ -242,9 +242,15 @@ fn zero_copy_sends_follow_the_kernels_reports(s: &Value, syscall: &str) {
     assert_eq!(copied_flows, copied, "{syscall}: {:?}", s["copies"]);
     assert!(flows.iter().all(|f| f["how"] == "reported" && f["from"] == "user memory" && f["to"] == "socket"));
     assert_eq!(kind("zero_copy_send").0, SIZE - copied, "{syscall}: {:?}", s["copies"]);
+    // The probes saw the same copies in the kernel: exactly the reported
+    // bytes, plus what TCP retransmitted (copied again), from the socket's
+    // own TCP_INFO.
+    let measured = u(&s["data"]["zero_copy_copied_bytes"]);
+    let retransmitted = u(&zc["retransmitted_bytes"]);
+    assert_eq!(measured, copied + retransmitted, "{syscall}: probes {measured}, reports {zc}");
     // Over loopback the receiver cannot hold the sender's pages: the kernel
     // says it copied them (Documentation/networking/msg_zerocopy.rst).
-    eprintln!("{syscall}: {copied} of {SIZE} bytes reported copied anyway");
+    eprintln!("{syscall}: {copied} of {SIZE} bytes reported copied anyway, {measured} measured");
 }
 
 #[test]

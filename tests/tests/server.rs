@@ -292,11 +292,12 @@ fn copy_advice_is_for_relays_only() {
 
 /// A `zcopy-helper threads N CALLS` waiting for SIGUSR1; returns it, its stdout and its PID.
 fn waiting_threads(threads: u64, calls: u64) -> (Child, BufReader<std::process::ChildStdout>, u32) {
-    let mut helper = Command::new(common::helper())
-        .args(["threads", &threads.to_string(), &calls.to_string()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("helper");
+    waiting_helper(&["threads", &threads.to_string(), &calls.to_string()])
+}
+
+/// A `zcopy-helper ARGS` that printed `ready PID` and waits for SIGUSR1.
+fn waiting_helper(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, u32) {
+    let mut helper = Command::new(common::helper()).args(args).stdout(Stdio::piped()).spawn().expect("helper");
     let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("ready line");
@@ -339,6 +340,41 @@ fn finish_zcopy(mut zc: Child, mut err: BufReader<std::process::ChildStderr>, js
     let _ = std::io::Read::read_to_string(&mut err, &mut rest);
     assert!(status.success(), "{rest}");
     serde_json::from_str(&std::fs::read_to_string(json).expect("JSON")).expect("parses")
+}
+
+#[test]
+fn a_zero_copy_sender_traced_by_pid_shows_what_the_kernel_copied_anyway() {
+    if !bpf_available("a_zero_copy_sender_traced_by_pid_shows_what_the_kernel_copied_anyway") {
+        return;
+    }
+    let _serial = serial();
+    const SENDS: u64 = 512;
+    const SIZE: u64 = 64 << 10;
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    let (helper, out, pid) = waiting_helper(&["zerocopy", &SENDS.to_string(), &SIZE.to_string()]);
+    let (zc, err, _) = start_zcopy(&["--no-report", "--pid", &pid.to_string()], &json);
+    let report: Value = serde_json::from_str(&release(helper, out, pid)).expect("helper JSON");
+    let s = finish_zcopy(zc, err, &json);
+    let sent = u(&report["sent"]);
+    assert_eq!((sent, u(&report["received"])), (SENDS * SIZE, SENDS * SIZE), "{report}");
+    // Ground truth: the sender's own completion reports, plus what TCP
+    // retransmitted (a retransmitted zero-copy byte is copied again).
+    let reported = u(&report["copied_bytes"]) + u(&report["retransmitted_bytes"]);
+    let z = &s["zero_copy"];
+    assert!(s["coverage"]["zero_copy_fate"].as_bool().expect("coverage"), "{}", s["sources"]);
+    assert_eq!(u(&z["asked_bytes"]), sent, "{z}");
+    assert_eq!(u(&z["asked"]["sendto"]), sent, "{z}");
+    assert_eq!(u(&z["copied_anyway_bytes"]), reported, "the kernel's reports: {report}; the probes: {z}");
+    assert!(z["copied_anyway"].as_array().expect("reasons").iter().all(|c| c["how"] == "measured"), "{z}");
+    // The copies follow: what was copied is a CPU copy, measured; the rest zero-copy.
+    let kind = |k: &str| -> u64 {
+        s["copies"].as_array().expect("copies").iter().filter(|c| c["kind"] == k).map(|c| u(&c["bytes"])).sum()
+    };
+    assert_eq!(kind("zero_copy_copied"), reported.min(sent), "{}", s["copies"]);
+    assert_eq!(kind("zero_copy_send"), sent - reported.min(sent), "{}", s["copies"]);
+    eprintln!("zero-copy by pid: {reported} of {sent} bytes copied anyway ({report})");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Calls of read(2) on a character device (the helper's /dev/zero) in a summary.

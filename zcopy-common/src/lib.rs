@@ -203,6 +203,13 @@ pub struct Evidence {
     pub copy_kernel_bytes: u64,
     /// Calls of the copy routines counted.
     pub copy_calls: u64,
+    /// Zero-copy sends of this process copied anyway: paged bytes of its
+    /// zero-copy skbs received by this host's stack (net:netif_receive_skb),
+    /// whose receive path copies the pinned pages before delivery.
+    pub zc_copied_received_bytes: u64,
+    /// Paged bytes of its zero-copy skbs given to a device without
+    /// scatter-gather (net:net_dev_start_xmit), which needs them copied.
+    pub zc_copied_no_sg_bytes: u64,
 }
 
 /// Machine-wide device transmits (`NETDEV` per-CPU hash map).

@@ -223,7 +223,7 @@ pub fn udpv6_sendmsg_exit(ctx: FExitContext) -> i32 {
 
 /// Offset of `data_len` (the bytes in page fragments) in `struct sk_buff`.
 #[unsafe(no_mangle)]
-static OFF_SKB_DATA_LEN: Global<u32> = Global::new(0);
+pub(crate) static OFF_SKB_DATA_LEN: Global<u32> = Global::new(0);
 
 /// int skb_copy_ubufs(struct sk_buff *skb, gfp_t gfp_mask): the kernel copying
 /// a zero-copy send's pinned user pages after all (e.g. delivering it to a

@@ -54,6 +54,15 @@ pub fn of(fd: u64) -> u8 {
 
 #[inline(always)]
 fn resolve(fd: u64) -> Option<u8> {
+    of_file(file_of(fd)?)
+}
+
+/// The `struct file` of the current task's fd `fd`.
+#[inline(always)]
+pub fn file_of(fd: u64) -> Option<u64> {
+    if FD_KINDS.load() == 0 {
+        return None;
+    }
     // SAFETY: returns the current task pointer; it is only read through probe reads.
     let task = unsafe { bpf_get_current_task() };
     let files: u64 = read(task, OFF_TASK_FILES.load())?;
@@ -63,8 +72,7 @@ fn resolve(fd: u64) -> Option<u8> {
         return None;
     }
     let array: u64 = read(fdt, OFF_FDT_FD.load())?;
-    let file: u64 = read(array + fd * 8, 0)?;
-    of_file(file)
+    read(array + fd * 8, 0)
 }
 
 /// The kind of the `struct file` at `file` (0: none).

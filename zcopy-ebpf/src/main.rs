@@ -17,6 +17,7 @@ mod iouring;
 mod probes;
 mod sched;
 mod syscalls;
+mod zerocopy;
 
 use aya_ebpf::{
     helpers::bpf_get_current_pid_tgid,

@@ -85,6 +85,9 @@ fn try_sys_enter<C: EbpfContext>(ctx: &C, nr: impl Fn(&C) -> i64, args: impl Fn(
     let mut dst = args.fd_kind(config.flags >> SLOT_DST_FD_SHIFT);
     if dst == fd_kind::SOCKET && args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT).is_some_and(|f| f & MSG_ZEROCOPY != 0) {
         dst = fd_kind::SOCKET_ZEROCOPY;
+        if let Some(fd) = args.get(config.flags >> SLOT_DST_FD_SHIFT) {
+            crate::zerocopy::register_fd(tgid, fd);
+        }
     }
     // A plain array slot (no locked hash update on the hot path), claimed by tid.
     if let Some(record) = INFLIGHT.get_ptr_mut(tid & (MAX_INFLIGHT - 1)) {

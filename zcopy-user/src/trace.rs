@@ -83,7 +83,7 @@ impl Timeline {
         let due = self.samples.last().map_or(Duration::ZERO, |s| Duration::from_secs_f64(s.t_s) + self.every);
         if t >= due {
             let raw = tracer.read().context("sampling the kernel counters")?;
-            let sample = Sample::of(&raw, t.as_secs_f64());
+            let sample = Sample::of(&raw, t.as_secs_f64(), tracer.coverage());
             if let Some(p) = self.print_every
                 && sample.t_s - self.printed.t_s >= p.as_secs_f64() * 0.999
             {
@@ -183,7 +183,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     warnings.extend(ended.warnings);
     let mut summary = Summary::build(ended.target, ended.wall_s, &raw, coverage, ended.accounting, warnings);
     summary.timeline = ended.timeline;
-    summary.timeline.push(Sample::of(&raw, ended.wall_s));
+    summary.timeline.push(Sample::of(&raw, ended.wall_s, coverage));
     summary.kernel = crate::system::machine::kernel_release().unwrap_or_else(|e| format!("unknown ({e})"));
     summary.machine = crate::system::machine::describe();
     summary.tracer = Some(crate::model::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });

@@ -37,6 +37,13 @@
 //! accepts one client and, for every REQUEST bytes it reads, writes REPLY
 //! bytes it makes itself, until the client closes.
 //!
+//! `zcopy-helper zerocopy COUNT SIZE` prints `ready PID`, waits for SIGUSR1,
+//! then sends COUNT x SIZE bytes with send(MSG_ZEROCOPY) over TCP loopback
+//! to a receiving thread, reads every completion from the error queue, and
+//! prints `{"sent":..,"copied_bytes":..,"retransmitted_bytes":..}`: the bytes
+//! of the sends the kernel reported copied (SO_EE_CODE_ZEROCOPY_COPIED) and
+//! what the socket retransmitted (TCP_INFO tcpi_bytes_retrans).
+//!
 //! With `--wait-for-signal` as first argument, the parent first prints
 //! `ready PID` and waits for SIGUSR1 (so a tracer can attach to it).
 
@@ -154,6 +161,104 @@ fn overhead(mode: &str, arg: &str) {
     println!("{{\"work_s\":{}}}", start.elapsed().as_secs_f64());
 }
 
+/// MSG_ZEROCOPY completions read so far.
+#[derive(Default)]
+struct Completions {
+    completed: usize,
+    copied_bytes: u64,
+}
+
+impl Completions {
+    /// Waits for completions on `fd`'s error queue and reads what is there;
+    /// `sizes` are the sends' byte counts by id.
+    fn wait(&mut self, fd: i32, sizes: &[u64]) {
+        let mut pfd = libc::pollfd { fd, events: 0, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&raw mut pfd, 1, -1) };
+        let mut control = [0u64; 16];
+        // SAFETY: a zeroed msghdr with our control buffer.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: msg points to valid buffers.
+        if unsafe { libc::recvmsg(fd, &raw mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) } < 0 {
+            return;
+        }
+        // SAFETY: walking the control messages recvmsg filled in.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+            while !cmsg.is_null() {
+                let err = libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>().read_unaligned();
+                // SO_EE_ORIGIN_ZEROCOPY; ee_info..=ee_data are the send ids; SO_EE_CODE_ZEROCOPY_COPIED.
+                if err.ee_origin == 5 && err.ee_errno == 0 {
+                    for id in err.ee_info..=err.ee_data {
+                        self.completed += 1;
+                        if err.ee_code & 1 != 0 {
+                            self.copied_bytes += sizes.get(id as usize).copied().unwrap_or(0);
+                        }
+                    }
+                }
+                cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+            }
+        }
+    }
+}
+
+/// MSG_ZEROCOPY sends to a receiving thread; see the module's doc.
+fn zerocopy(count: usize, size: usize) {
+    use std::{io::Read as _, os::fd::AsRawFd as _};
+    let fail = |what: &str, e: std::io::Error| -> ! { die(&format!("zerocopy: {what}: {e}")) };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| fail("bind", e));
+    let addr = listener.local_addr().unwrap_or_else(|e| fail("address", e));
+    let receiver = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap_or_else(|e| fail("accept", e));
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        total
+    });
+    let tx = std::net::TcpStream::connect(addr).unwrap_or_else(|e| fail("connect", e));
+    let fd = tx.as_raw_fd();
+    let one: libc::c_int = 1;
+    // SAFETY: setting an int socket option from a local.
+    if unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_ZEROCOPY, (&raw const one).cast(), 4) } != 0 {
+        fail("SO_ZEROCOPY", std::io::Error::last_os_error());
+    }
+    wait_for_usr1();
+    let data = vec![7u8; size];
+    let mut sizes: Vec<u64> = Vec::with_capacity(count);
+    let mut done = Completions::default();
+    while sizes.len() < count {
+        // SAFETY: sending from a live buffer, which outlives its completion.
+        let n = unsafe { libc::send(fd, data.as_ptr().cast(), size, libc::MSG_ZEROCOPY) };
+        match n {
+            n if n >= 0 => sizes.push(n as u64),
+            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOBUFS) => done.wait(fd, &sizes),
+            _ => fail("send", std::io::Error::last_os_error()),
+        }
+    }
+    while done.completed < sizes.len() {
+        done.wait(fd, &sizes);
+    }
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: a buffer and its length.
+    unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &raw mut len) };
+    let retransmitted = u64::from_ne_bytes(info[208..216].try_into().unwrap_or_default());
+    drop(tx);
+    let received = receiver.join().unwrap_or(0);
+    let sent: u64 = sizes.iter().sum();
+    println!(
+        "{{\"sent\":{sent},\"received\":{received},\"copied_bytes\":{},\"retransmitted_bytes\":{retransmitted}}}",
+        done.copied_bytes
+    );
+}
+
 /// Listens on 127.0.0.1, prints `listening PORT`, accepts one client.
 fn accept_one() -> std::net::TcpStream {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| die(&format!("bind: {e}")));
@@ -196,6 +301,9 @@ fn replies(request: usize, reply: usize) {
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "zerocopy") {
+        return zerocopy(arg(&args, 1, "COUNT"), arg(&args, 2, "SIZE"));
+    }
     if args.first().is_some_and(|a| a == "proxy") {
         return proxy(arg(&args, 1, "UPSTREAM_PORT"));
     }

@@ -501,6 +501,7 @@ mod tests {
                 bytes: 1 << 20,
                 completed_bytes: 1 << 20,
                 copied_bytes: 1 << 20,
+                retransmitted_bytes: 0,
             }),
             cpu_copies_per_chunk: None,
         };

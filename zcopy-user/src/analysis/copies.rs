@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use zcopy_common::{IO_URING_SLOT_BASE, RELAY_SLOT, SyscallStats, fd_kind};
 
 use crate::{
-    model::{CopyFlow, CopyKind, Endpoint, How, ZeroCopyStats, copies::Via},
+    model::{CopiedAnyway, CopyFlow, CopyKind, Endpoint, How, ZeroCopyLedger, ZeroCopyStats, copies::Via},
     syscalls::{self, UserCopy},
 };
 
@@ -214,15 +214,15 @@ pub fn flows(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> Vec<CopyFlow> {
     out
 }
 
-/// Splits the zero-copy sends carried `via` by what the kernel says became
+/// Splits the zero-copy sends carried `via` (any, for `None`) by what the kernel says became
 /// of them: `copied` of their bytes were copied after all (a CPU copy of the
 /// pinned pages, labelled `how` with `source`); the rest stay zero-copy.
 /// Flows keep their order; calls are shared in proportion to the bytes.
-pub fn split_zero_copy(flows: &mut Vec<CopyFlow>, via: Via, copied: u64, how: How, source: &str) {
+pub fn split_zero_copy(flows: &mut Vec<CopyFlow>, via: Option<Via>, copied: u64, how: How, source: &str) {
     let mut left = copied;
     let mut out = Vec::with_capacity(flows.len() + 1);
     for f in flows.drain(..) {
-        if f.kind != CopyKind::ZeroCopySend || f.via != via || left == 0 || f.bytes == 0 {
+        if f.kind != CopyKind::ZeroCopySend || via.is_some_and(|v| v != f.via) || left == 0 || f.bytes == 0 {
             out.push(f);
             continue;
         }
@@ -247,7 +247,7 @@ pub fn split_zero_copy(flows: &mut Vec<CopyFlow>, via: Via, copied: u64, how: Ho
 /// Applies a worker's own zero-copy completion reports to its flows.
 pub fn split_reported(flows: &mut Vec<CopyFlow>, zc: ZeroCopyStats) {
     let via = flows.iter().find(|f| f.kind == CopyKind::ZeroCopySend).map_or(Via::Syscall, |f| f.via);
-    split_zero_copy(flows, via, zc.copied_bytes, How::Reported, ZeroCopyStats::SOURCE);
+    split_zero_copy(flows, Some(via), zc.copied_bytes, How::Reported, ZeroCopyStats::SOURCE);
 }
 
 /// Bytes passed on from a source kind to a sink kind by the threads that
@@ -260,6 +260,30 @@ pub fn passed_on(raw: &BTreeMap<(u32, u8, u8), SyscallStats>) -> BTreeMap<(Endpo
         }
     }
     out
+}
+
+/// The zero-copy ledger of `flows` (already split by what became of the
+/// zero-copy sends), given the copies seen for them (`None`: not measured).
+pub fn ledger(flows: &[CopyFlow], copied: Option<Vec<CopiedAnyway>>) -> Option<ZeroCopyLedger> {
+    let mut asked: BTreeMap<String, u64> = BTreeMap::new();
+    for f in flows
+        .iter()
+        .filter(|f| matches!(f.kind, CopyKind::ZeroCopySend | CopyKind::ZeroCopyCopied | CopyKind::ByReference))
+    {
+        *asked.entry(f.syscall.clone()).or_default() += f.bytes;
+    }
+    let asked_bytes: u64 = asked.values().sum();
+    if asked_bytes == 0 {
+        return None;
+    }
+    let copied_anyway_bytes = copied.as_ref().map(|c| c.iter().map(|c| c.bytes).sum::<u64>());
+    Some(ZeroCopyLedger {
+        asked,
+        asked_bytes,
+        copied_anyway_bytes,
+        copied_anyway: copied.unwrap_or_default().into_iter().filter(|c| c.bytes > 0).collect(),
+        without_copy_bytes: copied_anyway_bytes.map(|c| asked_bytes.saturating_sub(c)),
+    })
 }
 
 /// Bytes per copy kind.
@@ -339,7 +363,7 @@ mod tests {
         );
         raw.insert((slot(47), fd_kind::SOCKET, fd_kind::NONE), SyscallStats { calls: 2, bytes: 2000, errors: 0 });
         let mut f = flows(&raw);
-        split_zero_copy(&mut f, Via::Syscall, 6000, How::Reported, "SO_EE_CODE_ZEROCOPY_COPIED");
+        split_zero_copy(&mut f, Some(Via::Syscall), 6000, How::Reported, "SO_EE_CODE_ZEROCOPY_COPIED");
         let t = totals(&f);
         assert_eq!(t[&CopyKind::ZeroCopyCopied], 6000);
         assert_eq!(t[&CopyKind::ZeroCopySend], 2000 + 2000, "the io_uring sends were not reported on");
@@ -347,8 +371,35 @@ mod tests {
         assert_eq!((copied.calls, copied.how, copied.syscall.as_str()), (6, How::Reported, "sendto"));
         assert!(copied.kind.is_cpu_copy() && copied.rule.contains("SO_EE_CODE_ZEROCOPY_COPIED"));
         // All of them copied: no zero-copy flow is left for sendto.
-        split_zero_copy(&mut f, Via::Syscall, u64::MAX, How::Reported, "x");
+        split_zero_copy(&mut f, Some(Via::Syscall), u64::MAX, How::Reported, "x");
         assert!(!f.iter().any(|f| f.kind == CopyKind::ZeroCopySend && f.via == Via::Syscall));
         assert_eq!(totals(&f)[&CopyKind::ZeroCopyCopied], 8000);
+    }
+
+    #[test]
+    fn the_ledger_says_what_was_asked_and_what_became_of_it() {
+        let sendto = syscalls::TRACKED.iter().position(|s| s.name == "sendto").unwrap() as u32;
+        let sendfile = syscalls::TRACKED.iter().position(|s| s.name == "sendfile").unwrap() as u32;
+        let mut raw = BTreeMap::new();
+        raw.insert(
+            (sendto, fd_kind::NONE, fd_kind::SOCKET_ZEROCOPY),
+            SyscallStats { calls: 4, bytes: 4000, errors: 0 },
+        );
+        raw.insert((sendfile, fd_kind::REGULAR, fd_kind::SOCKET), SyscallStats { calls: 1, bytes: 1000, errors: 0 });
+        let mut f = flows(&raw);
+        split_zero_copy(&mut f, None, 3000, How::Measured, "probes");
+        let seen = vec![
+            CopiedAnyway { why: crate::model::CopiedWhy::ReceivedLocally, bytes: 3000, how: How::Measured },
+            CopiedAnyway { why: crate::model::CopiedWhy::NoScatterGather, bytes: 0, how: How::Measured },
+        ];
+        let l = ledger(&f, Some(seen)).unwrap();
+        assert_eq!((l.asked_bytes, l.asked["sendto"], l.asked["sendfile"]), (5000, 4000, 1000));
+        assert_eq!((l.copied_anyway_bytes, l.without_copy_bytes), (Some(3000), Some(2000)));
+        assert_eq!(l.copied_anyway.len(), 1, "reasons with no bytes are left out");
+        // Not watched: the copies are not known, and neither is the rest.
+        let l = ledger(&f, None).unwrap();
+        assert_eq!((l.copied_anyway_bytes, l.without_copy_bytes), (None, None));
+        // Nothing asked: no ledger.
+        assert!(ledger(&[], None).is_none());
     }
 }

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use zcopy_common::{Evidence, ProcStats, SyscallStats};
 
 use crate::{
+    analysis::copies,
     model::{
-        Coverage, DataMovement, Faults, KernelAccounting, ProcessSummary, RawCounters, RawProcess, Sample, Summary,
-        Switches, SyscallFigures, Target,
+        CopiedAnyway, CopiedWhy, CopyFlow, Coverage, DataMovement, Faults, How, KernelAccounting, ProcessSummary,
+        RawCounters, RawProcess, Sample, Summary, Switches, SyscallFigures, Target,
         raw::{add_evidence, add_proc_stats, add_syscall_stats},
         trace::SCHEMA,
     },
@@ -26,20 +27,45 @@ impl DataMovement {
             copied_to_user_bytes: c.copy_routines.attached().then_some(e.copy_to_user_bytes),
             copied_from_user_bytes: c.copy_routines.attached().then_some(e.copy_from_user_bytes),
             copied_in_kernel_bytes: c.copy_routines.attached().then_some(e.copy_kernel_bytes),
+            zero_copy_copied_bytes: c
+                .zero_copy_fate
+                .then(|| e.zc_copied_received_bytes.saturating_add(e.zc_copied_no_sg_bytes)),
         }
     }
 }
 
+/// What the probes saw become of zero-copy sends (`None`: not watched).
+fn copied_anyway(e: &Evidence, c: Coverage) -> Option<Vec<CopiedAnyway>> {
+    c.zero_copy_fate.then(|| {
+        vec![
+            CopiedAnyway { why: CopiedWhy::ReceivedLocally, bytes: e.zc_copied_received_bytes, how: How::Measured },
+            CopiedAnyway { why: CopiedWhy::NoScatterGather, bytes: e.zc_copied_no_sg_bytes, how: How::Measured },
+        ]
+    })
+}
+
+/// The classified copies of `flows`, with the zero-copy sends the probes
+/// saw copied anyway split off as CPU copies (measured); empty without fd kinds.
+fn classified(flows: &BTreeMap<(u32, u8, u8), SyscallStats>, e: &Evidence, c: Coverage) -> Vec<CopyFlow> {
+    if !c.fd_kinds {
+        return Vec::new();
+    }
+    let mut out = copies::flows(flows);
+    if let Some(copied) = copied_anyway(e, c) {
+        let bytes = copied.iter().map(|c| c.bytes).sum();
+        let source = crate::probes::table::probe(crate::probes::table::Group::ZeroCopyFate).ways[0].label;
+        copies::split_zero_copy(&mut out, None, bytes, How::Measured, source);
+    }
+    out
+}
+
 impl Sample {
     /// The totals in `raw` at `t_s`.
-    pub fn of(raw: &RawCounters, t_s: f64) -> Self {
-        use crate::{
-            analysis::copies,
-            model::{CopyKind, Endpoint},
-        };
-        let (stats, _, _) = total(raw);
+    pub fn of(raw: &RawCounters, t_s: f64, coverage: Coverage) -> Self {
+        use crate::model::{CopyKind, Endpoint};
+        let (stats, evidence, _) = total(raw);
         let all_flows = raw.flows();
-        let flows = copies::flows(&all_flows);
+        let flows = classified(&all_flows, &evidence, coverage);
         let kinds = copies::totals(&flows);
         let kind = |k: CopyKind| kinds.get(&k).copied().unwrap_or(0);
         let to = |what: Endpoint| flows.iter().filter(|f| f.to.base() == what).map(|f| f.bytes).sum::<u64>();
@@ -120,6 +146,10 @@ impl ProcessSummary {
             faults: faults_of(&p.stats, coverage),
             switches: switches_of(&p.stats, coverage),
             data: DataMovement::from_raw(&p.evidence, coverage),
+            zero_copy: copies::ledger(
+                &classified(&p.flows, &p.evidence, coverage),
+                copied_anyway(&p.evidence, coverage),
+            ),
         }
     }
 }
@@ -136,11 +166,12 @@ impl Summary {
     ) -> Self {
         let (stats, evidence, per_slot) = total(raw);
         let all_flows = raw.flows();
-        let copies = if coverage.fd_kinds { crate::analysis::copies::flows(&all_flows) } else { Vec::new() };
-        let copies_by_kind = crate::analysis::copies::totals(&copies);
+        let copies = classified(&all_flows, &evidence, coverage);
+        let copies_by_kind = copies::totals(&copies);
+        let zero_copy = copies::ledger(&copies, copied_anyway(&evidence, coverage));
         let mmap_slot = syscalls::TRACKED.iter().position(|t| t.name == "mmap").map(|i| i as u32);
         let mmap_calls = mmap_slot.and_then(|slot| per_slot.get(&slot)).map_or(0, |s| s.calls);
-        let passed_on = crate::analysis::copies::passed_on(&all_flows);
+        let passed_on = copies::passed_on(&all_flows);
         let flows = crate::analysis::advice::flows(&copies, mmap_calls, &passed_on);
         let mut all: BTreeMap<String, SyscallFigures> =
             (0u32..).zip(syscalls::TRACKED).filter_map(|(slot, _)| figures(slot, &SyscallStats::default())).collect();
@@ -160,6 +191,7 @@ impl Summary {
             net_transmit: raw.net.clone().filter(|_| coverage.net_device),
             copies,
             copies_by_kind,
+            zero_copy,
             processes,
             kernel_accounting,
             sources: crate::probes::plan::sources(coverage),

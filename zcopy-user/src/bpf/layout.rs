@@ -20,6 +20,21 @@ pub const FD_OFFSETS: [(&str, &str, &str); 7] = [
     ("OFF_INODE_MODE", "inode", "i_mode"),
 ];
 
+/// What the zero-copy programs read: a socket file's struct sock, an skb's
+/// socket, head and end (the skb_shared_info is at head + end on 64-bit
+/// kernels), its shared info's flags and ubuf_info, a device's features.
+/// All or nothing (with sk_buff.data_len and the fd offsets).
+pub const ZERO_COPY_OFFSETS: [(&str, &str, &str); 8] = [
+    ("OFF_FILE_PRIVATE_DATA", "file", "private_data"),
+    ("OFF_SOCKET_SK", "socket", "sk"),
+    ("OFF_SKB_SK", "sk_buff", "sk"),
+    ("OFF_SKB_HEAD", "sk_buff", "head"),
+    ("OFF_SKB_END", "sk_buff", "end"),
+    ("OFF_SHINFO_FLAGS", "skb_shared_info", "flags"),
+    ("OFF_SHINFO_DESTRUCTOR_ARG", "skb_shared_info", "destructor_arg"),
+    ("OFF_NETDEV_FEATURES", "net_device", "features"),
+];
+
 /// `iov_iter.iter_type` and which of its values are user memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IterType {
@@ -49,6 +64,8 @@ pub struct KernelLayout {
     pub io_kiocb: Option<(u32, u32)>,
     pub netdev_name: Option<u32>,
     pub iter_type: Option<IterType>,
+    /// (global, offset) for each of [`ZERO_COPY_OFFSETS`], if all are known.
+    pub zero_copy: Option<Vec<(&'static str, u32)>>,
     /// (global, offset) for each of [`PT_REGS`], if all are known.
     pub pt_regs: Option<Vec<(&'static str, u32)>>,
     /// task_struct.pid.
@@ -102,6 +119,10 @@ impl KernelLayout {
                 iovec: u8::try_from(b.enum_value("ITER_IOVEC")?).ok()?,
             })
         });
+        let zero_copy = ZERO_COPY_OFFSETS
+            .into_iter()
+            .map(|(global, ty, member)| Some((global, btf?.offset(ty, member)?)))
+            .collect();
         let pt_regs =
             PT_REGS.into_iter().map(|(global, member)| Some((global, btf?.offset("pt_regs", member)?))).collect();
         let bio = btf.and_then(|b| {
@@ -112,6 +133,7 @@ impl KernelLayout {
             iter_pipe: btf.and_then(|b| u8::try_from(b.enum_value("ITER_PIPE")?).ok()),
             skb_data_len: btf.and_then(|b| b.offset("sk_buff", "data_len")),
             pt_regs,
+            zero_copy,
             task_pid: btf.and_then(|b| b.offset("task_struct", "pid")),
             bio,
             version: None,
@@ -134,6 +156,9 @@ impl KernelLayout {
             Requires::TaskPid => self.task_pid.is_some(),
             Requires::Bio => self.bio.is_some(),
             Requires::CopySites => self.iter_type.is_some() && self.msghdr.is_some() && self.skb_data_len.is_some(),
+            Requires::ZeroCopySkb => {
+                self.zero_copy.is_some() && self.skb_data_len.is_some() && self.fd_offsets.is_some()
+            }
             // prev_state became sched_switch's fourth argument in 5.18.
             Requires::SchedSwitchPrevState => self.version.is_some_and(|v| v >= (5, 18)),
         }

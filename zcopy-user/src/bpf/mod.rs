@@ -72,7 +72,7 @@ fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
         loader.override_global("ITER_UBUF", &iter.ubuf, true);
         loader.override_global("ITER_IOVEC", &iter.iovec, true);
     }
-    for (global, offset) in layout.fd_offsets.iter().chain(&layout.pt_regs).flatten() {
+    for (global, offset) in layout.fd_offsets.iter().chain(&layout.pt_regs).chain(&layout.zero_copy).flatten() {
         loader.override_global(global, offset, true);
     }
     if let Some((opf, size)) = &layout.bio {

@@ -21,7 +21,8 @@ impl super::Exporter for Csv {
 
 const TRACE_HEADER: &str = "pid,comm,syscalls,faults,faults_user,faults_kernel,faults_minor,faults_major,\
 switches_voluntary,switches_involuntary,recv_copy_bytes,block_read_bytes,block_write_bytes,pagecache_added_bytes,\
-copied_to_user_bytes,copied_from_user_bytes,copied_in_kernel_bytes";
+copied_to_user_bytes,copied_from_user_bytes,copied_in_kernel_bytes,\
+zero_copy_asked_bytes,zero_copy_copied_anyway_bytes,zero_copy_without_copy_bytes";
 
 fn int(v: Option<u64>) -> String {
     v.map_or_else(String::new, |v| v.to_string())
@@ -39,6 +40,7 @@ pub fn render_trace(s: &Summary) -> String {
         faults: s.faults,
         switches: s.switches,
         data: s.data,
+        zero_copy: s.zero_copy.clone(),
     };
     for (i, p) in std::iter::once(&all).chain(&s.processes).enumerate() {
         let d = &p.data;
@@ -60,6 +62,9 @@ pub fn render_trace(s: &Summary) -> String {
             int(d.copied_to_user_bytes),
             int(d.copied_from_user_bytes),
             int(d.copied_in_kernel_bytes),
+            int(p.zero_copy.as_ref().map(|z| z.asked_bytes)),
+            int(p.zero_copy.as_ref().and_then(|z| z.copied_anyway_bytes)),
+            int(p.zero_copy.as_ref().and_then(|z| z.without_copy_bytes)),
         ];
         let _ = writeln!(out, "{}", row.join(","));
     }

@@ -153,6 +153,7 @@ mod tests {
                     bytes: 64 << 20,
                     completed_bytes: 64 << 20,
                     copied_bytes: 64 << 20,
+                    retransmitted_bytes: 0,
                 }),
             ),
             run(1200.0, None),

@@ -30,6 +30,10 @@ pub struct Coverage {
     /// How the kernel's copy routines are counted, if at all.
     #[serde(default)]
     pub copy_routines: CopyProbes,
+    /// A traced sender's zero-copy skbs are followed to where the kernel
+    /// copies their pages anyway (net_dev_start_xmit, netif_receive_skb).
+    #[serde(default)]
+    pub zero_copy_fate: bool,
 }
 
 /// A way index (0-3) per probe, 2 bits each, in the probe table's order.
@@ -92,5 +96,6 @@ impl Coverage {
         fd_kinds: true,
         io_uring_ops: true,
         copy_routines: CopyProbes::Fexit,
+        zero_copy_fate: true,
     };
 }

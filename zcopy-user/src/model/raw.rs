@@ -56,6 +56,8 @@ pub fn add_evidence(acc: &mut Evidence, e: &Evidence) {
     acc.copy_from_user_bytes += e.copy_from_user_bytes;
     acc.copy_kernel_bytes += e.copy_kernel_bytes;
     acc.copy_calls += e.copy_calls;
+    acc.zc_copied_received_bytes += e.zc_copied_received_bytes;
+    acc.zc_copied_no_sg_bytes += e.zc_copied_no_sg_bytes;
 }
 
 /// `acc += s`, field by field.

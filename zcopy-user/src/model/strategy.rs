@@ -249,6 +249,11 @@ pub struct ZeroCopyStats {
     /// range of sends is the flag of its first completion).
     #[serde(default)]
     pub copied_bytes: u64,
+    /// Bytes the sending TCP socket retransmitted (TCP_INFO
+    /// tcpi_bytes_retrans): a retransmitted zero-copy byte the kernel
+    /// copies again, so a measured copy can exceed `copied_bytes` by this.
+    #[serde(default)]
+    pub retransmitted_bytes: u64,
 }
 
 impl ZeroCopyStats {
@@ -264,6 +269,7 @@ impl ZeroCopyStats {
             bytes: self.bytes.saturating_add(o.bytes),
             completed_bytes: self.completed_bytes.saturating_add(o.completed_bytes),
             copied_bytes: self.copied_bytes.saturating_add(o.copied_bytes),
+            retransmitted_bytes: self.retransmitted_bytes.saturating_add(o.retransmitted_bytes),
         }
     }
 

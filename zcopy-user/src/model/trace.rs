@@ -33,6 +33,11 @@ pub struct DataMovement {
     /// Bytes the copy routines copied between kernel buffers for the process.
     #[serde(default)]
     pub copied_in_kernel_bytes: Option<u64>,
+    /// Bytes of the process's zero-copy sends the kernel copied anyway: its
+    /// zero-copy skbs received by this host's stack, or given to a device
+    /// without scatter-gather (`null` where those probes did not attach).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_copy_copied_bytes: Option<u64>,
 }
 
 impl NetTransmit {
@@ -241,6 +246,9 @@ pub struct ProcessSummary {
     pub faults: Faults,
     pub switches: Switches,
     pub data: DataMovement,
+    /// Bytes this process asked to move without a CPU copy, and what became of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_copy: Option<super::ZeroCopyLedger>,
 }
 
 /// The kernel's own accounting of the traced processes, independent of BPF.
@@ -279,6 +287,10 @@ pub struct Summary {
     /// Bytes per copy kind (inferred).
     #[serde(default)]
     pub copies_by_kind: BTreeMap<CopyKind, u64>,
+    /// Bytes asked to move without a CPU copy (zero-copy sends, sendfile,
+    /// splice), and what became of them, over every traced process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_copy: Option<super::ZeroCopyLedger>,
     pub processes: Vec<ProcessSummary>,
     pub kernel_accounting: Option<KernelAccounting>,
     /// Where each figure comes from, by field path.

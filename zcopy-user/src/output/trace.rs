@@ -29,7 +29,8 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "zcopy trace: {} after {:.3} s\n", describe_target(&s.target), s.wall_s);
 
-    let sections: [fn(&mut String, &Summary); 7] = [syscalls, figures, flows, copies, accounting, processes, problems];
+    let sections: [fn(&mut String, &Summary); 8] =
+        [syscalls, figures, flows, copies, zero_copy, accounting, processes, problems];
     for section in sections {
         section(&mut out, s);
     }
@@ -57,18 +58,7 @@ fn figures(out: &mut String, s: &Summary) {
     let line = |out: &mut String, label: &str, value: String, source: &str| {
         let _ = writeln!(out, "  {label:<22} {value:>22}   {source}");
     };
-    // Where each figure came from: the probe that attached (from the probe
-    // table), or, for results saved before coverage was, the saved sources.
-    let src = |group: Group| -> String {
-        match s.coverage {
-            Some(c) => plan::label(group, c).to_owned(),
-            None => table::probe(group)
-                .fields()
-                .next()
-                .and_then(|f| s.sources.get(f))
-                .map_or_else(|| "-".to_owned(), |t| t.trim_start_matches("measured: ").to_owned()),
-        }
-    };
+    let src = |group: Group| source(s, group);
     line(out, "syscalls", opt(s.syscalls_total), &src(Group::Syscalls));
     line(out, "mode transitions", opt(s.mode_transitions), "inferred: 2 per syscall (enter + return)");
     line(out, "page faults", opt(s.faults.total), &src(Group::FaultsPerf));
@@ -143,17 +133,63 @@ fn flows(out: &mut String, s: &Summary) {
 /// What the syscalls did with the bytes.
 fn copies(out: &mut String, s: &Summary) {
     if !s.copies.is_empty() {
-        let _ = writeln!(out, "\n  what the syscalls did with the bytes (inferred from the kinds of their fds):");
+        let _ = writeln!(
+            out,
+            "\n  what the syscalls did with the bytes (inferred from the kinds of their fds, unless marked measured):"
+        );
         for (kind, bytes) in &s.copies_by_kind {
-            let _ = writeln!(out, "    {:<38} {:>16}", kind.label(), bytes);
+            let _ = writeln!(out, "    {:<42} {:>16}", kind.label(), bytes);
         }
         for f in s.copies.iter().take(8) {
             let _ = writeln!(
                 out,
-                "      {} {} -> {}: {} calls, {} bytes ({})",
-                f.syscall, f.from, f.to, f.calls, f.bytes, f.rule
+                "      {} {} -> {}: {} calls, {} bytes, {} ({})",
+                f.syscall, f.from, f.to, f.calls, f.bytes, f.how, f.rule
             );
         }
+    }
+}
+
+/// Where a group's figures came from: the probe that attached (from the
+/// probe table), or, for results saved before coverage was, the saved sources.
+fn source(s: &Summary, group: Group) -> String {
+    match s.coverage {
+        Some(c) => plan::label(group, c).to_owned(),
+        None => table::probe(group)
+            .fields()
+            .next()
+            .and_then(|f| s.sources.get(f))
+            .map_or_else(|| "-".to_owned(), |t| t.trim_start_matches("measured: ").to_owned()),
+    }
+}
+
+/// Bytes asked to move without a CPU copy, and what became of them.
+fn zero_copy(out: &mut String, s: &Summary) {
+    let Some(z) = &s.zero_copy else {
+        return;
+    };
+    let asked: Vec<String> = z.asked.iter().map(|(call, bytes)| format!("{call} {bytes}")).collect();
+    let _ = writeln!(out, "\n  zero-copy ledger (bytes asked to move without a CPU copy):");
+    let _ = writeln!(out, "    {:<28} {:>16}  measured: {}", "asked", z.asked_bytes, asked.join(", "));
+    match z.copied_anyway_bytes {
+        Some(bytes) => {
+            let _ = writeln!(
+                out,
+                "    {:<28} {:>16}  measured: {}",
+                "copied anyway",
+                bytes,
+                source(s, Group::ZeroCopyFate)
+            );
+            for c in &z.copied_anyway {
+                let _ = writeln!(out, "      {:<26} {:>16}  {}", "", c.bytes, c.why);
+            }
+        }
+        None => {
+            let _ = writeln!(out, "    {:<28} {:>16}  {}", "copied anyway", "n/a", source(s, Group::ZeroCopyFate));
+        }
+    }
+    if let Some(bytes) = z.without_copy_bytes {
+        let _ = writeln!(out, "    {:<28} {:>16}  inferred: asked less copied anyway", "without a copy", bytes);
     }
 }
 

@@ -74,6 +74,8 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
             Some(_) => CopyProbes::Sites,
             None => CopyProbes::None,
         },
+        // Its sockets are registered by the syscall programs, too.
+        zero_copy_fate: has(Group::ZeroCopyFate) && syscalls,
     }
 }
 
@@ -91,6 +93,7 @@ pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
         Group::IoUring => c.io_uring_ops,
         Group::NetDevice => c.net_device,
         Group::CopyRoutines => c.copy_routines.attached(),
+        Group::ZeroCopyFate => c.zero_copy_fate,
     };
     let index = PROBES.iter().position(|p| p.group == probe.group)?;
     attached.then(|| probe.ways.get(c.ways.get(index))).flatten()

@@ -27,6 +27,7 @@ pub enum Group {
     IoUring,
     NetDevice,
     CopyRoutines,
+    ZeroCopyFate,
 }
 
 /// Kernel struct layout a way needs, read from BTF at load.
@@ -48,6 +49,9 @@ pub enum Requires {
     /// The iov_iter type (as for the copy routines), msghdr's msg_flags and
     /// msg_iter, and sk_buff.data_len.
     CopySites,
+    /// What the zero-copy programs read (layout::ZERO_COPY_OFFSETS), with
+    /// sk_buff.data_len and the fd offsets.
+    ZeroCopySkb,
 }
 
 impl Requires {
@@ -61,6 +65,9 @@ impl Requires {
             Self::SchedSwitchPrevState => "Linux 5.18 or later (prev_state as the fourth argument)",
             Self::CopySites => {
                 "iov_iter.iter_type, msghdr's msg_flags and msg_iter, and sk_buff.data_len from kernel BTF"
+            }
+            Self::ZeroCopySkb => {
+                "the offsets of sk_buff's sk/head/end/data_len, skb_shared_info's flags/destructor_arg, net_device.features, file.private_data, socket.sk and the fd table from kernel BTF"
             }
         }
     }
@@ -445,6 +452,26 @@ pub const PROBES: &[Probe] = &[
             },
         ],
         fallback: "inferred from syscall and tracepoint evidence, and labelled inferred",
+        optional: true,
+    },
+    Probe {
+        group: Group::ZeroCopyFate,
+        what: "zero-copy sends copied anyway (the pinned pages copied by this host's receive path, or for a device without scatter-gather)",
+        ways: &[Way {
+            mechanism: Mechanism::RawTracepoint,
+            hooks: &[
+                raw_tp("zc_start_xmit", "net_dev_start_xmit"),
+                raw_tp("zc_netif_receive_skb", "netif_receive_skb"),
+                raw_tp("zc_io_uring_file_get", "io_uring_file_get"),
+            ],
+            requires: Some(Requires::ZeroCopySkb),
+            label: "raw tracepoints net_dev_start_xmit + netif_receive_skb (zero-copy skbs)",
+            fields: &[(
+                "data.zero_copy_copied_bytes",
+                "raw tracepoints net_dev_start_xmit (a traced process's zero-copy skb: its ubuf_info, and a device without NETIF_F_SG) and netif_receive_skb (that skb received by this host's stack, which copies the pinned pages before delivery): the skb's paged bytes; sockets are the process's from its MSG_ZEROCOPY sends and io_uring_file_get",
+            )],
+        }],
+        fallback: "reported as null: a traced sender's zero-copy sends are then counted as zero-copy (the bench has the kernel's completion reports)",
         optional: true,
     },
 ];

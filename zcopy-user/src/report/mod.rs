@@ -94,7 +94,7 @@ impl Results {
                 bench::claims(r, dir)?,
                 bench::chunk_sweep(r, dir)?,
             ],
-            Self::Trace(s) => vec![timeline::timeline(s, dir)?],
+            Self::Trace(s) => vec![timeline::timeline(s, dir)?, timeline::zero_copy(s, dir)?],
         };
         Ok(drawn.into_iter().flatten().collect())
     }

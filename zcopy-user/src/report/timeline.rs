@@ -6,7 +6,7 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use super::{Chart, style, style::FAMILY};
-use crate::model::{Sample, Summary};
+use crate::model::{Sample, Summary, ZeroCopyLedger};
 
 /// Rates between consecutive samples, at the end of each interval.
 fn rates(samples: &[Sample], get: fn(&Sample) -> u64) -> Vec<(f64, f64)> {
@@ -103,6 +103,57 @@ pub fn timeline(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
         )?;
         panel(&panels[2], "page faults", "faults / s", x_max, &[("faults", rates(t, |s| s.faults))])?;
         panel(&panels[3], "context switches", "switches / s", x_max, &[("switches", rates(t, |s| s.switches))])?;
+        Ok(())
+    })?;
+    Ok(Some(chart))
+}
+
+/// The zero-copy ledger: per traced process that asked to move bytes without
+/// a CPU copy, what it asked, what the kernel copied anyway, and the rest.
+pub fn zero_copy(s: &Summary, dir: &Path) -> anyhow::Result<Option<Chart>> {
+    let ledgers: Vec<(String, &ZeroCopyLedger)> = s
+        .processes
+        .iter()
+        .filter_map(|p| Some((format!("{} {}", p.comm.as_deref().unwrap_or("?"), p.pid), p.zero_copy.as_ref()?)))
+        .take(8)
+        .collect();
+    if ledgers.is_empty() {
+        return Ok(None);
+    }
+    const ASKED: RGBColor = RGBColor(150, 150, 150);
+    const COPIED: RGBColor = style::DIFFERS;
+    const WITHOUT: RGBColor = RGBColor(0, 158, 115);
+    let legend =
+        [("asked (measured)", ASKED), ("copied anyway (measured)", COPIED), ("without a copy (inferred)", WITHOUT)];
+    let chart = Chart {
+        file: "zero-copy.png".into(),
+        title: format!("Zero-copy ledger: {}", style::truncate(&s.target.describe(), 60)),
+        legend: legend.iter().map(|(l, _)| (*l).to_owned()).collect(),
+    };
+    let caption = format!(
+        "Linux {} · asked: syscall bytes · copied anyway: {} · without a copy: asked less copied anyway",
+        if s.kernel.is_empty() { "?" } else { &s.kernel },
+        crate::probes::table::probe(crate::probes::table::Group::ZeroCopyFate).ways[0].label,
+    );
+    chart.draw(dir, &caption, |body| {
+        let (bars, key) = body.split_horizontally(body.dim_in_pixel().0 * 3 / 4);
+        let groups: Vec<(String, Vec<Option<style::Bar>>)> = ledgers
+            .iter()
+            .map(|(name, z)| {
+                let bar =
+                    |v: Option<u64>, c| v.map(|v| style::Bar { show_value: true, ..style::Bar::new(v as f64, c) });
+                (
+                    name.clone(),
+                    vec![
+                        bar(Some(z.asked_bytes), ASKED),
+                        bar(z.copied_anyway_bytes, COPIED),
+                        bar(z.without_copy_bytes, WITHOUT),
+                    ],
+                )
+            })
+            .collect();
+        style::bar_panel(&bars, "bytes asked to move without a CPU copy, and what became of them", "bytes", &groups)?;
+        style::legend(&key, "per traced process", &legend.map(|(l, c)| (l.to_owned(), c)))?;
         Ok(())
     })?;
     Ok(Some(chart))

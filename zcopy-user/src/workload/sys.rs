@@ -82,6 +82,21 @@ pub fn setsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int,
     })
 }
 
+/// Bytes a TCP socket has retransmitted (TCP_INFO tcpi_bytes_retrans,
+/// Linux 4.19+); `None` for other sockets or older kernels.
+pub fn tcp_bytes_retrans(fd: BorrowedFd<'_>) -> Option<u64> {
+    /// Offset of tcpi_bytes_retrans in struct tcp_info (include/uapi/linux/tcp.h).
+    const BYTES_RETRANS: usize = 208;
+    let mut info = [0u8; 256];
+    let mut len = info.len() as libc::socklen_t;
+    // SAFETY: a buffer and its length; the kernel writes at most `len` bytes.
+    let rc = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::IPPROTO_TCP, libc::TCP_INFO, info.as_mut_ptr().cast(), &raw mut len)
+    };
+    let bytes = info.get(BYTES_RETRANS..BYTES_RETRANS + 8)?;
+    (rc == 0 && len as usize >= BYTES_RETRANS + 8).then(|| u64::from_ne_bytes(bytes.try_into().unwrap_or_default()))
+}
+
 /// A pipe (read end, write end), close-on-exec.
 pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds: [RawFd; 2] = [-1; 2];

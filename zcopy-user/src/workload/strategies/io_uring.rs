@@ -105,5 +105,8 @@ pub fn run(t: &Transfer<'_>, zero_copy: bool) -> io::Result<SendStats> {
             }
         }
     }
+    if zero_copy {
+        zc.retransmitted_bytes = crate::workload::sys::tcp_bytes_retrans(t.sink).unwrap_or(0);
+    }
     Ok(SendStats { bytes: offset, zerocopy: zero_copy.then_some(zc) })
 }

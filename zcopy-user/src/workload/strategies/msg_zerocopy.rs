@@ -43,6 +43,7 @@ pub fn run(t: &Transfer<'_>) -> io::Result<SendStats> {
         drain(t.sink, &mut zc, true)?;
     }
     map.unmap()?;
+    zc.stats.retransmitted_bytes = sys::tcp_bytes_retrans(t.sink).unwrap_or(0);
     Ok(SendStats { bytes: offset as u64, zerocopy: Some(zc.stats) })
 }
 
