@@ -99,6 +99,9 @@ pub struct Found {
     pub udp_copied: Option<u64>,
     /// A MSG_ZEROCOPY sender's bytes copied by the kernel after all (of 8 MiB), where measured.
     pub zerocopy_copied: Option<u64>,
+    /// The same copies seen by the zero-copy programs, less what TCP
+    /// retransmitted (copied again): equal to the completion reports.
+    pub zerocopy_fate: Option<u64>,
 }
 
 /// Boots every kernel with `bin_dir`'s zcopy and zcopy-helper, checks each,
@@ -391,7 +394,22 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
     ensure!(zc["cases"][0]["status"] == "ok", "{package}: the msg-zerocopy case did not run");
     let run = &zc["cases"][0]["runs"][0];
     let zerocopy_copied = run["sender"]["data"]["copied_in_kernel_bytes"].as_u64();
-    Ok(Found { release, doctor, bench, read, udp_copied, zerocopy_copied })
+    // The zero-copy programs follow each zero-copy skb to the receive path
+    // that copies it: exactly the bytes the completion reports say, plus the
+    // bytes TCP retransmitted (each copied again).
+    let reports = &run["sender"]["zerocopy"];
+    let zerocopy_fate = match run["sender"]["data"]["zero_copy_copied_bytes"].as_u64() {
+        Some(seen) => {
+            let (reported, again) = (u(&reports["copied_bytes"]), u(&reports["retransmitted_bytes"]));
+            ensure!(
+                seen == reported + again,
+                "{package}: zero-copy bytes copied anyway: the probes saw {seen}, the reports say {reported} (+ {again} retransmitted)"
+            );
+            Some(seen - again)
+        }
+        None => None,
+    };
+    Ok(Found { release, doctor, bench, read, udp_copied, zerocopy_copied, zerocopy_fate })
 }
 
 /// docs/kernels.md from what was found: kernel by kernel, every probe's
@@ -489,7 +507,7 @@ pub fn document(found: &[Found]) -> String {
         })
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&Found) -> String>);
-    let rows: [Row<'_>; 3] = [
+    let rows: [Row<'_>; 4] = [
         (
             "dd of a cached 4 MiB file: copied kernel -> user (+ the go byte)",
             Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64())),
@@ -501,6 +519,10 @@ pub fn document(found: &[Found]) -> String {
         (
             "MSG_ZEROCOPY, 8 MiB over loopback (the kernel reports every send copied): the copy seen by the probes",
             Box::new(move |f| share(f.zerocopy_copied)),
+        ),
+        (
+            "MSG_ZEROCOPY, 8 MiB over loopback: copied anyway, seen by the zero-copy programs (less TCP's retransmitted bytes, copied again), checked equal to the completion reports",
+            Box::new(move |f| bytes(f.zerocopy_fate)),
         ),
     ];
     let _ = writeln!(out, "\n## Copies the probes measured\n");

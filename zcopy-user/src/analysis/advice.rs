@@ -16,14 +16,22 @@ use crate::model::{CopyFlow, CopyKind, Endpoint, Flow, How, Saving, StrategyShar
 const SOURCES: [Endpoint; 3] = [Endpoint::File, Endpoint::Socket, Endpoint::Pipe];
 
 /// Bytes, calls and syscall names of the reads from one kind of source into user memory.
-type Reads = (u64, u64, Vec<String>);
+#[derive(Debug, Default)]
+struct Reads {
+    bytes: u64,
+    calls: u64,
+    names: Vec<String>,
+}
 
 /// Bytes, calls and syscall names of the writes to one kind of sink, and
 /// whether any of them was a zero-copy send.
-type Writes = (u64, u64, Vec<String>, bool);
-
-/// A read+write pairing that passes bytes on: (flow, bytes passed on, read calls).
-type Relay = (String, u64, u64);
+#[derive(Debug, Default)]
+struct Writes {
+    bytes: u64,
+    calls: u64,
+    names: Vec<String>,
+    zero_copy: bool,
+}
 
 /// Syscall names, each once.
 fn names<'a>(copies: impl Iterator<Item = &'a CopyFlow>) -> Vec<String> {
@@ -36,57 +44,85 @@ fn names<'a>(copies: impl Iterator<Item = &'a CopyFlow>) -> Vec<String> {
     names
 }
 
-/// Groups `copies` (one process or all) into flows, biggest first;
-/// `passed_on` holds the kernel's relay counters by (source, sink) kind.
-pub fn flows(copies: &[CopyFlow], mmap_calls: u64, passed_on: &BTreeMap<(Endpoint, Endpoint), u64>) -> Vec<Flow> {
-    // In-kernel transfers name their source and sink directly.
-    let mut out: BTreeMap<String, Vec<StrategyShare>> = BTreeMap::new();
-    for c in copies.iter().filter(|c| c.from != Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
-        let strategy = match c.kind {
-            CopyKind::CpuKernelToKernel => format!("{} (copied in the kernel)", c.syscall),
-            _ => c.syscall.clone(),
-        };
-        out.entry(format!("{} -> {}", c.from.base(), c.to.base())).or_default().push(StrategyShare {
-            strategy,
-            bytes: c.bytes,
-            share: 0.0,
-            calls: c.calls,
-        });
-    }
-    // Through user memory: reads from a source, writes to a sink. Writes are
-    // matched to the sources read, in proportion to what each gave.
-    let read_into_user = |src: Endpoint| -> Reads {
-        let rs: Vec<&CopyFlow> =
-            copies.iter().filter(|c| c.to == Endpoint::UserMemory && c.from.base() == src).collect();
-        // A syscall can read both plain and O_DIRECT files: name it once.
-        (rs.iter().map(|c| c.bytes).sum(), rs.iter().map(|c| c.calls).sum(), names(rs.iter().copied()))
-    };
-    let reads: Vec<(Endpoint, Reads)> = SOURCES.iter().map(|s| (*s, read_into_user(*s))).collect();
-    let read_total: u64 = reads.iter().map(|(_, r)| r.0).sum();
+/// The reads into user memory, per kind of source.
+fn reads_by_source(copies: &[CopyFlow]) -> Vec<(Endpoint, Reads)> {
+    SOURCES
+        .iter()
+        .map(|&src| {
+            let rs: Vec<&CopyFlow> =
+                copies.iter().filter(|c| c.to == Endpoint::UserMemory && c.from.base() == src).collect();
+            // A syscall can read both plain and O_DIRECT files: name it once.
+            let reads = Reads {
+                bytes: rs.iter().map(|c| c.bytes).sum(),
+                calls: rs.iter().map(|c| c.calls).sum(),
+                names: names(rs.iter().copied()),
+            };
+            (src, reads)
+        })
+        .collect()
+}
+
+/// The writes from user memory, per kind of sink.
+fn writes_by_sink(copies: &[CopyFlow]) -> BTreeMap<Endpoint, Writes> {
     let mut sinks: BTreeMap<Endpoint, Writes> = BTreeMap::new();
     for c in copies.iter().filter(|c| c.from == Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
-        let e = sinks.entry(c.to.base()).or_default();
-        e.0 += c.bytes;
-        e.1 += c.calls;
-        if !e.2.contains(&c.syscall) {
-            e.2.push(c.syscall.clone());
+        let w = sinks.entry(c.to.base()).or_default();
+        w.bytes += c.bytes;
+        w.calls += c.calls;
+        if !w.names.contains(&c.syscall) {
+            w.names.push(c.syscall.clone());
         }
-        e.3 |= matches!(c.kind, CopyKind::ZeroCopySend | CopyKind::ZeroCopyCopied);
+        w.zero_copy |= matches!(c.kind, CopyKind::ZeroCopySend | CopyKind::ZeroCopyCopied);
     }
-    let mut evidence: BTreeMap<String, PassThrough> = BTreeMap::new();
-    let mut relays: Vec<Relay> = Vec::new();
-    for (&sink, (written, write_calls, write_names, zero_copy)) in &sinks {
-        let mut assigned = 0;
-        for (src, (read, read_calls, read_names)) in &reads {
-            if *read == 0 || read_total == 0 {
-                continue;
-            }
-            let part = ((*written as u128 * *read as u128 / read_total as u128) as u64).min(*read);
+    sinks
+}
+
+/// Flows as they are found: strategies per flow name, the pass-through
+/// evidence of read+write pairings, and the relays that may be advised.
+#[derive(Default)]
+struct Builder {
+    strategies: BTreeMap<String, Vec<StrategyShare>>,
+    evidence: BTreeMap<String, PassThrough>,
+    /// (flow, bytes passed on, read calls) of read+write relays.
+    relays: Vec<(String, u64, u64)>,
+}
+
+impl Builder {
+    fn add(&mut self, flow: String, strategy: String, bytes: u64, calls: u64) {
+        self.strategies.entry(flow).or_default().push(StrategyShare { strategy, bytes, share: 0.0, calls });
+    }
+
+    /// In-kernel transfers name their source and sink directly.
+    fn direct(&mut self, copies: &[CopyFlow]) {
+        for c in copies.iter().filter(|c| c.from != Endpoint::UserMemory && c.to != Endpoint::UserMemory) {
+            let strategy = match c.kind {
+                CopyKind::CpuKernelToKernel => format!("{} (copied in the kernel)", c.syscall),
+                _ => c.syscall.clone(),
+            };
+            self.add(format!("{} -> {}", c.from.base(), c.to.base()), strategy, c.bytes, c.calls);
+        }
+    }
+
+    /// Writes to `sink` through user memory, matched to the sources read in
+    /// proportion to what each gave, where the kernel saw them passed on;
+    /// the rest was made in memory.
+    fn through_user(
+        &mut self,
+        sink: Endpoint,
+        w: &Writes,
+        reads: &[(Endpoint, Reads)],
+        passed_on: &BTreeMap<(Endpoint, Endpoint), u64>,
+        mmap_calls: u64,
+    ) {
+        let read_total: u64 = reads.iter().map(|(_, r)| r.bytes).sum();
+        let (writes, mut assigned) = (w.names.join("/"), 0);
+        for (src, r) in reads.iter().filter(|(_, r)| r.bytes > 0) {
+            let part = ((u128::from(w.bytes) * u128::from(r.bytes) / u128::from(read_total)) as u64).min(r.bytes);
             if part == 0 {
                 continue;
             }
-            let pass = PassThrough::new(*read, *written, passed_on.get(&(*src, sink)).copied().unwrap_or(0));
-            let (reads, writes) = (read_names.join("/"), write_names.join("/"));
+            let pass = PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, sink)).copied().unwrap_or(0));
+            let reads = r.names.join("/");
             if !pass.relay {
                 // Not passed through: the reads are consumed (requests in),
                 // and what is written was made in memory (replies out).
@@ -96,63 +132,69 @@ pub fn flows(copies: &[CopyFlow], mmap_calls: u64, passed_on: &BTreeMap<(Endpoin
                     format!("{src} read ({reads}), different bytes written to {sink} ({writes})")
                 };
                 let flow = format!("{src} in, {sink} out");
-                out.entry(flow.clone()).or_default().push(StrategyShare {
-                    strategy: format!("{what}: not passed through"),
-                    bytes: *read,
-                    share: 0.0,
-                    calls: *read_calls,
-                });
-                evidence.insert(flow, pass);
+                self.add(flow.clone(), format!("{what}: not passed through"), r.bytes, r.calls);
+                self.evidence.insert(flow, pass);
                 continue;
             }
             assigned += part;
-            let calls = read_calls + write_calls * part / written.max(&1);
             let flow = format!("{src} -> {sink}");
-            let strategy = if *zero_copy {
+            let strategy = if w.zero_copy {
                 format!("read + zero-copy send ({reads} + {writes})")
             } else {
-                relays.push((flow.clone(), pass.passed_on, *read_calls));
+                self.relays.push((flow.clone(), pass.passed_on, r.calls));
                 format!("read+write ({reads} + {writes})")
             };
-            out.entry(flow.clone()).or_default().push(StrategyShare { strategy, bytes: part, share: 0.0, calls });
-            evidence.insert(flow, pass);
+            self.add(flow.clone(), strategy, part, r.calls + w.calls * part / w.bytes.max(1));
+            self.evidence.insert(flow, pass);
         }
-        let rest = written.saturating_sub(assigned);
+        let rest = w.bytes.saturating_sub(assigned);
         if rest > 0 {
             let (src, strategy) = if mmap_calls > 0 {
-                ("mapped file or memory", format!("mmap+write or data made in memory ({})", write_names.join("/")))
+                ("mapped file or memory", format!("mmap+write or data made in memory ({writes})"))
             } else {
-                ("memory", format!("data made in memory ({})", write_names.join("/")))
+                ("memory", format!("data made in memory ({writes})"))
             };
-            out.entry(format!("{src} -> {sink}")).or_default().push(StrategyShare {
-                strategy,
-                bytes: rest,
-                share: 0.0,
-                calls: write_calls * rest / written.max(&1),
-            });
+            self.add(format!("{src} -> {sink}"), strategy, rest, w.calls * rest / w.bytes.max(1));
         }
     }
-    let total: u64 = out.values().flatten().map(|s| s.bytes).sum();
-    let mut flows: Vec<Flow> = out
-        .into_iter()
-        .map(|(flow, mut strategies)| {
-            let bytes: u64 = strategies.iter().map(|s| s.bytes).sum();
-            for s in &mut strategies {
-                s.share = if bytes > 0 { s.bytes as f64 / bytes as f64 } else { 0.0 };
-            }
-            strategies.sort_by_key(|s| std::cmp::Reverse(s.bytes));
-            let savings = relays
-                .iter()
-                .filter(|(f, b, _)| *f == flow && worth_advice(*b, total))
-                .filter_map(|(_, b, read_calls)| saving(&flow, *b, *read_calls))
-                .collect();
-            let pass_through = evidence.remove(&flow);
-            Flow { flow, bytes, strategies, savings, pass_through, how: How::Inferred }
-        })
-        .filter(|f| f.bytes > 0)
-        .collect();
-    flows.sort_by_key(|f| std::cmp::Reverse(f.bytes));
-    flows
+
+    /// The flows, biggest first, with their shares and the advice that applies.
+    fn finish(mut self) -> Vec<Flow> {
+        let total: u64 = self.strategies.values().flatten().map(|s| s.bytes).sum();
+        let mut flows: Vec<Flow> = std::mem::take(&mut self.strategies)
+            .into_iter()
+            .map(|(flow, mut strategies)| {
+                let bytes: u64 = strategies.iter().map(|s| s.bytes).sum();
+                for s in &mut strategies {
+                    s.share = if bytes > 0 { s.bytes as f64 / bytes as f64 } else { 0.0 };
+                }
+                strategies.sort_by_key(|s| std::cmp::Reverse(s.bytes));
+                let savings = self
+                    .relays
+                    .iter()
+                    .filter(|(f, b, _)| *f == flow && worth_advice(*b, total))
+                    .filter_map(|(_, b, read_calls)| saving(&flow, *b, *read_calls))
+                    .collect();
+                let pass_through = self.evidence.remove(&flow);
+                Flow { flow, bytes, strategies, savings, pass_through, how: How::Inferred }
+            })
+            .filter(|f| f.bytes > 0)
+            .collect();
+        flows.sort_by_key(|f| std::cmp::Reverse(f.bytes));
+        flows
+    }
+}
+
+/// Groups `copies` (one process or all) into flows, biggest first;
+/// `passed_on` holds the kernel's relay counters by (source, sink) kind.
+pub fn flows(copies: &[CopyFlow], mmap_calls: u64, passed_on: &BTreeMap<(Endpoint, Endpoint), u64>) -> Vec<Flow> {
+    let mut b = Builder::default();
+    b.direct(copies);
+    let reads = reads_by_source(copies);
+    for (sink, w) in &writes_by_sink(copies) {
+        b.through_user(*sink, w, &reads, passed_on, mmap_calls);
+    }
+    b.finish()
 }
 
 /// Advice only for relays that matter: at least 64 KiB and 1% of the bytes moved.

@@ -68,6 +68,17 @@ fn sender_steps(case: &CaseResult, run: &RunResult, out: &mut Vec<Step>) {
             How::Reported,
             crate::model::ZeroCopyStats::SOURCE,
         ));
+        if let Some(copied) = s.data.zero_copy_copied_bytes {
+            out.push(step(
+                format!(
+                    "the kernel copying those pinned pages, seen by the probes ({} bytes the socket retransmitted are copied again: TCP_INFO)",
+                    zc.retransmitted_bytes
+                ),
+                Some(copied),
+                How::Measured,
+                crate::probes::table::probe(crate::probes::table::Group::ZeroCopyFate).ways[0].label,
+            ));
+        }
     }
 }
 
