@@ -51,9 +51,9 @@ fn unprivileged_users_are_told_which_capabilities_are_missing() {
         run(Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
             .arg(zcopy())
-            .args(["trace", "--", "true"]))
+            .args(["trace", "--no-report", "--", "true"]))
     } else {
-        run(Command::new(zcopy()).args(["trace", "--", "true"]))
+        run(Command::new(zcopy()).args(["trace", "--no-report", "--", "true"]))
     };
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -75,4 +75,58 @@ fn report_refuses_missing_or_foreign_results_and_writes_nothing() {
     assert!(stderr(&out).contains("zcopy bench or zcopy trace"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "a refused report wrote a folder");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Numbers that overflow and outputs that cannot be written are refused
+/// before any work starts: exit 1, the reason and the fix, nothing written.
+#[test]
+fn numbers_and_outputs_are_checked_before_any_work() {
+    let refused = |args: &[&str], says: &str| {
+        let out = run(Command::new(zcopy()).args(args));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    };
+    let before = bench_folders();
+    refused(&["bench", "--no-report", "--size", "18446744073709551615", "-s", "sendfile"], "more than any disk holds");
+    refused(
+        &["bench", "--no-report", "--size", "8589934592G", "--sink", "file", "-s", "copy-file-range"],
+        "more than any disk holds",
+    );
+    refused(&["explain", "sendfile", "--size", "18446744073709551615", "--chunk", "1M"], "more than any disk holds");
+    refused(
+        &["bench", "--no-report", "--runs", "4294967295", "--warmup", "1", "-s", "sendfile", "--size", "1M"],
+        "more runs than can be counted",
+    );
+    refused(&["bench", "--no-report", "--chunk", "3G", "--size", "4G", "-s", "sendfile"], "2G - 4K");
+    refused(&["trace", "--no-report", "--export-json", "/no/such/dir/x.json", "--", "true"], "does not exist");
+    refused(&["bench", "--no-report", "--export-csv", "/no/such/dir/x.csv", "-s", "sendfile"], "does not exist");
+    refused(&["trace", "--report", "/no/such/dir/report", "--", "true"], "does not exist");
+    refused(&["trace", "--no-report", "--json", "--export-json", "-", "--", "true"], "write to stdout");
+    assert_eq!(bench_folders(), before, "a refused command left a work folder behind");
+    // The internal worker takes its spec like user input.
+    for chunk in ["0", "18446744073709551615"] {
+        let spec = format!(
+            r#"{{"role":"sender","strategy":"sendfile","sink":{{"kind":"null"}},"source":"/etc/hostname","size":10,"chunk":{chunk}}}"#
+        );
+        let out = run(Command::new(zcopy()).args(["worker", &spec]));
+        assert_eq!(out.status.code(), Some(1), "chunk {chunk}");
+        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(report.contains("bad worker spec: chunk"), "chunk {chunk}: {report}");
+    }
+}
+
+/// zcopy-bench-* folders in the temporary folder.
+fn bench_folders() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("zcopy-bench-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }

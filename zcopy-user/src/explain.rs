@@ -12,9 +12,11 @@ use crate::{
 
 /// Runs `zcopy explain`.
 pub fn command(args: &ExplainArgs) -> anyhow::Result<i32> {
+    let options = args.options();
+    options.validate().map_err(anyhow::Error::msg)?;
     caps::require_tracing()?;
     let mounts = mounts::ensure(mounts::Needs { tracefs: true, securityfs: false });
-    let report = crate::runtime()?.block_on(bench::run(args.options(), &mounts))?;
+    let report = crate::runtime()?.block_on(bench::run(options, &mounts))?;
     let case = report.cases.first().context("the run produced no result")?;
     let Some(run) = case.runs.first() else {
         anyhow::bail!("{} could not run here: {}", case.strategy, case.reason.as_deref().unwrap_or("no measured run"));

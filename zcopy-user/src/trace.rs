@@ -129,6 +129,8 @@ struct Ended {
 /// Runs `zcopy trace`; returns zcopy's exit code (the command's, in command mode).
 pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
     args.validate().map_err(anyhow::Error::msg)?;
+    let report = args.report.folder("trace");
+    crate::export::check_outputs(&args.export.requests(), args.json, report.as_deref())?;
     crate::system::caps::require_tracing()?;
     let target = if args.command.is_empty() {
         TargetSpec::Attach(AttachSpec {
@@ -145,7 +147,7 @@ pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
         json_stdout: args.json,
         exports: args.export.requests(),
         bpf_log: args.bpf_log,
-        report: args.report.folder("trace"),
+        report,
         interval: args.interval,
     };
     let mounts = crate::system::mounts::ensure(crate::system::mounts::Needs { tracefs: true, securityfs: false });

@@ -12,7 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::Tracer,
-    model::{BenchOptions, BenchReport, CaseResult, SideSummary, SinkKind, Stats, Status},
+    model::{BenchOptions, BenchReport, CaseResult, SideSummary, Stats, Status},
     system::mounts::{Availability, Mounts},
 };
 use plan::Case;
@@ -21,11 +21,15 @@ use runner::{RunContext, RunFailure};
 /// Runs `zcopy bench`: the comparison, its table, report folder and exports;
 /// exits 1 when a case failed.
 pub fn command(args: &crate::cli::BenchArgs) -> anyhow::Result<i32> {
+    let options = args.options();
+    options.validate().map_err(anyhow::Error::msg)?;
+    let folder = args.report.folder("bench");
+    crate::export::check_outputs(&args.export.requests(), false, folder.as_deref())?;
     crate::system::caps::require_tracing()?;
     let mounts = crate::system::mounts::ensure(crate::system::mounts::Needs { tracefs: true, securityfs: false });
-    let report = crate::runtime()?.block_on(run(args.options(), &mounts))?;
+    let report = crate::runtime()?.block_on(run(options, &mounts))?;
     eprint!("{}", crate::output::bench::render(&report));
-    if let Some(dir) = args.report.folder("bench") {
+    if let Some(dir) = folder {
         let page = crate::report::write_folder(&crate::model::Results::Bench(Box::new(report.clone())), &dir)?;
         eprintln!("zcopy bench: report written to {}", page.display());
     }
@@ -41,8 +45,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     if let Availability::Missing(why) = &mounts.tracefs {
         return Err(crate::error::ZcopyError::NoTracefs(why.clone()).into());
     }
-    // Room for the source, and for a copy of it with a file sink.
-    let need = options.size * if options.sink == SinkKind::File { 2 } else { 1 } + (16 << 20);
+    let need = options.disk_needed().map_err(anyhow::Error::msg)?;
     let work = source::WorkDir::create(&options.dir, need)?;
     let mut tracer = Tracer::load(false)?;
     let mut warnings = tracer.warnings.clone();
@@ -71,7 +74,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     };
 
     let cases = options.cases();
-    let runs_per_case = u64::from(options.warmup + options.runs);
+    let runs_per_case = u64::from(options.runs_per_case().map_err(anyhow::Error::msg)?);
     let total = cases.iter().filter(|c| c.skip.is_none()).count() as u64 * runs_per_case;
     let progress = ProgressBar::new(total).with_style(
         ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} runs  {msg}")
@@ -126,7 +129,7 @@ async fn run_case(
         return Ok(empty_result(case, options, Status::Skipped, Some(reason.clone())));
     }
     let mut result = empty_result(case, options, Status::Ok, None);
-    for i in 0..options.warmup + options.runs {
+    for i in 0..options.runs_per_case().map_err(anyhow::Error::msg)? {
         match runner::run_once(ctx, case).await? {
             Ok(run) => {
                 if i >= options.warmup {
@@ -164,7 +167,7 @@ async fn run_case(
 }
 
 fn runs_per_case_left(options: &BenchOptions, done: u32) -> u64 {
-    u64::from(options.warmup + options.runs - done)
+    u64::from(options.runs_per_case().unwrap_or(u32::MAX).saturating_sub(done))
 }
 
 /// Claims that compare two cases: small-files-mmap against small-files-read.

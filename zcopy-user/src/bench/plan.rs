@@ -1,8 +1,31 @@
 //! What a comparison runs: validated options, and the list of cases.
 
-use crate::model::{BenchOptions, CacheState, SinkKind, Strategy, size::format_size};
+use crate::model::{
+    BenchOptions, CacheState, SinkKind, Strategy,
+    size::{MAX_CALL_BYTES, format_size},
+};
+
+/// Head room the work folder needs besides the files.
+const SPARE_BYTES: u64 = 16 << 20;
 
 impl BenchOptions {
+    /// Disk space the comparison needs: the source, a copy of it with a file
+    /// sink, and some spare; an error when that does not fit in 64 bits.
+    pub fn disk_needed(&self) -> Result<u64, String> {
+        let copies = if self.sink == SinkKind::File { 2 } else { 1 };
+        self.size
+            .checked_mul(copies)
+            .and_then(|b| b.checked_add(SPARE_BYTES))
+            .ok_or_else(|| format!("--size {} is more than any disk holds: give a size such as 512M or 4G", self.size))
+    }
+
+    /// Runs per case, warmup included; an error when they do not fit.
+    pub fn runs_per_case(&self) -> Result<u32, String> {
+        self.runs.checked_add(self.warmup).ok_or_else(|| {
+            format!("--runs {} with --warmup {} is more runs than can be counted: give fewer", self.runs, self.warmup)
+        })
+    }
+
     /// Checks the combination; the message names the fix.
     pub fn validate(&self) -> Result<(), String> {
         if self.size == 0 {
@@ -19,13 +42,18 @@ impl BenchOptions {
                     format_size(self.size)
                 ));
             }
-            if chunk > u64::from(u32::MAX) {
-                return Err(format!("--chunk {} is too large: at most 4G-1", format_size(chunk)));
+            if chunk > MAX_CALL_BYTES {
+                return Err(format!(
+                    "--chunk {} is more than Linux moves in one call ({MAX_CALL_BYTES} bytes, 2G - 4K): give a chunk of at most 2G - 4K",
+                    format_size(chunk)
+                ));
             }
         }
         if self.runs == 0 {
             return Err("--runs must be at least 1".into());
         }
+        self.runs_per_case()?;
+        self.disk_needed()?;
         if self.strategies.is_empty() {
             return Err("no strategies to run".into());
         }
@@ -89,6 +117,25 @@ mod tests {
         o.chunks = vec![4096];
         o.runs = 0;
         assert!(o.validate().is_err());
+    }
+
+    #[test]
+    fn numbers_that_overflow_are_refused() {
+        let mut o = options();
+        o.size = u64::MAX - (8 << 20);
+        assert!(o.validate().unwrap_err().contains("more than any disk holds"));
+        o.size = 1 << 63;
+        o.sink = SinkKind::File;
+        assert!(o.disk_needed().is_err(), "two copies of 2^63 bytes");
+        o = options();
+        (o.runs, o.warmup) = (u32::MAX, 1);
+        assert!(o.validate().unwrap_err().contains("more runs than can be counted"));
+        o = options();
+        o.size = 4 << 30;
+        o.chunks = vec![MAX_CALL_BYTES + 1];
+        assert!(o.validate().unwrap_err().contains("2G - 4K"));
+        o.chunks = vec![MAX_CALL_BYTES];
+        assert_eq!(o.validate(), Ok(()));
     }
 
     #[test]

@@ -63,7 +63,7 @@ fn free_bytes(dir: &Path) -> io::Result<u64> {
     if unsafe { libc::statvfs(c.as_ptr(), &raw mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(st.f_bavail * st.f_frsize)
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
 }
 
 /// Writes `size` bytes of pseudo-random data (xorshift: not compressible, not

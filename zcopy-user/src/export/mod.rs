@@ -47,6 +47,83 @@ pub enum Exported<'a> {
     Trace(&'a Summary),
 }
 
+impl Format {
+    /// The option that asks for it.
+    pub fn option(self) -> &'static str {
+        match self {
+            Self::Json => "--export-json",
+            Self::Csv => "--export-csv",
+            Self::Markdown => "--export-markdown",
+        }
+    }
+}
+
+/// Whether the caller may write `path` (access(2) W_OK: says EROFS on a
+/// read-only file system, also to root).
+fn writable(path: &Path) -> bool {
+    std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        // SAFETY: a NUL-terminated path; access has no other arguments.
+        .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+}
+
+/// Checks, before any work, that every output can be written: the exports'
+/// folders exist and are writable, the report folder's parent exists (zcopy
+/// creates the folder, never its parents), and at most one output is stdout.
+pub fn check_outputs(
+    exports: &[(Format, std::path::PathBuf)],
+    json_stdout: bool,
+    report: Option<&Path>,
+) -> anyhow::Result<()> {
+    let to_stdout: Vec<&str> = exports
+        .iter()
+        .filter(|(_, p)| p.as_os_str() == "-")
+        .map(|(f, _)| f.option())
+        .chain(json_stdout.then_some("--json"))
+        .collect();
+    if to_stdout.len() > 1 {
+        let all = if to_stdout.len() == 2 { "both" } else { "all" };
+        anyhow::bail!("{} {all} write to stdout: give a file to all but one", to_stdout.join(" and "));
+    }
+    let check = |what: &str, path: &Path, folder: bool| -> anyhow::Result<()> {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if path.exists() {
+            if path.is_dir() != folder {
+                let want = if folder { "a folder" } else { "a file" };
+                anyhow::bail!("{what} {}: it exists and is not {want}: choose another path", path.display());
+            }
+            if !writable(path) {
+                anyhow::bail!(
+                    "{what} {}: not writable (permissions or a read-only file system): choose another path",
+                    path.display()
+                );
+            }
+        } else if !parent.is_dir() {
+            anyhow::bail!(
+                "{what} {}: the folder {} does not exist: create it first, or choose another path",
+                path.display(),
+                parent.display()
+            );
+        } else if !writable(parent) {
+            anyhow::bail!(
+                "{what} {}: cannot write in {} (permissions or a read-only file system): choose another path",
+                path.display(),
+                parent.display()
+            );
+        }
+        Ok(())
+    };
+    for (format, path) in exports.iter().filter(|(_, p)| p.as_os_str() != "-") {
+        check(format.option(), path, false)?;
+    }
+    if let Some(dir) = report {
+        check("--report", dir, true)?;
+    }
+    Ok(())
+}
+
 /// Writes `results` in `format` to `path` ('-' for stdout).
 pub fn export(results: Exported<'_>, format: Format, path: &Path) -> anyhow::Result<()> {
     let exporter = format.exporter();

@@ -1,5 +1,9 @@
 //! Byte sizes as people write them.
 
+/// The most one read/write/sendfile/splice call moves on Linux
+/// (MAX_RW_COUNT, INT_MAX rounded down to a page: 2G - 4K).
+pub const MAX_CALL_BYTES: u64 = 0x7fff_f000;
+
 /// Parses a byte size: `4096`, `64K`, `1M`, `2G` (powers of 1024; a trailing
 /// `B`/`iB` is allowed).
 pub fn parse_size(text: &str) -> Result<u64, String> {

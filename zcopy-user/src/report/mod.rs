@@ -111,7 +111,10 @@ pub fn command(args: &crate::cli::RenderArgs) -> anyhow::Result<i32> {
 /// Writes the report folder `dir`: results.json, the charts, index.md and
 /// index.html. Returns the index.html path.
 pub fn write_folder(results: &Results, dir: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the report folder {}", dir.display()))?;
+    // The folder, never its parents (checked before the work: export::check_outputs).
+    if !dir.is_dir() {
+        std::fs::create_dir(dir).with_context(|| format!("creating the report folder {}", dir.display()))?;
+    }
     let json = dir.join(RESULTS_FILE);
     match results {
         Results::Bench(r) => crate::export::write_json(r.as_ref(), &json)?,

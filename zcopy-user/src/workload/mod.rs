@@ -100,9 +100,26 @@ pub struct WorkerReport {
     pub unsupported: bool,
 }
 
+impl WorkerSpec {
+    /// Checks a spec like user input: a chunk moves at least one byte and at
+    /// most what one call can (the buffers are that size).
+    fn validate(&self) -> Result<(), String> {
+        if let Self::Sender { chunk, .. } = self {
+            let max = crate::model::size::MAX_CALL_BYTES;
+            if *chunk == 0 || *chunk as u64 > max {
+                return Err(format!("chunk {chunk} is outside 1..={max} bytes"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// `zcopy worker SPEC`: returns the process exit code.
 pub fn worker_main(spec: &str) -> i32 {
-    let report = match serde_json::from_str::<WorkerSpec>(spec) {
+    let parsed = serde_json::from_str::<WorkerSpec>(spec)
+        .map_err(|e| e.to_string())
+        .and_then(|spec| spec.validate().map(|()| spec));
+    let report = match parsed {
         Ok(spec) => run(&spec).unwrap_or_else(|e| WorkerReport {
             error: Some(e.to_string()),
             unsupported: e.kind() == io::ErrorKind::Unsupported,
