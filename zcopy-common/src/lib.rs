@@ -304,7 +304,8 @@ mod tests {
         assert_eq!(size_of::<Inflight>(), 24);
         assert_eq!(size_of::<FlowKey>(), 8);
         assert_eq!(size_of::<ProcStats>(), 8 * 8);
-        assert_eq!(size_of::<Evidence>(), 10 * 8);
+        assert_eq!(size_of::<Evidence>(), 12 * 8);
+        assert_eq!(size_of::<Relay>(), 24);
         assert_eq!(size_of::<Transmit>(), 16);
     }
 }

@@ -53,6 +53,20 @@ pub enum ZcopyError {
         "this zcopy was built without its eBPF programs (no BPF toolchain at build time): run `cargo xtask setup`, then rebuild (`cargo xtask build --release`)"
     )]
     BuiltWithoutEbpf,
+
+    #[error("interrupted by {signal}: {what}")]
+    Interrupted { signal: crate::system::signals::Interrupt, what: &'static str },
+}
+
+impl ZcopyError {
+    /// The exit code: 128 + n for a command a signal interrupted (as shells
+    /// give), 1 for every other error.
+    pub fn exit_code(err: &anyhow::Error) -> i32 {
+        match err.downcast_ref::<Self>() {
+            Some(Self::Interrupted { signal, .. }) => signal.exit_code(),
+            _ => 1,
+        }
+    }
 }
 
 /// The OS error code behind an error, looking through its source chain.

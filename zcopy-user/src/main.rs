@@ -6,7 +6,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(err) => {
             eprintln!("zcopy: error: {err:#}");
-            std::process::exit(1);
+            std::process::exit(zcopy::error::ZcopyError::exit_code(&err));
         }
     }
 }

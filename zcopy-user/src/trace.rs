@@ -7,7 +7,6 @@ use std::{
 };
 
 use anyhow::Context as _;
-use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::Tracer,
@@ -15,6 +14,7 @@ use crate::{
     export,
     model::{EndedBy, KernelAccounting, Sample, Summary, Target, TargetMode, Warning},
     output,
+    system::signals::Interrupts,
     system::{
         mounts::{Availability, Mounts},
         procfs::{self, ProcCounters},
@@ -159,6 +159,9 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     if let Availability::Missing(why) = &mounts.tracefs {
         return Err(ZcopyError::NoTracefs(why.clone()).into());
     }
+    // From here SIGINT, SIGTERM and SIGHUP end the trace (and are passed on
+    // to a traced command), and the summary so far is printed.
+    let mut interrupts = Interrupts::watch()?;
     let load_start = Instant::now();
     let mut tracer = Tracer::load(opts.bpf_log)?;
     let load_s = load_start.elapsed().as_secs_f64();
@@ -172,8 +175,8 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
 
     let net_before = tracer.net_totals()?;
     let ended = match &opts.target {
-        TargetSpec::Command(argv) => trace_command(&mut tracer, argv, opts.interval).await?,
-        TargetSpec::Attach(spec) => trace_attached(&mut tracer, spec, opts.interval).await?,
+        TargetSpec::Command(argv) => trace_command(&mut tracer, argv, opts.interval, &mut interrupts).await?,
+        TargetSpec::Attach(spec) => trace_attached(&mut tracer, spec, opts.interval, &mut interrupts).await?,
     };
     tracer.flush_logs();
     let mut raw = tracer.read().context("reading the kernel counters")?;
@@ -204,16 +207,18 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     Ok(ended.exit_code)
 }
 
-async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<Duration>) -> anyhow::Result<Ended> {
+async fn trace_command(
+    tracer: &mut Tracer,
+    argv: &[OsString],
+    interval: Option<Duration>,
+    interrupts: &mut Interrupts,
+) -> anyhow::Result<Ended> {
     let held = HeldCommand::spawn(argv)?;
     let pid = held.pid();
     // Its read of the go byte must have started, or that read is counted.
-    procfs::wait_blocked_in_read(pid, Duration::from_secs(10)).context("waiting for the command to be held")?;
+    procfs::wait_blocked_in_read(pid, Duration::from_secs(10)).await.context("waiting for the command to be held")?;
     tracer.add_target(pid)?;
     let pidfd = PidFd::open(pid)?;
-    // One listener for the whole trace: a `ctrl_c()` future made anew each
-    // turn of the loop misses a SIGINT that arrives between two turns.
-    let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
     let start = Instant::now();
     held.release()?;
 
@@ -226,10 +231,13 @@ async fn trace_command(tracer: &mut Tracer, argv: &[OsString], interval: Option<
         tokio::select! {
             done = &mut exited => { done.context("waiting for the command")?; break; }
             () = tokio::time::sleep(next) => next = timeline.tick(tracer)?,
-            _ = sigint.recv() => {
-                // The terminal sent SIGINT to the command too; make sure it has it.
+            signal = interrupts.recv() => {
+                // Passed on, as a shell's job control would: the terminal
+                // sent SIGINT (or SIGHUP) to the command too, `kill` and
+                // `timeout` send SIGTERM to zcopy alone. The trace ends when
+                // the command does, with its status.
                 interrupted = true;
-                target::signal(pid, libc::SIGINT);
+                target::signal(pid, signal.signo());
             }
         }
     }
@@ -310,7 +318,12 @@ fn add_existing(
     Ok(())
 }
 
-async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option<Duration>) -> anyhow::Result<Ended> {
+async fn trace_attached(
+    tracer: &mut Tracer,
+    spec: &AttachSpec,
+    interval: Option<Duration>,
+    interrupts: &mut Interrupts,
+) -> anyhow::Result<Ended> {
     let pidfds = spec.pids.iter().map(|pid| PidFd::open(*pid)).collect::<anyhow::Result<Vec<_>>>()?;
     let cgroup = spec.cgroup.as_deref().map(cgroup_dir).transpose()?;
     let single = (spec.pids.len() == 1 && spec.comms.is_empty() && cgroup.is_none()).then(|| spec.pids[0]);
@@ -318,7 +331,6 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
     tracer.want_comms(&spec.comms)?;
     let mut known = Vec::new();
     add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
-    let mut sigint = signal(SignalKind::interrupt()).context("watching SIGINT")?;
     let mut warnings = Vec::new();
     if !tracer.guards_pid_reuse() {
         warnings.push(Warning::PidReuseUnguarded);
@@ -358,7 +370,7 @@ async fn trace_attached(tracer: &mut Tracer, spec: &AttachSpec, interval: Option
         tokio::select! {
             done = &mut all_exited => { done.context("waiting for the processes")?; break EndedBy::Exited }
             () = &mut sleep => break EndedBy::Duration,
-            _ = sigint.recv() => break EndedBy::Interrupted,
+            _ = interrupts.recv() => break EndedBy::Interrupted,
             () = tokio::time::sleep(next) => {
                 if let Some(dir) = &cgroup {
                     // Members that did not come from a traced parent (fork is followed in the kernel).

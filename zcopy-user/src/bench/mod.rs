@@ -6,7 +6,7 @@ pub mod runner;
 pub mod source;
 pub mod warnings;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -16,6 +16,8 @@ use crate::{
     system::mounts::{Availability, Mounts},
 };
 use plan::Case;
+
+use crate::system::signals::Interrupts;
 use runner::{RunContext, RunFailure};
 
 /// Runs `zcopy bench`: the comparison, its table, report folder and exports;
@@ -39,8 +41,24 @@ pub fn command(args: &crate::cli::BenchArgs) -> anyhow::Result<i32> {
     Ok(i32::from(report.cases.iter().any(|c| c.status == Status::Failed)))
 }
 
-/// Runs the comparison and returns its report.
+/// Runs the comparison and returns its report. SIGINT, SIGTERM or SIGHUP
+/// at any moment ends it with an `Interrupted` error: the work in progress is
+/// dropped, which kills the workers, removes the work folder and detaches
+/// the programs.
 pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
+    let mut interrupts = Interrupts::watch()?;
+    tokio::select! {
+        report = compare(options, mounts) => report,
+        signal = interrupts.recv() => Err(crate::error::ZcopyError::Interrupted {
+            signal,
+            what: "no report written (workers stopped, temporary files removed)",
+        }
+        .into()),
+    }
+}
+
+/// The comparison itself.
+async fn compare(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
     options.validate().map_err(anyhow::Error::msg)?;
     if let Availability::Missing(why) = &mounts.tracefs {
         return Err(crate::error::ZcopyError::NoTracefs(why.clone()).into());
@@ -57,7 +75,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
         crate::model::size::format_size(options.size),
         work.path().display()
     );
-    let source_crc = source::create_source(&source_path, options.size)?;
+    let source_crc = source::create_source(&source_path, options.size).await?;
 
     let mut sigchld = signal(SignalKind::child()).context("watching SIGCHLD")?;
     let mut ctx = RunContext {
@@ -88,13 +106,7 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
             crate::model::size::format_size(case.chunk),
             case.cache.name()
         ));
-        let result = tokio::select! {
-            r = run_case(&mut ctx, &options, case, &progress) => r?,
-            _ = tokio::signal::ctrl_c() => {
-                progress.finish_and_clear();
-                bail!("interrupted: no report written (workers stopped, temporary files removed)");
-            }
-        };
+        let result = run_case(&mut ctx, &options, case, &progress).await?;
         warnings.extend(warnings::warnings(&result));
         results.push(result);
     }

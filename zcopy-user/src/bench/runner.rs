@@ -79,15 +79,29 @@ impl Worker {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        if let Some(fd) = pipe_end {
-            // SAFETY: dup2 is async-signal-safe; fd is open in the parent.
-            unsafe {
-                cmd.pre_exec(
-                    move || {
-                        if libc::dup2(fd, PIPE_FD) < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
-                    },
-                );
-            }
+        // SAFETY: the closure makes async-signal-safe calls only (getpid is
+        // read before the fork: the parent's).
+        let parent = unsafe { libc::getpid() };
+        cmd.env(crate::workload::PARENT_ENV, parent.to_string());
+        unsafe {
+            cmd.pre_exec(move || {
+                // Its own process group: the terminal's Ctrl-C goes to zcopy,
+                // which stops the workers itself (kill_on_drop).
+                if libc::setpgid(0, 0) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // Dies with zcopy, even after SIGKILL, stopped or not; if
+                // zcopy died before this line, it is gone already.
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 || libc::getppid() != parent {
+                    return Err(io::Error::other("zcopy exited while starting a worker"));
+                }
+                if let Some(fd) = pipe_end
+                    && libc::dup2(fd, PIPE_FD) < 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
         let mut child = cmd.spawn().with_context(|| format!("starting worker {}", exe.display()))?;
         let pid = child.id().ok_or_else(|| anyhow!("worker exited at once"))?;
@@ -320,6 +334,7 @@ async fn window(
     for &pid in &pids {
         // Its read of the go byte must have started, or that read is counted.
         crate::system::procfs::wait_blocked_in_read(pid, Duration::from_secs(10))
+            .await
             .with_context(|| format!("waiting for worker {pid} to wait for go"))?;
         ctx.tracer.add_target(pid)?;
     }

@@ -14,20 +14,28 @@ use anyhow::{Context as _, bail};
 
 use crate::model::size::format_size;
 
+/// Work folders are named PREFIX-PID-N.
+const PREFIX: &str = "zcopy-bench-";
+
 /// A private folder under the user's `--dir`, removed on drop.
 pub struct WorkDir {
     path: PathBuf,
 }
 
 impl WorkDir {
-    /// Creates `dir/zcopy-bench-PID`, checking there is room for `need` bytes.
+    /// Creates `dir/zcopy-bench-PID-N`, checking there is room for `need`
+    /// bytes, after removing the folders of zcopy processes that are gone
+    /// (a SIGKILL leaves its folder behind: the next run removes it).
     pub fn create(dir: &Path, need: u64) -> anyhow::Result<Self> {
         if !dir.is_dir() {
             bail!("--dir {} is not a folder: create it, or choose another with --dir", dir.display());
         }
+        for left in remove_left_behind(dir) {
+            eprintln!("zcopy bench: removed {}, left by a zcopy that no longer runs", left.display());
+        }
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = dir.join(format!("zcopy-bench-{}-{seq}", std::process::id()));
+        let path = dir.join(format!("{PREFIX}{}-{seq}", std::process::id()));
         fs::create_dir(&path).map_err(|e| {
             anyhow::anyhow!("cannot create a folder in {} ({e}): choose a writable folder with --dir", dir.display())
         })?;
@@ -55,6 +63,24 @@ impl Drop for WorkDir {
     }
 }
 
+/// PREFIX-PID-N folders in `dir` whose PID is not a running zcopy: removed.
+fn remove_left_behind(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let gone = |pid: u32| crate::system::procfs::comm_of(pid).is_none_or(|comm| comm != "zcopy");
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
+            pid.is_some_and(gone) && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .filter(|path| fs::remove_dir_all(path).is_ok())
+        .collect()
+}
+
 fn free_bytes(dir: &Path) -> io::Result<u64> {
     let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
     // SAFETY: zeroed statvfs is valid for statvfs to fill.
@@ -67,8 +93,9 @@ fn free_bytes(dir: &Path) -> io::Result<u64> {
 }
 
 /// Writes `size` bytes of pseudo-random data (xorshift: not compressible, not
-/// zeros) to `path`, fsyncs it, and returns its CRC-32.
-pub fn create_source(path: &Path, size: u64) -> anyhow::Result<u32> {
+/// zeros) to `path`, fsyncs it, and returns its CRC-32. It yields to the
+/// runtime between 1 MiB blocks, so an interrupt stops it at once.
+pub async fn create_source(path: &Path, size: u64) -> anyhow::Result<u32> {
     let mut file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let mut hasher = crc32fast::Hasher::new();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
@@ -85,6 +112,8 @@ pub fn create_source(path: &Path, size: u64) -> anyhow::Result<u32> {
         file.write_all(&block[..n]).with_context(|| format!("writing {}", path.display()))?;
         hasher.update(&block[..n]);
         left -= n as u64;
+        // A signal stops the comparison between two blocks (the runtime has one thread).
+        tokio::task::yield_now().await;
     }
     file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
     Ok(hasher.finalize())
@@ -160,12 +189,31 @@ mod tests {
     fn source_checksum_matches_its_contents_and_the_folder_goes_away() {
         let work = WorkDir::create(&std::env::temp_dir(), 1 << 20).unwrap();
         let path = work.path().join("src.bin");
-        let crc = create_source(&path, 300_001).unwrap();
+        let crc = crate::runtime().unwrap().block_on(create_source(&path, 300_001)).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().len(), 300_001);
         assert_eq!(crc_of(&path).unwrap(), crc);
         let dir = work.path().to_path_buf();
         drop(work);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn folders_of_zcopy_processes_that_are_gone_are_removed() {
+        let dir = std::env::temp_dir().join(format!("zcopy-test-left-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        // PID 4194304 is above any pid_max: no such process.
+        let left = dir.join("zcopy-bench-4194304-0");
+        fs::create_dir(&left).unwrap();
+        fs::write(left.join("source.bin"), b"x").unwrap();
+        // PID 1 runs, but it is not zcopy; a name that is not ours stays.
+        let init = dir.join("zcopy-bench-1-0");
+        fs::create_dir(&init).unwrap();
+        let other = dir.join("zcopy-bench-notes");
+        fs::create_dir(&other).unwrap();
+        let removed = remove_left_behind(&dir);
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!left.exists() && !init.exists() && other.exists());
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,3 +5,4 @@ pub mod machine;
 pub mod mounts;
 pub mod netdev;
 pub mod procfs;
+pub mod signals;

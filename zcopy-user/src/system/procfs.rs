@@ -73,26 +73,28 @@ pub fn comm_of(pid: u32) -> Option<String> {
 /// Waits until process `pid` is blocked inside `read(2)` (from
 /// /proc/PID/syscall, or its state as a fallback), so that making it a target
 /// now cannot count that read: its entry has happened. Gives up after
-/// `timeout` and says so.
-pub fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io::Result<()> {
+/// `timeout`, or as soon as the process has exited, and says so. It sleeps
+/// on the runtime between looks, so a signal is handled at once.
+pub async fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io::Result<()> {
     let deadline = std::time::Instant::now() + timeout;
     let read_nr = libc::SYS_read.to_string();
     loop {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).unwrap_or("?");
+        if matches!(state, "Z" | "X") {
+            return Err(io::Error::other(format!("process {pid} exited before it waited in read(2)")));
+        }
         match fs::read_to_string(format!("/proc/{pid}/syscall")) {
             Ok(text) if text.split_whitespace().next() == Some(read_nr.as_str()) => return Ok(()),
             Ok(_) => {}
             // No /proc/PID/syscall (kernel without it): a sleeping state is the best sign.
-            Err(_) => {
-                let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-                if stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) == Some("S") {
-                    return Ok(());
-                }
-            }
+            Err(_) if state == "S" => return Ok(()),
+            Err(_) => {}
         }
         if std::time::Instant::now() > deadline {
             return Err(io::Error::new(io::ErrorKind::TimedOut, format!("process {pid} did not block in read(2)")));
         }
-        std::thread::sleep(std::time::Duration::from_micros(200));
+        tokio::time::sleep(std::time::Duration::from_micros(200)).await;
     }
 }
 

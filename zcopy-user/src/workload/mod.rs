@@ -114,8 +114,25 @@ impl WorkerSpec {
     }
 }
 
+/// The environment variable naming the zcopy that started a worker.
+pub const PARENT_ENV: &str = "ZCOPY_PARENT";
+
+/// Makes this worker die with the zcopy that started it: the flag set
+/// before exec is cleared when zcopy has file capabilities (setcap).
+/// False if that zcopy is gone already.
+fn die_with_parent() -> bool {
+    let Some(parent) = std::env::var(PARENT_ENV).ok().and_then(|p| p.parse::<libc::pid_t>().ok()) else {
+        return true;
+    };
+    // SAFETY: prctl and getppid have no memory arguments.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 && libc::getppid() == parent }
+}
+
 /// `zcopy worker SPEC`: returns the process exit code.
 pub fn worker_main(spec: &str) -> i32 {
+    if !die_with_parent() {
+        return 1;
+    }
     let parsed = serde_json::from_str::<WorkerSpec>(spec)
         .map_err(|e| e.to_string())
         .and_then(|spec| spec.validate().map(|()| spec));
