@@ -1,0 +1,200 @@
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "root tests panic with context, so a failure keeps its location (aya test/README.md)"
+)]
+
+//! Tier 3: interruption is normal use. Each signal at each phase of a bench
+//! (writing the source, running cases), SIGKILL and then the next run, and
+//! SIGTERM to a traced command; after each, the machine is checked: no
+//! process of that zcopy in any state, no BPF program of zcopy's attached,
+//! no work folder.
+
+mod common;
+
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{bpf_available, serial, zcopy};
+
+/// Processes whose command line mentions `needle` (the test's private folder).
+fn processes_with(needle: &str) -> Vec<String> {
+    let me = std::process::id().to_string();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| e.file_name().to_string_lossy() != me)
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            text.contains(needle).then(|| format!("{}: {text}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
+/// zcopy's programs still loaded (bpftool, installed by `cargo xtask test`).
+fn zcopy_programs() -> Vec<String> {
+    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (cargo xtask test installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            ["sys_enter_raw", "sys_exit_raw", "sched_switch_raw", "zc_start_xmit"].iter().any(|p| l.contains(p))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (up to 10 s) for `done`, polling.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Nothing of the zcopy that worked in `dir` is left.
+fn nothing_left(dir: &Path, when: &str) {
+    let needle = dir.to_string_lossy().into_owned();
+    eventually(&format!("{when}: processes left: {:?}", processes_with(&needle)), || {
+        processes_with(&needle).is_empty()
+    });
+    let folders: Vec<_> = std::fs::read_dir(dir).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
+    assert!(folders.is_empty(), "{when}: left behind: {folders:?}");
+    eventually(&format!("{when}: programs left: {:?}", zcopy_programs()), || zcopy_programs().is_empty());
+}
+
+/// A bench in `dir`, its stderr read line by line.
+fn bench(dir: &Path, size: &str) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(zcopy())
+        .args(["bench", "--no-report", "-s", "read-write,sendfile,splice", "--runs", "50", "--warmup", "0"])
+        .args(["--size", size, "--dir"])
+        .arg(dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("zcopy bench");
+    let err = BufReader::new(child.stderr.take().expect("stderr"));
+    (child, err)
+}
+
+fn signal(child: &Child, signo: i32) {
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signo) };
+}
+
+/// Ends `child` with `signo`; returns its exit code and the rest of stderr.
+fn interrupt(mut child: Child, mut err: BufReader<std::process::ChildStderr>, signo: i32) -> (Option<i32>, String) {
+    signal(&child, signo);
+    let status = child.wait().expect("zcopy ends");
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    (status.code(), rest)
+}
+
+#[test]
+fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
+    if !bpf_available("a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing") {
+        return;
+    }
+    let _serial = serial();
+    for (signo, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
+        // While the source file is written (2 GiB: a second or more of writing).
+        let dir = common::tempdir();
+        let (child, mut err) = bench(&dir, "2G");
+        let mut line = String::new();
+        while !line.contains("writing a") {
+            line.clear();
+            assert!(err.read_line(&mut line).expect("stderr") > 0, "zcopy ended before writing its source");
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        let (code, rest) = interrupt(child, err, signo);
+        assert_eq!(code, Some(128 + signo), "{name} while writing: {rest}");
+        assert!(rest.contains(&format!("interrupted by {name}")), "{rest}");
+        nothing_left(&dir, &format!("{name} while writing the source"));
+
+        // While cases run: once a worker exists.
+        let (child, err) = bench(&dir, "256M");
+        let needle = dir.to_string_lossy().into_owned();
+        eventually("no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
+        let (code, rest) = interrupt(child, err, signo);
+        assert_eq!(code, Some(128 + signo), "{name} during runs: {rest}");
+        assert!(rest.contains(&format!("interrupted by {name}")) && !rest.contains("FAILED"), "{rest}");
+        nothing_left(&dir, &format!("{name} during runs"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn after_sigkill_workers_die_and_the_next_run_cleans_up() {
+    if !bpf_available("after_sigkill_workers_die_and_the_next_run_cleans_up") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let needle = dir.to_string_lossy().into_owned();
+    let (mut child, _err) = bench(&dir, "256M");
+    eventually("no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
+    signal(&child, libc::SIGKILL);
+    child.wait().expect("zcopy ends");
+    // The workers die with it (PR_SET_PDEATHSIG), stopped or not.
+    eventually(&format!("workers outlived zcopy: {:?}", processes_with(&needle)), || {
+        processes_with(&needle).is_empty()
+    });
+    let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
+    assert_eq!(left.len(), 1, "SIGKILL cannot clean up in-process: its folder stays until the next run: {left:?}");
+    // The next run removes it, and says so.
+    let out = common::run(
+        Command::new(zcopy())
+            .args(["bench", "--no-report", "-s", "sendfile", "--runs", "1", "--warmup", "0", "--size", "1M", "--dir"])
+            .arg(&dir),
+    );
+    let text = common::stderr(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(&format!("removed {}", left[0].display())), "{text}");
+    nothing_left(&dir, "the run after a SIGKILL");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed() {
+    if !bpf_available("sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    // A command no other test runs: a sleep of a length that names this test.
+    let length = format!("{}.{}", 600 + std::process::id() % 1000, std::process::id());
+    let mut child = Command::new(zcopy())
+        .args(["trace", "--no-report", "--export-json"])
+        .arg(&json)
+        .args(["--", "sleep", &length])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("zcopy trace");
+    let needle = format!("sleep {length}");
+    eventually("the command did not start", || !processes_with(&needle).is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, libc::SIGTERM);
+    let status = child.wait().expect("zcopy ends");
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err);
+    // The command got SIGTERM: zcopy exits with its status, as a shell would.
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{err}");
+    assert!(err.contains("was killed by signal 15"), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the summary so far")).expect("JSON");
+    assert_eq!(summary["target"]["ended_by"], "interrupted");
+    eventually(&format!("the command outlived the trace: {:?}", processes_with(&needle)), || {
+        processes_with(&needle).is_empty()
+    });
+    std::fs::remove_file(&json).expect("summary");
+    nothing_left(&dir, "SIGTERM to a traced command");
+    let _ = std::fs::remove_dir_all(&dir);
+}
