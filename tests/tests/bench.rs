@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{bpf_available, run, serial, stderr, u, zcopy};
 use serde_json::Value;
@@ -318,46 +318,6 @@ fn bad_bench_input_gets_one_clear_line_and_leaves_nothing() {
     let out = run(Command::new(zcopy()).args(["bench", "-s", "zerocopy"]));
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("read-write, mmap-write"), "{}", stderr(&out));
-}
-
-#[test]
-fn ctrl_c_stops_workers_and_removes_the_files() {
-    if !bpf_available("ctrl_c_stops_workers_and_removes_the_files") {
-        return;
-    }
-    let _serial = serial();
-    let dir = common::tempdir();
-    let child = Command::new(zcopy())
-        .args(["bench", "--no-report", "--size", "256M", "--runs", "50", "--sink", "tcp", "-s", "read-write", "--dir"])
-        .arg(&dir)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start bench");
-    let pid = child.id();
-    // Wait until workers exist.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        if !kids.trim().is_empty() {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "bench started no workers");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let workers = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let out = child.wait_with_output().expect("bench ends");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
-    assert!(left.is_empty(), "files left behind: {left:?}");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    for w in workers.split_whitespace() {
-        let state = std::fs::read_to_string(format!("/proc/{w}/stat")).unwrap_or_default();
-        assert!(state.is_empty(), "worker {w} left behind: {state}");
-    }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn explain(args: &[&str]) -> (std::process::Output, Value) {

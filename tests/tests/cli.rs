@@ -130,3 +130,21 @@ fn bench_folders() -> Vec<String> {
     names.sort();
     names
 }
+
+/// What is to be traced is checked before anything is loaded, and the
+/// errors say what a shell would (and exit as one: 127 not found, 126 not runnable).
+#[test]
+fn targets_are_checked_first_and_named_as_a_shell_would() {
+    let refused = |args: &[&str], code: i32, says: &str| {
+        let out = run(Command::new(zcopy()).args(args));
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    };
+    // PID_MAX_LIMIT is 4194304: no process has this PID.
+    refused(&["trace", "--no-report", "--pid", "4194305"], 1, "no process with PID 4194305");
+    refused(&["trace", "--no-report", "--", "/no/such/program"], 127, "no such file: /no/such/program");
+    refused(&["trace", "--no-report", "--", "no-such-program-zcopy"], 127, "command not found: no-such-program-zcopy");
+    refused(&["trace", "--pid", "1", "--duration", "1e10"], 2, "too long: give at most 1e9 seconds");
+    refused(&["trace", "--pid", "1", "--duration", "0"], 2, "more than 0 seconds");
+}

@@ -297,7 +297,18 @@ fn waiting_threads(threads: u64, calls: u64) -> (Child, BufReader<std::process::
 
 /// A `zcopy-helper ARGS` that printed `ready PID` and waits for SIGUSR1.
 fn waiting_helper(args: &[&str]) -> (Child, BufReader<std::process::ChildStdout>, u32) {
-    let mut helper = Command::new(common::helper()).args(args).stdout(Stdio::piped()).spawn().expect("helper");
+    use std::os::unix::process::CommandExt as _;
+    let mut cmd = Command::new(common::helper());
+    // It dies with the test's thread: a failed assertion leaves no helper
+    // waiting for a SIGUSR1 that never comes.
+    // SAFETY: prctl is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let mut helper = cmd.args(args).stdout(Stdio::piped()).spawn().expect("helper");
     let mut out = BufReader::new(helper.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("ready line");
@@ -500,7 +511,7 @@ fn a_cgroup_is_traced_through_its_members() {
     let dir = common::tempdir();
     let json = dir.join("summary.json");
     let (zc, err, first) = start_zcopy(&["--no-report", "--cgroup", &name, "--duration", "3"], &json);
-    assert!(first.contains("cgroup") && first.contains("1 processes now"), "{first}");
+    assert!(first.contains("cgroup") && first.contains("(1 process now)"), "{first}");
     release(helper, out, pid);
     let s = finish_zcopy(zc, err, &json);
     let _ = std::fs::remove_dir(&cgroup);

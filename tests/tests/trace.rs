@@ -295,15 +295,20 @@ fn bad_targets_get_one_clear_line() {
         return;
     }
     let _serial = serial();
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["trace".into(), "--pid".into(), "4000000".into()], "no process with PID 4000000"),
-        (vec!["trace".into(), "--".into(), "no-such-command-zcopy".into()], "command not found: no-such-command-zcopy"),
-        (vec!["trace".into(), "--".into(), "/etc/hostname".into()], "cannot execute /etc/hostname"),
+    // Exit codes as a shell's: 127 not found, 126 not runnable.
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec!["trace".into(), "--pid".into(), "4000000".into()], 1, "no process with PID 4000000"),
+        (
+            vec!["trace".into(), "--".into(), "no-such-command-zcopy".into()],
+            127,
+            "command not found: no-such-command-zcopy",
+        ),
+        (vec!["trace".into(), "--".into(), "/etc/hostname".into()], 126, "cannot execute /etc/hostname"),
     ];
-    for (args, expected) in cases {
+    for (args, code, expected) in cases {
         let out = run(Command::new(zcopy()).args(&args));
         let err = stderr(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
     }

@@ -375,8 +375,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .trim_end_matches('s')
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds (e.g. 5 or 0.5)"))?;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+    if secs.is_nan() || secs <= 0.0 {
         return Err(format!("`{text}`: the duration must be more than 0 seconds"));
+    }
+    if secs > 1e9 {
+        return Err(format!("`{text}` seconds is too long: give at most 1e9 seconds (about 31 years)"));
     }
     Ok(Duration::from_secs_f64(secs))
 }

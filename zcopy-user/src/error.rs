@@ -38,6 +38,9 @@ pub enum ZcopyError {
     #[error("command not found: {0} (searched PATH; give its path, or install it)")]
     CommandNotFound(String),
 
+    #[error("no such file: {0} (check the path of the command)")]
+    NoSuchFile(String),
+
     #[error("cannot execute {path}: {reason}")]
     CannotExecute { path: String, reason: std::io::Error },
 
@@ -59,11 +62,15 @@ pub enum ZcopyError {
 }
 
 impl ZcopyError {
-    /// The exit code: 128 + n for a command a signal interrupted (as shells
-    /// give), 1 for every other error.
+    /// The exit code: 128 + n for a command a signal interrupted, 127 and
+    /// 126 for a command not found or not runnable (as shells give), 1 for
+    /// every other error.
     pub fn exit_code(err: &anyhow::Error) -> i32 {
         match err.downcast_ref::<Self>() {
             Some(Self::Interrupted { signal, .. }) => signal.exit_code(),
+            // As a shell: 127 for a command it cannot find, 126 for one it cannot run.
+            Some(Self::CommandNotFound(_) | Self::NoSuchFile(_)) => 127,
+            Some(Self::CannotExecute { .. }) => 126,
             _ => 1,
         }
     }

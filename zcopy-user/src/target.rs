@@ -43,7 +43,7 @@ pub fn resolve_program(program: &OsStr, path_var: Option<&OsStr>) -> Result<Path
     }
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
-        return if path.is_file() { Ok(path) } else { Err(not_found()) };
+        return if path.is_file() { Ok(path) } else { Err(ZcopyError::NoSuchFile(path.display().to_string())) };
     }
     let path_var = path_var.unwrap_or_else(|| OsStr::new("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(path_var)
@@ -156,6 +156,15 @@ impl Drop for HeldCommand {
     }
 }
 
+/// Checks that `pid` is a running process (not a thread of one).
+pub fn check_process(pid: u32) -> Result<(), ZcopyError> {
+    match procfs::tgid_of(pid) {
+        Err(_) => Err(ZcopyError::NoSuchProcess(pid)),
+        Ok(Some(tgid)) if tgid != pid => Err(ZcopyError::ThreadNotProcess { tid: pid, tgid }),
+        Ok(_) => Ok(()),
+    }
+}
+
 /// A pidfd, readable once the process has exited.
 pub struct PidFd(OwnedFd);
 
@@ -163,13 +172,7 @@ impl PidFd {
     /// Opens a pidfd for process `pid`; a thread id is refused with the
     /// process id to use instead.
     pub fn open(pid: u32) -> Result<Self, anyhow::Error> {
-        match procfs::tgid_of(pid) {
-            Err(_) => return Err(ZcopyError::NoSuchProcess(pid).into()),
-            Ok(Some(tgid)) if tgid != pid => {
-                return Err(ZcopyError::ThreadNotProcess { tid: pid, tgid }.into());
-            }
-            Ok(_) => {}
-        }
+        check_process(pid)?;
         // SAFETY: pidfd_open takes a pid and flags.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
         if fd < 0 {

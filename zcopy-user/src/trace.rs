@@ -129,6 +129,13 @@ struct Ended {
 /// Runs `zcopy trace`; returns zcopy's exit code (the command's, in command mode).
 pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
     args.validate().map_err(anyhow::Error::msg)?;
+    // What is to be traced must exist before anything is loaded.
+    for &pid in &args.pid {
+        crate::target::check_process(pid)?;
+    }
+    if let Some(program) = args.command.first() {
+        crate::target::resolve_program(program, std::env::var_os("PATH").as_deref())?;
+    }
     let report = args.report.folder("trace");
     crate::export::check_outputs(&args.export.requests(), args.json, report.as_deref())?;
     crate::system::caps::require_tracing()?;
@@ -344,9 +351,12 @@ async fn trace_attached(
     what.extend(spec.comms.iter().map(|c| format!("every `{c}`")));
     what.extend(cgroup.iter().map(|c| format!("cgroup {}", c.display())));
     eprintln!(
-        "zcopy: tracing {} ({} processes now){}; Ctrl-C to stop",
+        "zcopy: tracing {} ({} now){}; Ctrl-C to stop",
         what.join(", "),
-        known.len(),
+        match known.len() {
+            1 => "1 process".to_owned(),
+            n => format!("{n} processes"),
+        },
         spec.duration.map_or_else(String::new, |d| format!(" for {:.1} s", d.as_secs_f64()))
     );
     let sleep = async {

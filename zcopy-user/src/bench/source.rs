@@ -63,18 +63,28 @@ impl Drop for WorkDir {
     }
 }
 
-/// PREFIX-PID-N folders in `dir` whose PID is not a running zcopy: removed.
+/// PREFIX-PID-N folders in `dir` whose zcopy is gone: removed. A folder's
+/// zcopy runs if its PID exists and started before the folder was made (a
+/// process that started later got the PID after that zcopy had exited).
 fn remove_left_behind(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(dir) else {
         return Vec::new();
     };
-    let gone = |pid: u32| crate::system::procfs::comm_of(pid).is_none_or(|comm| comm != "zcopy");
+    let running = |pid: u32, made: Option<std::time::SystemTime>| match crate::system::procfs::started_at(pid) {
+        None => false,
+        // A second's slack: the two clocks are read differently.
+        Some(started) => made.is_none_or(|made| started <= made + std::time::Duration::from_secs(1)),
+    };
     entries
         .filter_map(Result::ok)
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let pid = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next()?.parse::<u32>().ok());
-            pid.is_some_and(gone) && e.file_type().is_ok_and(|t| t.is_dir())
+            let meta = e.metadata().ok().filter(fs::Metadata::is_dir);
+            match (pid, meta) {
+                (Some(pid), Some(meta)) => !running(pid, meta.modified().ok()),
+                _ => false,
+            }
         })
         .map(|e| e.path())
         .filter(|path| fs::remove_dir_all(path).is_ok())
@@ -205,14 +215,23 @@ mod tests {
         let left = dir.join("zcopy-bench-4194304-0");
         fs::create_dir(&left).unwrap();
         fs::write(left.join("source.bin"), b"x").unwrap();
-        // PID 1 runs, but it is not zcopy; a name that is not ours stays.
-        let init = dir.join("zcopy-bench-1-0");
-        fs::create_dir(&init).unwrap();
+        // This process runs and started before its folder: it stays; so
+        // does a name that is not ours.
+        let mine = dir.join(format!("zcopy-bench-{}-0", std::process::id()));
+        fs::create_dir(&mine).unwrap();
         let other = dir.join("zcopy-bench-notes");
         fs::create_dir(&other).unwrap();
-        let removed = remove_left_behind(&dir);
-        assert_eq!(removed.len(), 2, "{removed:?}");
-        assert!(!left.exists() && !init.exists() && other.exists());
+        // A folder made before this process started: its PID was reused.
+        let reused = dir.join(format!("zcopy-bench-{}-1", std::process::id()));
+        fs::create_dir(&reused).unwrap();
+        File::open(&reused)
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1000))
+            .unwrap();
+        let mut removed = remove_left_behind(&dir);
+        removed.sort();
+        assert_eq!(removed, vec![reused.clone(), left.clone()]);
+        assert!(!left.exists() && !reused.exists() && mine.exists() && other.exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 

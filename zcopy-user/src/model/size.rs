@@ -31,7 +31,7 @@ pub fn format_size(bytes: u64) -> String {
             };
         }
     }
-    format!("{bytes}")
+    format!("{bytes} bytes")
 }
 
 #[cfg(test)]
@@ -48,6 +48,6 @@ mod tests {
         assert!(parse_size("99999999999999G").is_err());
         assert_eq!(format_size(65536), "64K");
         assert_eq!(format_size(1536), "1.5K");
-        assert_eq!(format_size(100), "100");
+        assert_eq!(format_size(100), "100 bytes");
     }
 }

@@ -98,6 +98,19 @@ pub async fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io:
     }
 }
 
+/// When process `pid` started, as wall-clock time (boot time from
+/// /proc/stat plus its starttime, field 22 of /proc/PID/stat); `None` if it
+/// does not exist.
+pub fn started_at(pid: u32) -> Option<std::time::SystemTime> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is field 3.
+    let ticks: u64 = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(19)?.parse().ok())?;
+    let boot: u64 =
+        fs::read_to_string("/proc/stat").ok()?.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())?;
+    let secs = boot as f64 + ticks as f64 / ticks_per_second();
+    std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs_f64(secs))
+}
+
 /// Clock ticks per second (for utime/stime).
 pub fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no preconditions.
