@@ -519,6 +519,53 @@ fn a_cgroup_is_traced_through_its_members() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A process that joins the cgroup during the trace is followed in the
+/// kernel (at its first syscall there), not found later by polling: all of
+/// its work is counted. A cgroup v1 folder is refused with the reason.
+#[test]
+fn a_process_that_joins_the_cgroup_during_the_trace_is_counted_whole() {
+    if !bpf_available("a_process_that_joins_the_cgroup_during_the_trace_is_counted_whole") {
+        return;
+    }
+    let _serial = serial();
+    let Some((name, cgroup)) = test_cgroup() else {
+        eprintln!("skipped: cannot create a cgroup under /sys/fs/cgroup");
+        return;
+    };
+    // Below it, too: a nested cgroup's members are the cgroup's.
+    let nested = cgroup.join("inner");
+    std::fs::create_dir(&nested).expect("nested cgroup");
+    const THREADS: u64 = 2;
+    const CALLS: u64 = 5000;
+    let dir = common::tempdir();
+    let json = dir.join("summary.json");
+    let (zc, err, first) = start_zcopy(&["--no-report", "--cgroup", &name, "--duration", "3"], &json);
+    assert!(first.contains("(0 processes now)"), "{first}");
+    let (helper, out, pid) = waiting_threads(THREADS, CALLS);
+    std::fs::write(nested.join("cgroup.procs"), pid.to_string()).expect("move the helper into the cgroup");
+    // Its reads start at once: a poll every 100 ms would miss them.
+    release(helper, out, pid);
+    let s = finish_zcopy(zc, err, &json);
+    let _ = std::fs::remove_dir(&nested);
+    let _ = std::fs::remove_dir(&cgroup);
+    assert_eq!(char_device_reads(&s), THREADS * CALLS, "{}", s["processes"]);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // cgroup v1: a named hierarchy of its own, mounted for the test.
+    let v1 = common::tempdir();
+    let mounted = run(Command::new("mount").args(["-t", "cgroup", "-o", "none,name=zcopytest", "cgroup"]).arg(&v1));
+    if !mounted.status.success() {
+        eprintln!("skipped the v1 part: cannot mount a cgroup v1 hierarchy here: {}", stderr(&mounted));
+        let _ = std::fs::remove_dir(&v1);
+        return;
+    }
+    let out = run(Command::new(zcopy()).args(["trace", "--no-report", "--duration", "1", "--cgroup"]).arg(&v1));
+    let _ = run(Command::new("umount").arg(&v1));
+    let _ = std::fs::remove_dir(&v1);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is a cgroup v1 folder"), "{}", stderr(&out));
+}
+
 #[test]
 fn inside_a_pid_namespace_zcopy_refuses_and_says_why() {
     if !bpf_available("inside_a_pid_namespace_zcopy_refuses_and_says_why") {

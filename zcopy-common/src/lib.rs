@@ -254,6 +254,8 @@ pub const TARGET_CHILD: u32 = 2;
 pub const TARGET_EXITED: u32 = 4;
 /// [`TargetFlags`] value: the process matched a `--comm` name at exec.
 pub const TARGET_COMM: u32 = 8;
+/// [`TargetFlags`] value: the process made a syscall inside the `--cgroup`.
+pub const TARGET_CGROUP: u32 = 16;
 /// Most `--comm` names (`WANTED_COMMS` entries).
 pub const MAX_WANTED_COMMS: u32 = 16;
 
@@ -276,6 +278,7 @@ pub mod maps {
     pub const NETDEV: &str = "NETDEV";
     pub const FLOWS: &str = "FLOWS";
     pub const WANTED_COMMS: &str = "WANTED_COMMS";
+    pub const WANTED_CGROUP: &str = "WANTED_CGROUP";
 }
 
 #[cfg(feature = "user")]

@@ -38,6 +38,12 @@ static TARGETS: HashMap<u32, TargetFlags> = HashMap::with_max_entries(MAX_TARGET
 #[map]
 static WANTED_COMMS: HashMap<Comm, u8> = HashMap::with_max_entries(MAX_WANTED_COMMS, 0);
 
+/// `--cgroup`: [its cgroup v2 id (0: none), its level below the root]. A
+/// process that makes a syscall inside it, or in a cgroup below it, becomes
+/// a target there (syscalls::joined_wanted_cgroup).
+#[map]
+static WANTED_CGROUP: Array<u64> = Array::with_max_entries(2, 0);
+
 /// Syscall number -> slot, written by the loader (numbers are per architecture).
 #[map]
 static SLOTS: Array<SlotConfig> = Array::with_max_entries(MAX_SYSCALL_NR, 0);

@@ -14,7 +14,7 @@
 
 use aya_ebpf::{
     EbpfContext, Global,
-    helpers::bpf_probe_read_kernel,
+    helpers::{bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_probe_read_kernel},
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
@@ -22,10 +22,13 @@ use aya_log_ebpf::debug;
 use zcopy_common::{
     FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, RELAY_SLOT, RELAY_WINDOW_NS, Relay,
     SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_MSG_FLAGS_SHIFT, SLOT_READS_INTO_USER,
-    SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SyscallKey, SyscallStats, drop_reason, fd_kind,
+    SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SyscallKey, SyscallStats, TARGET_CGROUP, drop_reason, fd_kind,
 };
 
-use crate::{FLOWS, INFLIGHT, RELAYS, SLOTS, SYSCALLS, count_drop, current_ids, field, is_target, upsert, with_proc_stats};
+use crate::{
+    COMMS, FLOWS, INFLIGHT, RELAYS, SLOTS, SYSCALLS, TARGETS, WANTED_CGROUP, count_drop, current_ids, field, is_target,
+    upsert, with_proc_stats,
+};
 
 const ID: usize = 8;
 const ARGS: usize = 16;
@@ -71,7 +74,7 @@ pub fn sys_enter_raw(ctx: RawTracePointContext) -> i32 {
 
 fn try_sys_enter<C: EbpfContext>(ctx: &C, nr: impl Fn(&C) -> i64, args: impl Fn(&C) -> Args) -> Result<u32, i64> {
     let (tgid, tid) = current_ids();
-    if !is_target(tgid) {
+    if !is_target(tgid) && !joined_wanted_cgroup(tgid) {
         return Ok(0);
     }
     with_proc_stats(tgid, |stats| stats.syscalls += 1);
@@ -101,6 +104,30 @@ fn try_sys_enter<C: EbpfContext>(ctx: &C, nr: impl Fn(&C) -> i64, args: impl Fn(
     }
     debug!(ctx, "enter pid={} tid={} nr={}", tgid, tid, nr);
     Ok(0)
+}
+
+/// A process found inside the `--cgroup` or a cgroup below it (its cgroup's
+/// ancestor at the wanted level is the wanted cgroup) becomes a target at
+/// that syscall: members that join during the trace are followed in the
+/// kernel, from their first syscall there.
+#[inline(always)]
+fn joined_wanted_cgroup(tgid: u32) -> bool {
+    let (Some(&wanted), Some(&level)) = (WANTED_CGROUP.get(0), WANTED_CGROUP.get(1)) else {
+        return false;
+    };
+    // SAFETY: the helper reads the current task's cgroup; 0 above its depth.
+    if wanted == 0 || unsafe { bpf_get_current_ancestor_cgroup_id(level as i32) } != wanted {
+        return false;
+    }
+    // Overwrites the entry of an exited target whose PID this process reuses.
+    if TARGETS.insert(tgid, TARGET_CGROUP, 0).is_err() {
+        count_drop(drop_reason::TARGETS_FULL);
+        return false;
+    }
+    if let Ok(comm) = bpf_get_current_comm() {
+        let _ = COMMS.insert(tgid, comm, 0);
+    }
+    true
 }
 
 /// raw_syscalls:sys_exit: counts a tracked call whose entry was seen, its

@@ -29,6 +29,11 @@ pub enum ZcopyError {
     )]
     NoSuchCgroup(String),
 
+    #[error(
+        "{0} is a cgroup v1 folder: zcopy follows cgroup v2 (the unified hierarchy) only; give the service's or container's folder under the cgroup2 mount (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems)"
+    )]
+    CgroupV1(String),
+
     #[error("--comm {0:?} is longer than the kernel's 15-character command names: give its first 15 characters")]
     CommTooLong(String),
 

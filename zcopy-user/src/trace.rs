@@ -133,6 +133,9 @@ pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
     for &pid in &args.pid {
         crate::target::check_process(pid)?;
     }
+    if let Some(path) = &args.cgroup {
+        cgroup_dir(path)?;
+    }
     if let Some(program) = args.command.first() {
         crate::target::resolve_program(program, std::env::var_os("PATH").as_deref())?;
     }
@@ -288,13 +291,29 @@ async fn trace_command(
 
 /// The cgroup v2 folder for `--cgroup PATH`.
 fn cgroup_dir(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    // An absolute path to a folder is taken as given (a cgroup2 hierarchy may
+    // be mounted elsewhere); anything else is relative to /sys/fs/cgroup.
     let root = std::path::Path::new("/sys/fs/cgroup");
-    let dir =
-        if path.starts_with(root) { path.to_path_buf() } else { root.join(path.strip_prefix("/").unwrap_or(path)) };
+    let dir = if path.starts_with(root) || (path.is_absolute() && path.is_dir()) {
+        path.to_path_buf()
+    } else {
+        root.join(path.strip_prefix("/").unwrap_or(path))
+    };
     if !dir.join("cgroup.procs").exists() {
         return Err(ZcopyError::NoSuchCgroup(dir.display().to_string()).into());
     }
+    if !procfs::is_cgroup2(&dir).with_context(|| format!("checking {}", dir.display()))? {
+        return Err(ZcopyError::CgroupV1(dir.display().to_string()).into());
+    }
     Ok(dir)
+}
+
+/// The cgroup v2 id of `dir` and its level below the hierarchy's root (the
+/// highest folder still on the cgroup2 file system).
+fn cgroup_level_and_id(dir: &std::path::Path) -> anyhow::Result<(u64, u32)> {
+    let id = procfs::cgroup_id(dir).with_context(|| format!("reading the cgroup id of {}", dir.display()))?;
+    let level = dir.ancestors().skip(1).take_while(|p| procfs::is_cgroup2(p).unwrap_or(false)).count();
+    Ok((id, u32::try_from(level).unwrap_or(u32::MAX)))
 }
 
 /// Makes every process of `spec` that exists now a target: the PIDs and
@@ -336,6 +355,10 @@ async fn trace_attached(
     let single = (spec.pids.len() == 1 && spec.comms.is_empty() && cgroup.is_none()).then(|| spec.pids[0]);
     let before = single.and_then(|pid| ProcCounters::read(pid).ok());
     tracer.want_comms(&spec.comms)?;
+    if let Some(dir) = &cgroup {
+        let (id, level) = cgroup_level_and_id(dir)?;
+        tracer.want_cgroup(id, level)?;
+    }
     let mut known = Vec::new();
     add_existing(tracer, spec, cgroup.as_deref(), &mut known)?;
     let mut warnings = Vec::new();
@@ -382,24 +405,6 @@ async fn trace_attached(
             () = &mut sleep => break EndedBy::Duration,
             _ = interrupts.recv() => break EndedBy::Interrupted,
             () = tokio::time::sleep(next) => {
-                if let Some(dir) = &cgroup {
-                    // Members that did not come from a traced parent (fork is followed in the kernel).
-                    let members = match procfs::cgroup_processes(dir) {
-                        Ok(members) => members,
-                        Err(e) => {
-                            if !warnings.iter().any(|w| matches!(w, Warning::CgroupUnreadable { .. })) {
-                                warnings.push(Warning::CgroupUnreadable { path: dir.display().to_string(), error: e.to_string() });
-                            }
-                            Vec::new()
-                        }
-                    };
-                    for pid in members {
-                        if !known.contains(&pid) {
-                            tracer.add_target(pid)?;
-                            known.push(pid);
-                        }
-                    }
-                }
                 next = timeline.tick(tracer)?;
             }
         }

@@ -230,7 +230,9 @@ mod tests {
             .unwrap();
         let mut removed = remove_left_behind(&dir);
         removed.sort();
-        assert_eq!(removed, vec![reused.clone(), left.clone()]);
+        let mut expected = vec![reused.clone(), left.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
         assert!(!left.exists() && !reused.exists() && mine.exists() && other.exists());
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -215,6 +215,17 @@ impl Tracer {
         Ok(())
     }
 
+    /// Makes processes of the cgroup v2 `id` (`level` below the root), and of
+    /// the cgroups below it, targets at their next syscall: joins during the
+    /// trace are followed in the kernel.
+    pub fn want_cgroup(&mut self, id: u64, level: u32) -> anyhow::Result<()> {
+        let mut wanted: aya::maps::Array<_, u64> =
+            aya::maps::Array::try_from(map_mut(&mut self.ebpf, maps::WANTED_CGROUP)?)?;
+        wanted.set(1, u64::from(level), 0).context("setting the --cgroup level")?;
+        wanted.set(0, id, 0).context("setting the --cgroup id")?;
+        Ok(())
+    }
+
     /// Reads the counters of one process (summed over CPUs).
     pub fn snapshot(&self, pid: u32) -> anyhow::Result<RawProcess> {
         Ok(self.read_processes(Some(pid))?.remove(&pid).unwrap_or_default())

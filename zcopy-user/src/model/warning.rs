@@ -23,8 +23,6 @@ pub enum Warning {
     NotWarm { case: String, run: usize, percent: f64 },
     /// A cold-cache run found part of the file still cached.
     NotCold { case: String, run: usize, percent: f64 },
-    /// A `--cgroup`'s member list could not be re-read during the trace.
-    CgroupUnreadable { path: String, error: String },
     /// The kernel's sched_process_exit has no group_dead (before 6.16): a
     /// target's PID reused by another process after it exits is not told apart.
     PidReuseUnguarded,
@@ -43,10 +41,6 @@ impl fmt::Display for Warning {
             }
             Self::NoFdKinds { btf_error: None } => f.write_str(
                 "kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified",
-            ),
-            Self::CgroupUnreadable { path, error } => write!(
-                f,
-                "the members of cgroup {path} could not be read ({error}): processes that joined it since were not added; check it still exists"
             ),
             Self::TracefsMountedPrivately { how } => write!(f, "tracefs {how}"),
             Self::ThroughputVaries { case, percent } => write!(

@@ -190,6 +190,43 @@ pub fn nested_pid_namespace() -> Option<String> {
     })
 }
 
+/// CGROUP2_SUPER_MAGIC (include/uapi/linux/magic.h).
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Whether `dir` is on a cgroup v2 file system (statfs).
+pub fn is_cgroup2(dir: &std::path::Path) -> io::Result<bool> {
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    // SAFETY: zeroed statfs is valid for statfs to fill.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a valid pointer.
+    if unsafe { libc::statfs(c.as_ptr(), &raw mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st.f_type == CGROUP2_SUPER_MAGIC)
+}
+
+/// The cgroup v2 id of folder `dir` (what bpf_get_current_cgroup_id returns:
+/// its kernfs node id, the file handle name_to_handle_at gives).
+pub fn cgroup_id(dir: &std::path::Path) -> io::Result<u64> {
+    #[repr(C)]
+    struct Handle {
+        bytes: u32,
+        kind: i32,
+        id: u64,
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let mut handle = Handle { bytes: 8, kind: 0, id: 0 };
+    let mut mount_id = 0i32;
+    // SAFETY: a NUL-terminated path, a handle with room for 8 bytes, an int.
+    let rc = unsafe {
+        libc::syscall(libc::SYS_name_to_handle_at, libc::AT_FDCWD, c.as_ptr(), &raw mut handle, &raw mut mount_id, 0)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(handle.id)
+}
+
 /// The processes in cgroup v2 folder `dir` and the cgroups below it.
 pub fn cgroup_processes(dir: &std::path::Path) -> io::Result<Vec<u32>> {
     let mut out = Vec::new();
