@@ -605,3 +605,44 @@ fn transmits_are_counted_per_device_and_loopback_is_not_dma() {
     assert_eq!(u(&net["loopback_bytes"]), sum("loopback", "bytes"));
     assert_eq!(u(&net["device_bytes"]), sum("hardware", "bytes"));
 }
+
+/// The live view on an 80-column terminal (a pty from `script`): no line
+/// wraps (a wrapped line leaves stale lines at each redraw), bytes between
+/// character devices have their column, and the summary names that traffic.
+#[test]
+fn the_live_view_fits_80_columns_and_counts_char_devices() {
+    if !bpf_available("the_live_view_fits_80_columns_and_counts_char_devices") {
+        return;
+    }
+    let _serial = serial();
+    let inner = format!(
+        "stty cols 80 rows 40; {} trace --no-report --interval 0.2 -- dd if=/dev/zero of=/dev/null bs=64k count=300000",
+        zcopy().display()
+    );
+    let out = run(Command::new("script").args(["-qfec", &inner, "/dev/null"]));
+    let raw = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{raw}");
+    // Without the escape sequences (cursor up, clear): the lines as drawn.
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            while chars.next().is_some_and(|c| !c.is_ascii_alphabetic()) {}
+        } else if c != '\r' {
+            text.push(c);
+        }
+    }
+    let live: Vec<&str> = text.lines().take_while(|l| !l.starts_with("zcopy trace: `dd")).collect();
+    assert!(live.iter().any(|l| l.contains("char MB/s")), "no live view: {text}");
+    let long: Vec<&&str> = live.iter().filter(|l| l.chars().count() >= 80).collect();
+    assert!(long.is_empty(), "lines that wrap at 80 columns: {long:?}");
+    // A rates line (it starts with the time): dd's bytes are in the char column.
+    let char_rates: Vec<f64> = live
+        .iter()
+        .filter(|l| l.split_whitespace().next().is_some_and(|t| t.parse::<f64>().is_ok()))
+        .filter_map(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .collect();
+    assert!(char_rates.iter().any(|r| *r > 0.0), "char MB/s stayed 0: {live:?}");
+    assert!(text.contains("char device -> char device"), "{text}");
+    assert!(!text.contains("-> char device (mmap"), "{text}");
+}

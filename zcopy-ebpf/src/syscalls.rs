@@ -202,12 +202,12 @@ fn try_sys_exit(tgid: u32, tid: u32, nr: i64, ret: i64) -> Result<u32, i64> {
     Ok(0)
 }
 
-/// Relay detection: a read into user memory from a file, socket or pipe
+/// Relay detection: a read into user memory from a file, socket, pipe or character device
 /// leaves `bytes` pending for its thread; a write from user memory to one
 /// of those within `RELAY_WINDOW_NS` passes on min(written, pending).
 #[inline(always)]
 fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
-    let passable = |kind: u8| matches!(kind, fd_kind::REGULAR | fd_kind::SOCKET | fd_kind::PIPE);
+    let passable = |kind: u8| matches!(kind, fd_kind::REGULAR | fd_kind::SOCKET | fd_kind::PIPE | fd_kind::CHAR_DEVICE);
     let reads = call.flags & SLOT_READS_INTO_USER != 0 && passable(call.src);
     let writes = call.flags & SLOT_WRITES_FROM_USER != 0 && passable(call.dst);
     if !reads && !writes {

@@ -88,7 +88,8 @@ impl Timeline {
                 && sample.t_s - self.printed.t_s >= p.as_secs_f64() * 0.999
             {
                 if self.terminal {
-                    let (view, height) = output::interval::view(&self.printed, &sample, self.lines as usize);
+                    let width = output::interval::terminal_width();
+                    let (view, height) = output::interval::view(&self.printed, &sample, self.lines as usize, width);
                     eprint!("{view}");
                     self.lines = u32::try_from(height).unwrap_or(0);
                 } else {

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use crate::model::{CopyFlow, CopyKind, Endpoint, Flow, How, Saving, StrategyShare, flows::PassThrough};
 
-const SOURCES: [Endpoint; 3] = [Endpoint::File, Endpoint::Socket, Endpoint::Pipe];
+const SOURCES: [Endpoint; 4] = [Endpoint::File, Endpoint::Socket, Endpoint::Pipe, Endpoint::CharDevice];
 
 /// Bytes, calls and syscall names of the reads from one kind of source into user memory.
 #[derive(Debug, Default)]
@@ -103,30 +103,38 @@ impl Builder {
         }
     }
 
-    /// Writes to `sink` through user memory, matched to the sources read in
-    /// proportion to what each gave, where the kernel saw them passed on;
-    /// the rest was made in memory.
+    /// Writes to `sink` through user memory, matched to the sources the
+    /// kernel saw them pass bytes on from, in proportion to what each gave;
+    /// the rest was made in memory. Sources not passed on are named apart.
     fn through_user(
         &mut self,
         sink: Endpoint,
         w: &Writes,
         reads: &[(Endpoint, Reads)],
         passed_on: &BTreeMap<(Endpoint, Endpoint), u64>,
+        exchanges: &BTreeMap<Endpoint, Endpoint>,
         mmap_calls: u64,
     ) {
-        let read_total: u64 = reads.iter().map(|(_, r)| r.bytes).sum();
+        let passes: Vec<(Endpoint, &Reads, PassThrough)> = reads
+            .iter()
+            .filter(|(_, r)| r.bytes > 0)
+            .map(|(src, r)| {
+                (*src, r, PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, sink)).copied().unwrap_or(0)))
+            })
+            .collect();
+        // The writes are shared among the sources they pass bytes on from.
+        let relay_total: u64 = passes.iter().filter(|(_, _, p)| p.relay).map(|(_, r, _)| r.bytes).sum();
         let (writes, mut assigned) = (w.names.join("/"), 0);
-        for (src, r) in reads.iter().filter(|(_, r)| r.bytes > 0) {
-            let part = ((u128::from(w.bytes) * u128::from(r.bytes) / u128::from(read_total)) as u64).min(r.bytes);
-            if part == 0 {
-                continue;
-            }
-            let pass = PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, sink)).copied().unwrap_or(0));
+        for (src, r, pass) in passes {
             let reads = r.names.join("/");
             if !pass.relay {
                 // Not passed through: the reads are consumed (requests in),
                 // and what is written was made in memory (replies out).
-                let what = if *src == Endpoint::Socket && sink == Endpoint::Socket {
+                // Named once per source, with its main sink.
+                if exchanges.get(&src) != Some(&sink) {
+                    continue;
+                }
+                let what = if src == Endpoint::Socket && sink == Endpoint::Socket {
                     format!("requests in ({reads}), replies out ({writes})")
                 } else {
                     format!("{src} read ({reads}), different bytes written to {sink} ({writes})")
@@ -134,6 +142,11 @@ impl Builder {
                 let flow = format!("{src} in, {sink} out");
                 self.add(flow.clone(), format!("{what}: not passed through"), r.bytes, r.calls);
                 self.evidence.insert(flow, pass);
+                continue;
+            }
+            let part =
+                ((u128::from(w.bytes) * u128::from(r.bytes) / u128::from(relay_total.max(1))) as u64).min(r.bytes);
+            if part == 0 {
                 continue;
             }
             assigned += part;
@@ -150,7 +163,7 @@ impl Builder {
         let rest = w.bytes.saturating_sub(assigned);
         if rest > 0 {
             let (src, strategy) = if mmap_calls > 0 {
-                ("mapped file or memory", format!("mmap+write or data made in memory ({writes})"))
+                ("mapped file or memory", format!("mmap of a file + write, or data made in memory ({writes})"))
             } else {
                 ("memory", format!("data made in memory ({writes})"))
             };
@@ -185,14 +198,35 @@ impl Builder {
     }
 }
 
+/// For each source whose reads no sink passes on: the sink it is named with
+/// ("socket in, socket out"), the one written the most.
+fn exchanges(
+    reads: &[(Endpoint, Reads)],
+    sinks: &BTreeMap<Endpoint, Writes>,
+    passed_on: &BTreeMap<(Endpoint, Endpoint), u64>,
+) -> BTreeMap<Endpoint, Endpoint> {
+    reads
+        .iter()
+        .filter(|(_, r)| r.bytes > 0)
+        .filter(|(src, r)| {
+            !sinks.iter().any(|(sink, w)| {
+                PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, *sink)).copied().unwrap_or(0)).relay
+            })
+        })
+        .filter_map(|(src, _)| Some((*src, *sinks.iter().max_by_key(|(_, w)| w.bytes)?.0)))
+        .collect()
+}
+
 /// Groups `copies` (one process or all) into flows, biggest first;
 /// `passed_on` holds the kernel's relay counters by (source, sink) kind.
 pub fn flows(copies: &[CopyFlow], mmap_calls: u64, passed_on: &BTreeMap<(Endpoint, Endpoint), u64>) -> Vec<Flow> {
     let mut b = Builder::default();
     b.direct(copies);
     let reads = reads_by_source(copies);
-    for (sink, w) in &writes_by_sink(copies) {
-        b.through_user(*sink, w, &reads, passed_on, mmap_calls);
+    let sinks = writes_by_sink(copies);
+    let exchanges = exchanges(&reads, &sinks, passed_on);
+    for (sink, w) in &sinks {
+        b.through_user(*sink, w, &reads, passed_on, &exchanges, mmap_calls);
     }
     b.finish()
 }

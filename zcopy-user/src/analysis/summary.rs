@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use zcopy_common::{Evidence, ProcStats, SyscallStats};
+use zcopy_common::{Evidence, ProcStats, SyscallStats, fd_kind};
 
 use crate::{
     analysis::copies,
@@ -87,6 +87,7 @@ impl Sample {
             switches: stats.switches_voluntary + stats.switches_involuntary,
             to_socket_bytes: to(Endpoint::Socket),
             to_file_bytes: to(Endpoint::File),
+            to_char_device_bytes: to(Endpoint::CharDevice),
             calls,
         }
     }
@@ -169,8 +170,15 @@ impl Summary {
         let copies = classified(&all_flows, &evidence, coverage);
         let copies_by_kind = copies::totals(&copies);
         let zero_copy = copies::ledger(&copies, copied_anyway(&evidence, coverage));
+        // Maps of regular files (an anonymous mapping has no fd: its kind is unknown).
         let mmap_slot = syscalls::TRACKED.iter().position(|t| t.name == "mmap").map(|i| i as u32);
-        let mmap_calls = mmap_slot.and_then(|slot| per_slot.get(&slot)).map_or(0, |s| s.calls);
+        let mmap_calls: u64 = all_flows
+            .iter()
+            .filter(|((slot, src, _), _)| {
+                Some(*slot) == mmap_slot && matches!(*src, fd_kind::REGULAR | fd_kind::REGULAR_DIRECT)
+            })
+            .map(|(_, s)| s.calls)
+            .sum();
         let passed_on = copies::passed_on(&all_flows);
         let flows = crate::analysis::advice::flows(&copies, mmap_calls, &passed_on);
         let mut all: BTreeMap<String, SyscallFigures> =

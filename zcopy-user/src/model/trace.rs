@@ -351,6 +351,9 @@ pub struct Sample {
     pub to_socket_bytes: u64,
     #[serde(default)]
     pub to_file_bytes: u64,
+    /// Bytes written to character devices (e.g. /dev/null), from fd kinds.
+    #[serde(default)]
+    pub to_char_device_bytes: u64,
     /// Calls per tracked syscall (for the interval lines; not saved).
     #[serde(skip)]
     pub calls: BTreeMap<String, u64>,
