@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{bpf_available, run, serial, stderr, u, zcopy};
+use common::{bpf_available, char_device_reads, run, serial, stderr, u, zcopy};
 use serde_json::Value;
 
 const FILE_SIZE: usize = 3 << 20;
@@ -386,17 +386,6 @@ fn a_zero_copy_sender_traced_by_pid_shows_what_the_kernel_copied_anyway() {
     assert_eq!(kind("zero_copy_send"), sent - reported.min(sent), "{}", s["copies"]);
     eprintln!("zero-copy by pid: {reported} of {sent} bytes copied anyway ({report})");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// Calls of read(2) on a character device (the helper's /dev/zero) in a summary.
-fn char_device_reads(s: &Value) -> u64 {
-    s["copies"]
-        .as_array()
-        .expect("copies")
-        .iter()
-        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
-        .map(|c| u(&c["calls"]))
-        .sum()
 }
 
 #[test]

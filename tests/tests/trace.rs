@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{bpf_available, calls, helper, process, run, serial, stderr, trace_command, u, zcopy};
+use common::{bpf_available, calls, char_device_reads, helper, process, run, serial, stderr, trace_command, u, zcopy};
 use serde_json::Value;
 
 /// Known workload: READS, WRITES, SIZE, PAGES, SLEEPS (see zcopy-helper).
@@ -645,4 +645,54 @@ fn the_live_view_fits_80_columns_and_counts_char_devices() {
     assert!(char_rates.iter().any(|r| *r > 0.0), "char MB/s stayed 0: {live:?}");
     assert!(text.contains("char device -> char device"), "{text}");
     assert!(!text.contains("-> char device (mmap"), "{text}");
+}
+
+/// The non-root route the README documents: a copy of zcopy with
+/// `setcap cap_bpf,cap_perfmon+ep`, run by an unprivileged user, traces with
+/// raw tracepoints and perf events (tracefs, mode 0700 or not mounted, is not
+/// needed); only the classic-tracepoint probes are lost, and it says so.
+#[test]
+fn setcap_bpf_and_perfmon_is_enough_to_trace() {
+    if !bpf_available("setcap_bpf_and_perfmon_is_enough_to_trace") {
+        return;
+    }
+    let _serial = serial();
+    let dir = common::tempdir();
+    let copy = dir.join("zcopy");
+    std::fs::copy(zcopy(), &copy).expect("copy zcopy");
+    let setcap = run(Command::new("setcap").arg("cap_bpf,cap_perfmon+ep").arg(&copy));
+    assert!(setcap.status.success(), "setcap (libcap2-bin): {}", stderr(&setcap));
+    let json = dir.join("summary.json");
+    // World-writable for the unprivileged user's export.
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
+    let as_nobody = |args: &[&str]| {
+        run(Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+            .arg(&copy)
+            .args(args))
+    };
+    let json_arg = json.to_str().expect("utf-8");
+    let out = as_nobody(&[
+        "trace",
+        "--no-report",
+        "--export-json",
+        json_arg,
+        "--",
+        "dd",
+        "if=/dev/zero",
+        "of=/dev/null",
+        "bs=4k",
+        "count=1000",
+    ]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("summary")).expect("JSON");
+    // Exact counts from the raw tracepoints: dd's 1000 reads of /dev/zero.
+    assert_eq!(char_device_reads(&s), 1000, "{}", s["copies"]);
+    assert!(s["sources"]["syscalls"].as_str().is_some_and(|t| t.contains("raw")), "{}", s["sources"]);
+    let doctor = as_nobody(&["doctor"]);
+    let text = String::from_utf8_lossy(&doctor.stdout).into_owned() + &stderr(&doctor);
+    assert!(!text.contains("MISSING"), "an unprivileged doctor says what it cannot see, not MISSING: {text}");
+    assert!(text.contains("raw_tracepoint  works"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -80,11 +80,14 @@ const BPF_RUST_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "libstd-rust-web-
 const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Commands the privileged tests compare zcopy against, and their packages.
 /// nginx and curl: a real static-file server (with a sendfile switch) and client.
+/// setcap: the non-root route; script: a pty for the live view.
 const TEST_TOOLS: &[(&str, &str)] = &[
     ("strace", "strace"),
     ("perf", "linux-perf"),
     ("bpftool", "bpftool"),
     ("setpriv", "util-linux"),
+    ("setcap", "libcap2-bin"),
+    ("script", "bsdutils"),
     ("nginx", "nginx"),
     ("curl", "curl"),
 ];

@@ -59,6 +59,8 @@ pub struct Report {
     pub lockdown: String,
     pub capabilities: Vec<(String, bool)>,
     pub tracepoints: Vec<TracepointCheck>,
+    /// Whether tracefs could be read: without it, `tracepoints` are not known.
+    pub tracefs_readable: bool,
     pub mechanisms: Vec<MechanismCheck>,
     pub plan: Vec<FeaturePlan>,
     /// Why the plan is empty: zcopy's programs could not be loaded here.
@@ -134,6 +136,7 @@ pub fn examine(mounts: &Mounts) -> Report {
         lockdown: lockdown(mounts),
         capabilities,
         tracepoints,
+        tracefs_readable: mounts.tracefs.path().is_some(),
         mechanisms: outcomes
             .into_iter()
             .map(|(mechanism, outcome)| MechanismCheck { mechanism, needs: mechanism.needs(), outcome })
@@ -154,8 +157,18 @@ pub fn render(r: &Report) -> String {
         r.capabilities.iter().map(|(n, has)| format!("{n} {}", if *has { "yes" } else { "NO" })).collect();
     let _ = writeln!(out, "capabilities {}", caps.join(", "));
     let _ = writeln!(out, "\ntracepoints zcopy uses:");
-    for t in &r.tracepoints {
-        let _ = writeln!(out, "  {:<40} {}", t.name, if t.present { "present" } else { "MISSING" });
+    if r.tracefs_readable {
+        for t in &r.tracepoints {
+            let _ = writeln!(out, "  {:<40} {}", t.name, if t.present { "present" } else { "MISSING" });
+        }
+    } else {
+        // Not knowable without tracefs: say so instead of "missing".
+        let names: Vec<&str> = r.tracepoints.iter().map(|t| t.name.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "  cannot be listed without tracefs (see above): {}\n  (the raw tracepoints below need no tracefs)",
+            names.join(", ")
+        );
     }
     let _ = writeln!(out, "\nprogram types (loaded and attached for real):");
     for m in &r.mechanisms {

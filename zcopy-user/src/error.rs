@@ -49,11 +49,6 @@ pub enum ZcopyError {
     #[error("cannot execute {path}: {reason}")]
     CannotExecute { path: String, reason: std::io::Error },
 
-    #[error(
-        "tracefs is {0}; zcopy cannot attach tracepoints without it: mount it with `sudo mount -t tracefs nodev /sys/kernel/tracing`"
-    )]
-    NoTracefs(String),
-
     #[error("none of zcopy's probes could be attached:\n  {}\nsee `zcopy doctor`", .0.join("\n  "))]
     NothingAttached(Vec<String>),
 

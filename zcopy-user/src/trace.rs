@@ -167,9 +167,6 @@ pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
 
 /// Runs the trace and prints the summary; returns zcopy's exit code.
 pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
-    if let Availability::Missing(why) = &mounts.tracefs {
-        return Err(ZcopyError::NoTracefs(why.clone()).into());
-    }
     // From here SIGINT, SIGTERM and SIGHUP end the trace (and are passed on
     // to a traced command), and the summary so far is printed.
     let mut interrupts = Interrupts::watch()?;
@@ -180,8 +177,12 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
         tracer.forward_logs()?;
     }
     let mut warnings = tracer.warnings.clone();
-    if let Availability::MountedPrivately(_) = mounts.tracefs {
-        warnings.push(crate::model::Warning::TracefsMountedPrivately { how: mounts.tracefs.describe() });
+    match &mounts.tracefs {
+        Availability::MountedPrivately(_) => {
+            warnings.push(crate::model::Warning::TracefsMountedPrivately { how: mounts.tracefs.describe() });
+        }
+        Availability::Missing(why) => warnings.push(crate::model::Warning::NoTracefs { why: why.clone() }),
+        Availability::Mounted(_) => {}
     }
 
     let net_before = tracer.net_totals()?;

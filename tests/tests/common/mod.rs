@@ -122,3 +122,14 @@ pub fn u(v: &Value) -> u64 {
 pub fn calls(syscalls: &Value, name: &str) -> u64 {
     syscalls.get(name).map_or(0, |s| u(&s["calls"]))
 }
+
+/// Calls of read(2) on a character device (the helper's /dev/zero) in a summary.
+pub fn char_device_reads(s: &Value) -> u64 {
+    s["copies"]
+        .as_array()
+        .expect("copies")
+        .iter()
+        .filter(|c| c["syscall"] == "read" && c["from"] == "char device")
+        .map(|c| u(&c["calls"]))
+        .sum()
+}

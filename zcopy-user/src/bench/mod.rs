@@ -60,13 +60,13 @@ pub async fn run(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
 /// The comparison itself.
 async fn compare(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<BenchReport> {
     options.validate().map_err(anyhow::Error::msg)?;
-    if let Availability::Missing(why) = &mounts.tracefs {
-        return Err(crate::error::ZcopyError::NoTracefs(why.clone()).into());
-    }
     let need = options.disk_needed().map_err(anyhow::Error::msg)?;
     let work = source::WorkDir::create(&options.dir, need)?;
     let mut tracer = Tracer::load(false)?;
     let mut warnings = tracer.warnings.clone();
+    if let Availability::Missing(why) = &mounts.tracefs {
+        warnings.push(crate::model::Warning::NoTracefs { why: why.clone() });
+    }
     let coverage = tracer.coverage();
 
     let source_path = work.path().join("source.bin");

@@ -104,6 +104,11 @@ impl KernelLayout {
         let mut layout = Self::from_btf(parsed.as_ref().ok(), exit_format.as_deref(), page_size);
         layout.btf_error = parsed.err();
         layout.version = version;
+        // Without tracefs (no format to read), the release says: group_dead
+        // became sched_process_exit's second argument in 6.16.
+        if exit_format.is_none() {
+            layout.exit_group_dead = version.is_some_and(|v| v >= (6, 16));
+        }
         (layout, bytes.ok())
     }
 

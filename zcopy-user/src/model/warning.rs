@@ -26,6 +26,9 @@ pub enum Warning {
     /// The kernel's sched_process_exit has no group_dead (before 6.16): a
     /// target's PID reused by another process after it exits is not told apart.
     PidReuseUnguarded,
+    /// tracefs is not available: the probes that only have a classic
+    /// tracepoint (page-cache insertions, io_uring completions) did not attach.
+    NoTracefs { why: String },
     /// A warning read back from saved results (its text as written).
     Saved(String),
 }
@@ -43,6 +46,10 @@ impl fmt::Display for Warning {
                 "kernel BTF lacks the struct members zcopy needs to tell file kinds apart: copy kinds are not classified",
             ),
             Self::TracefsMountedPrivately { how } => write!(f, "tracefs {how}"),
+            Self::NoTracefs { why } => write!(
+                f,
+                "tracefs {why}; without it only the probes on classic tracepoints are lost (page-cache insertions, io_uring completions: null); raw tracepoints, perf events and fexit need no tracefs"
+            ),
             Self::ThroughputVaries { case, percent } => write!(
                 f,
                 "{case}: throughput varies by {percent:.0}% between runs; close other programs, or use more --runs"

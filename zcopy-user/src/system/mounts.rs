@@ -61,9 +61,35 @@ fn is_populated(path: &Path) -> bool {
     std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_some())
 }
 
-/// Where tracefs is mounted, if it is.
+/// Where tracefs is mounted, if it is (and this user can read it).
 pub fn find_tracefs() -> Option<PathBuf> {
     TRACEFS_PATHS.iter().map(PathBuf::from).find(|p| is_populated(p))
+}
+
+/// A mount point of `fstype` (from /proc/self/mountinfo), readable or not.
+fn mounted_at(fstype: &str) -> Option<PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
+    info.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        let point = left.split_whitespace().nth(4)?;
+        (right.split_whitespace().next() == Some(fstype)).then(|| PathBuf::from(point))
+    })
+}
+
+/// Why a filesystem zcopy needs is not there, and what to do about it.
+fn missing(fstype: &str, path: &str, why: &str) -> Availability {
+    if let Some(at) = mounted_at(fstype) {
+        return Availability::Missing(format!(
+            "mounted at {} but not readable by this user (tracefs is mode 0700 unless mounted otherwise): run as root, \
+             or let a group read it (`sudo mount -o remount,gid=GROUP,mode=0750 {}`)",
+            at.display(),
+            at.display()
+        ));
+    }
+    Availability::Missing(format!(
+        "not mounted, and {why} (run as root, or mount it: `sudo mount -t {fstype} nodev {path}`)"
+    ))
 }
 
 /// The format file of tracepoint `category:name`, if tracefs is mounted.
@@ -109,12 +135,12 @@ pub fn ensure(needs: Needs) -> Mounts {
         return mounts;
     }
     if let Err(why) = enter_private_namespace() {
-        let why = format!("not mounted, and zcopy could not mount it privately: {why}");
+        let why = format!("zcopy could not mount it privately: {why}");
         if must_mount_tracefs {
-            mounts.tracefs = Availability::Missing(why.clone());
+            mounts.tracefs = missing("tracefs", TRACEFS_PATHS[0], &why);
         }
         if must_mount_securityfs {
-            mounts.securityfs = Availability::Missing(why);
+            mounts.securityfs = missing("securityfs", SECURITYFS, &why);
         }
         return mounts;
     }
@@ -138,9 +164,7 @@ pub fn ensure(needs: Needs) -> Mounts {
 
 fn enter_private_namespace() -> Result<(), String> {
     if CapSet::current().is_some_and(|c| !c.has(CAP_SYS_ADMIN)) {
-        return Err("that needs CAP_SYS_ADMIN (run as root, or mount it: \
-                    `sudo mount -t tracefs nodev /sys/kernel/tracing`)"
-            .into());
+        return Err("that needs CAP_SYS_ADMIN".into());
     }
     // SAFETY: plain syscalls with valid arguments.
     if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
