@@ -58,6 +58,23 @@ fn eventually(what: &str, done: impl Fn() -> bool) {
     }
 }
 
+/// What zcopy must never change: the host's mounts (PID 1's view) and the
+/// sysctls a tracer could touch.
+fn system_settings() -> String {
+    let mut out = std::fs::read_to_string("/proc/1/mountinfo").expect("mountinfo");
+    for sysctl in ["kernel/bpf_stats_enabled", "kernel/perf_event_paranoid", "kernel/unprivileged_bpf_disabled"] {
+        out.push_str(&std::fs::read_to_string(Path::new("/proc/sys").join(sysctl)).unwrap_or_default());
+    }
+    out
+}
+
+/// Nothing of the zcopy that worked in `dir` is left, and the system's
+/// settings are as `before`.
+fn nothing_left_and_unchanged(dir: &Path, when: &str, before: &str) {
+    nothing_left(dir, when);
+    assert_eq!(system_settings(), before, "{when}: mounts or sysctls changed");
+}
+
 /// Nothing of the zcopy that worked in `dir` is left.
 fn nothing_left(dir: &Path, when: &str) {
     let needle = dir.to_string_lossy().into_owned();
@@ -103,6 +120,7 @@ fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
         return;
     }
     let _serial = serial();
+    let before = system_settings();
     for (signo, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM"), (libc::SIGHUP, "SIGHUP")] {
         // While the source file is written (2 GiB: a second or more of writing).
         let dir = common::tempdir();
@@ -116,7 +134,7 @@ fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
         let (code, rest) = interrupt(child, err, signo);
         assert_eq!(code, Some(128 + signo), "{name} while writing: {rest}");
         assert!(rest.contains(&format!("interrupted by {name}")), "{rest}");
-        nothing_left(&dir, &format!("{name} while writing the source"));
+        nothing_left_and_unchanged(&dir, &format!("{name} while writing the source"), &before);
 
         // While cases run: once a worker exists.
         let (child, err) = bench(&dir, "256M");
@@ -125,7 +143,7 @@ fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
         let (code, rest) = interrupt(child, err, signo);
         assert_eq!(code, Some(128 + signo), "{name} during runs: {rest}");
         assert!(rest.contains(&format!("interrupted by {name}")) && !rest.contains("FAILED"), "{rest}");
-        nothing_left(&dir, &format!("{name} during runs"));
+        nothing_left_and_unchanged(&dir, &format!("{name} during runs"), &before);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
@@ -136,6 +154,7 @@ fn after_sigkill_workers_die_and_the_next_run_cleans_up() {
         return;
     }
     let _serial = serial();
+    let before = system_settings();
     let dir = common::tempdir();
     let needle = dir.to_string_lossy().into_owned();
     let (mut child, _err) = bench(&dir, "256M");
@@ -157,7 +176,7 @@ fn after_sigkill_workers_die_and_the_next_run_cleans_up() {
     let text = common::stderr(&out);
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("removed {}", left[0].display())), "{text}");
-    nothing_left(&dir, "the run after a SIGKILL");
+    nothing_left_and_unchanged(&dir, "the run after a SIGKILL", &before);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
