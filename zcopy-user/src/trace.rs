@@ -209,12 +209,13 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     } else {
         eprint!("{}", output::trace::render(&summary));
     }
+    // The report folder first: an export may go into it.
+    if let Some(dir) = &opts.report {
+        let page = crate::report::write_folder(&crate::model::Results::Trace(Box::new(summary.clone())), dir)?;
+        eprintln!("zcopy trace: report written to {}", page.display());
+    }
     for (format, path) in &opts.exports {
         export::export(export::Exported::Trace(&summary), *format, path)?;
-    }
-    if let Some(dir) = &opts.report {
-        let page = crate::report::write_folder(&crate::model::Results::Trace(Box::new(summary)), dir)?;
-        eprintln!("zcopy trace: report written to {}", page.display());
     }
     Ok(ended.exit_code)
 }

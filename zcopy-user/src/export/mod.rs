@@ -67,8 +67,9 @@ fn writable(path: &Path) -> bool {
 }
 
 /// Checks, before any work, that every output can be written: the exports'
-/// folders exist and are writable, the report folder's parent exists (zcopy
-/// creates the folder, never its parents), and at most one output is stdout.
+/// folders exist and are writable (or are the report folder, which is made
+/// before the exports), the report folder's parent exists (zcopy creates the
+/// folder, never its parents), and at most one output is stdout.
 pub fn check_outputs(
     exports: &[(Format, std::path::PathBuf)],
     json_stdout: bool,
@@ -89,6 +90,10 @@ pub fn check_outputs(
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
+        // An export into the report folder: that folder is made first.
+        if !folder && report.is_some_and(|r| r == parent) {
+            return Ok(());
+        }
         if path.exists() {
             if path.is_dir() != folder {
                 let want = if folder { "a folder" } else { "a file" };
@@ -177,6 +182,21 @@ mod tests {
         NetTransmit, RunResult, SideRun, SideSummary, SinkKind, Stats, Status, Strategy, Switches, SyscallFigures,
         ZeroCopyStats,
     };
+
+    #[test]
+    fn outputs_are_checked_before_the_work() {
+        use super::{Format, check_outputs};
+        let missing = std::path::PathBuf::from("/no/such/folder/x.json");
+        let err = check_outputs(&[(Format::Json, missing)], false, None).unwrap_err().to_string();
+        assert!(err.contains("does not exist"), "{err}");
+        // Into the report folder, which zcopy makes first (the demo does this).
+        let report = std::env::temp_dir().join(format!("zcopy-unit-report-{}", std::process::id()));
+        let csv = report.join("bench.csv");
+        assert!(check_outputs(&[(Format::Csv, csv)], false, Some(&report)).is_ok());
+        let stdout = std::path::PathBuf::from("-");
+        let err = check_outputs(&[(Format::Csv, stdout)], true, None).unwrap_err().to_string();
+        assert!(err.contains("--export-csv and --json both write to stdout"), "{err}");
+    }
 
     fn side(pid: u32, name: &str, calls: u64, zerocopy: Option<ZeroCopyStats>) -> SideRun {
         SideRun {
