@@ -217,3 +217,52 @@ fn sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed() {
     nothing_left(&dir, "SIGTERM to a traced command");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Outputs on a read-only file system are refused before any work (a
+/// trace or a bench is not run only to lose its results), and nothing is
+/// left behind.
+#[test]
+fn read_only_outputs_are_refused_before_the_work() {
+    if !bpf_available("read_only_outputs_are_refused_before_the_work") {
+        return;
+    }
+    let _serial = serial();
+    let before = system_settings();
+    let dir = common::tempdir();
+    let ro = dir.join("ro");
+    std::fs::create_dir(&ro).expect("mount point");
+    let mounted = common::run(Command::new("mount").args(["-t", "tmpfs", "-o", "ro", "none"]).arg(&ro));
+    assert!(mounted.status.success(), "mount: {}", common::stderr(&mounted));
+    let refused = |args: Vec<String>| {
+        let out = common::run(Command::new(zcopy()).args(&args));
+        let err = common::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("read-only file system"), "{args:?}: {err}");
+        // Refused before the work: the bench wrote no source (its --dir stays empty).
+        assert!(!err.contains("writing a"), "{args:?} started its work: {err}");
+    };
+    let ro_path = |name: &str| ro.join(name).to_string_lossy().into_owned();
+    let work = dir.join("work");
+    std::fs::create_dir(&work).expect("work dir");
+    refused(vec![
+        "trace".into(),
+        "--no-report".into(),
+        "--export-json".into(),
+        ro_path("x.json"),
+        "--".into(),
+        "true".into(),
+    ]);
+    refused(vec![
+        "bench".into(),
+        "--size".into(),
+        "1G".into(),
+        "--dir".into(),
+        work.to_string_lossy().into_owned(),
+        "--report".into(),
+        ro_path("report"),
+    ]);
+    let _ = common::run(Command::new("umount").arg(&ro));
+    let _ = std::fs::remove_dir(&ro);
+    nothing_left_and_unchanged(&work, "read-only outputs", &before);
+    let _ = std::fs::remove_dir_all(&dir);
+}

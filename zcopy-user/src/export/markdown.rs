@@ -95,7 +95,7 @@ pub fn render(r: &BenchReport) -> String {
         })
         .chain(r.cases.iter().filter_map(|c| {
             let zc = c.sender.as_ref()?.zerocopy?;
-            Some(format!("- {}: {zc}", c.strategy))
+            Some(format!("- {} (all {} runs): {zc}", c.strategy, c.runs.len()))
         }))
         .chain(r.warnings.iter().map(|w| format!("- warning: {w}")))
         .collect();

@@ -22,7 +22,7 @@ fn side_cells(s: Option<&SideSummary>) -> [String; 4] {
 
 fn zerocopy_note(c: &CaseResult) -> Option<String> {
     let zc = c.sender.as_ref()?.zerocopy?;
-    Some(format!("{}: {zc}", c.strategy))
+    Some(format!("{} (all {} runs): {zc}", c.strategy, c.runs.len()))
 }
 
 /// Renders the report.
