@@ -247,7 +247,11 @@ fn zero_copy_sends_follow_the_kernels_reports(s: &Value, syscall: &str) {
     // own TCP_INFO.
     let measured = u(&s["data"]["zero_copy_copied_bytes"]);
     let retransmitted = u(&zc["retransmitted_bytes"]);
-    assert_eq!(measured, copied + retransmitted, "{syscall}: probes {measured}, reports {zc}");
+    common::loopback_count(
+        &format!("{syscall}: zero-copy bytes copied anyway, reports {zc}"),
+        measured,
+        copied + retransmitted,
+    );
     // Over loopback the receiver cannot hold the sender's pages: the kernel
     // says it copied them (Documentation/networking/msg_zerocopy.rst).
     eprintln!("{syscall}: {copied} of {SIZE} bytes reported copied anyway, {measured} measured");

@@ -376,14 +376,15 @@ fn a_zero_copy_sender_traced_by_pid_shows_what_the_kernel_copied_anyway() {
     assert!(s["coverage"]["zero_copy_fate"].as_bool().expect("coverage"), "{}", s["sources"]);
     assert_eq!(u(&z["asked_bytes"]), sent, "{z}");
     assert_eq!(u(&z["asked"]["sendto"]), sent, "{z}");
-    assert_eq!(u(&z["copied_anyway_bytes"]), reported, "the kernel's reports: {report}; the probes: {z}");
+    let seen = u(&z["copied_anyway_bytes"]);
+    common::loopback_count(&format!("copied anyway, the kernel's reports: {report}; the probes: {z}"), seen, reported);
     assert!(z["copied_anyway"].as_array().expect("reasons").iter().all(|c| c["how"] == "measured"), "{z}");
     // The copies follow: what was copied is a CPU copy, measured; the rest zero-copy.
     let kind = |k: &str| -> u64 {
         s["copies"].as_array().expect("copies").iter().filter(|c| c["kind"] == k).map(|c| u(&c["bytes"])).sum()
     };
-    assert_eq!(kind("zero_copy_copied"), reported.min(sent), "{}", s["copies"]);
-    assert_eq!(kind("zero_copy_send"), sent - reported.min(sent), "{}", s["copies"]);
+    assert_eq!(kind("zero_copy_copied"), seen.min(sent), "{}", s["copies"]);
+    assert_eq!(kind("zero_copy_send"), sent - seen.min(sent), "{}", s["copies"]);
     eprintln!("zero-copy by pid: {reported} of {sent} bytes copied anyway ({report})");
     let _ = std::fs::remove_dir_all(&dir);
 }

