@@ -14,6 +14,12 @@ use std::{
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
+/// zcopy's column.
+const ZCOPY: &str = "zcopy trace";
+
+/// 64 KiB calls of the /dev/zero -> /dev/null work.
+const DEVZERO_CALLS: u64 = 40_000;
+
 /// What bpftrace counts: the events zcopy's counting mode counts for a
 /// process (syscall entries and exits by number, page faults, switches),
 /// aggregated in the kernel the same way.
@@ -24,6 +30,13 @@ tracepoint:exceptions:page_fault_user /pid == cpid/ { @faults_user = count(); }
 tracepoint:exceptions:page_fault_kernel /pid == cpid/ { @faults_kernel = count(); }
 software:page-faults:1 /pid == cpid/ { @faults = count(); }
 tracepoint:sched:sched_switch /pid == cpid/ { @switches[args->prev_state] = count(); }
+"#;
+
+/// The floor: the cheapest program on the same hook, one counter of the
+/// process's syscall entries. Attaching anything to the syscall tracepoints
+/// puts every task on the syscall slow path; this is that cost alone.
+const FLOOR_SCRIPT: &str = r#"
+tracepoint:raw_syscalls:sys_enter /pid == cpid/ { @n = count(); }
 "#;
 
 struct Tool {
@@ -46,13 +59,23 @@ fn with_tracefs(prefix: Vec<String>) -> Vec<String> {
     v
 }
 
-fn tools(root: &Path, script: &Path, json: &Path) -> Vec<Tool> {
+fn tools(root: &Path, script: &Path, floor: &Path, json: &Path) -> Vec<Tool> {
     let zcopy = root.join("target/release/zcopy").display().to_string();
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
     vec![
         Tool { name: "untraced", prefix: Vec::new() },
         Tool {
-            name: "zcopy trace",
+            name: "bpftrace floor (1 counter)",
+            prefix: with_tracefs(vec![
+                "bpftrace".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                floor.display().to_string(),
+                "-c".into(),
+            ]),
+        },
+        Tool {
+            name: ZCOPY,
             prefix: vec![
                 zcopy,
                 "trace".into(),
@@ -137,6 +160,8 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
     std::fs::write(&file, vec![0x5a; usize::try_from(size_mib << 20)?])?;
     let script = dir.join("count.bt");
     std::fs::write(&script, BPFTRACE_SCRIPT)?;
+    let floor = dir.join("floor.bt");
+    std::fs::write(&floor, FLOOR_SCRIPT)?;
     let json = dir.join("zcopy.json");
     let h = helper.display().to_string();
     let f = file.display().to_string();
@@ -146,12 +171,16 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
             vec![h.clone(), "overhead".into(), "storm".into(), storm_calls.to_string()],
         ),
         (
+            format!("{DEVZERO_CALLS} x read+write 64 KiB, /dev/zero -> /dev/null"),
+            vec![h.clone(), "overhead".into(), "devzero".into(), DEVZERO_CALLS.to_string()],
+        ),
+        (
             format!("read+write 64 KiB, {size_mib} MiB over TCP"),
             vec![h.clone(), "overhead".into(), "read-write".into(), f.clone()],
         ),
         (format!("sendfile 64 KiB, {size_mib} MiB over TCP"), vec![h, "overhead".into(), "sendfile".into(), f]),
     ];
-    let tools = tools(root, &script, &json);
+    let tools = tools(root, &script, &floor, &json);
     // times[work][tool]
     let mut times = vec![vec![Vec::new(); tools.len()]; works.len()];
     let mut zcopy_storm: Option<Value> = None;
@@ -165,7 +194,7 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
             for t in (0..n).map(|i| (i + round as usize) % n) {
                 let tool = &tools[t];
                 times[w][t].push(run_once(tool, work)?);
-                if tool.name == "zcopy trace" {
+                if tool.name == ZCOPY {
                     let z: Option<Value> =
                         std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
                     if let Some(z) = &z {
@@ -192,11 +221,21 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }
+    // zcopy against the floor, per work: the distance issue 16 is about.
+    if let (Some(floor), Some(zcopy)) =
+        (tools.iter().position(|t| t.name.starts_with("bpftrace floor")), tools.iter().position(|t| t.name == ZCOPY))
+    {
+        for (w, (name, _)) in works.iter().enumerate() {
+            let ratio = median(&mut times[w][zcopy].clone()) / median(&mut times[w][floor].clone());
+            println!("zcopy / floor, {name}: {ratio:.2}");
+        }
+    }
     println!(
         "\nmedian of {rounds} interleaved rounds; ratio = median / untraced median; the work times itself (no start-up)"
     );
     if let Some(z) = zcopy_storm {
-        let storm_s = median(&mut times[0][1].clone());
+        let zcopy = tools.iter().position(|t| t.name == ZCOPY).unwrap_or(0);
+        let storm_s = median(&mut times[0][zcopy].clone());
         let syscalls = z["syscalls_total"].as_u64().unwrap_or(0);
         let missed: u64 = z["missed_events"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
         let drops: u64 = z["drops"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());

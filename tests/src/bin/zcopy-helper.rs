@@ -21,10 +21,11 @@
 //! then runs N threads that each make CALLS read(2)s of one byte from
 //! /dev/zero, joins them, prints `{"threads":N,"reads":N*CALLS}` and exits.
 //!
-//! `zcopy-helper overhead storm CALLS | read-write FILE | sendfile FILE`
-//! is the work `cargo xtask bench-overhead` times: CALLS one-byte reads of
-//! /dev/zero, or FILE sent over TCP loopback to a receiving thread in 64 KiB
-//! read()+write() or sendfile() calls. It prints `{"work_s":..}`: the time of
+//! `zcopy-helper overhead storm CALLS | devzero CALLS | read-write FILE |
+//! sendfile FILE` is the work `cargo xtask bench-overhead` times: CALLS
+//! one-byte reads of /dev/zero, CALLS 64 KiB reads of /dev/zero each written
+//! to /dev/null, or FILE sent over TCP loopback to a receiving thread in
+//! 64 KiB read()+write() or sendfile() calls. It prints `{"work_s":..}`: the time of
 //! the work alone, without any tracer's start-up.
 //!
 //! `zcopy-helper proxy UPSTREAM_PORT` is a relay: it listens on 127.0.0.1,
@@ -156,7 +157,19 @@ fn overhead(mode: &str, arg: &str) {
             drop(sock);
             let _ = receiver.join();
         }
-        _ => die("overhead MODE is storm, read-write or sendfile"),
+        "devzero" => {
+            // CALLS x (read 64 KiB of /dev/zero, write it to /dev/null): each
+            // call touches 64 KiB, as a server's do.
+            let calls: usize = arg.parse().unwrap_or_else(|_| die("devzero CALLS must be a number"));
+            let mut zero = fs::File::open("/dev/zero").unwrap_or_else(|e| fail(e));
+            let mut null = fs::OpenOptions::new().write(true).open("/dev/null").unwrap_or_else(|e| fail(e));
+            let mut buf = vec![0u8; CHUNK];
+            for _ in 0..calls {
+                let n = std::io::Read::read(&mut zero, &mut buf).unwrap_or_else(|e| fail(e));
+                std::io::Write::write_all(&mut null, &buf[..n]).unwrap_or_else(|e| fail(e));
+            }
+        }
+        _ => die("overhead MODE is storm, read-write, sendfile or devzero"),
     }
     println!("{{\"work_s\":{}}}", start.elapsed().as_secs_f64());
 }
