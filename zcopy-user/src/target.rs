@@ -6,7 +6,7 @@
 //! `execvp` in the child, whose failed PATH lookups would be counted.
 
 use std::{
-    ffi::{CString, OsStr, OsString},
+    ffi::{OsStr, OsString},
     io,
     os::{
         fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
@@ -15,7 +15,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::{error::ZcopyError, system::procfs};
+use crate::{
+    error::ZcopyError,
+    system::{c_string, procfs},
+};
 
 /// How a traced command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,10 +60,6 @@ fn is_executable(path: &Path) -> bool {
     path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn cstring(s: &OsStr) -> io::Result<CString> {
-    CString::new(s.as_bytes()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "argument contains a NUL byte"))
-}
-
 /// A forked command waiting before its `execve`. Dropping it without
 /// [`HeldCommand::release`] kills and reaps the child.
 pub struct HeldCommand {
@@ -76,14 +75,14 @@ impl HeldCommand {
     pub fn spawn(argv: &[OsString]) -> Result<Self, anyhow::Error> {
         let first = argv.first().ok_or_else(|| ZcopyError::CommandNotFound(String::new()))?;
         let path = resolve_program(first, std::env::var_os("PATH").as_deref())?;
-        let c_path = cstring(path.as_os_str())?;
-        let c_args = argv.iter().map(|a| cstring(a)).collect::<io::Result<Vec<_>>>()?;
+        let c_path = c_string(path.as_os_str())?;
+        let c_args = argv.iter().map(|a| c_string(a)).collect::<io::Result<Vec<_>>>()?;
         let c_env = std::env::vars_os()
             .map(|(k, v)| {
                 let mut kv = k;
                 kv.push("=");
                 kv.push(v);
-                cstring(&kv)
+                c_string(&kv)
             })
             .collect::<io::Result<Vec<_>>>()?;
         let mut arg_ptrs: Vec<*const libc::c_char> = c_args.iter().map(|a| a.as_ptr()).collect();

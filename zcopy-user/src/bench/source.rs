@@ -92,7 +92,7 @@ fn remove_left_behind(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn free_bytes(dir: &Path) -> io::Result<u64> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let c = crate::system::c_string(dir.as_os_str())?;
     // SAFETY: zeroed statvfs is valid for statvfs to fill.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: valid path and pointer.

@@ -61,7 +61,7 @@ impl Format {
 /// Whether the caller may write `path` (access(2) W_OK: says EROFS on a
 /// read-only file system, also to root).
 fn writable(path: &Path) -> bool {
-    std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+    crate::system::c_string(path.as_os_str())
         // SAFETY: a NUL-terminated path; access has no other arguments.
         .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
 }

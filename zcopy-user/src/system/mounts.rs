@@ -190,7 +190,7 @@ fn enter_private_namespace() -> Result<(), String> {
 
 fn mount_fs(fstype: &str, target: &Path) -> io::Result<()> {
     let fstype = CString::new(fstype).map_err(io::Error::other)?;
-    let target = CString::new(target.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let target = super::c_string(target.as_os_str())?;
     // SAFETY: valid C strings.
     let rc = unsafe { libc::mount(fstype.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) };
     if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }

@@ -41,11 +41,15 @@ impl ProcCounters {
     }
 }
 
+/// The fields of a /proc/PID/stat text from field 3 (state) on: the command
+/// name (field 2) is in parentheses and may contain spaces.
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
 /// Parses /proc/PID/stat and /proc/PID/status texts.
 pub fn parse(stat: &str, status: &str) -> Option<ProcCounters> {
-    // The command name (field 2) is in parentheses and may contain spaces.
-    let after_comm = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    let fields: Vec<&str> = stat_fields(stat)?.collect();
     // fields[0] is field 3 (state).
     let field = |n: usize| fields.get(n - 3)?.parse::<u64>().ok();
     let status_field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name))?.trim().parse::<u64>().ok();
@@ -80,7 +84,7 @@ pub async fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io:
     let read_nr = libc::SYS_read.to_string();
     loop {
         let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()).unwrap_or("?");
+        let state = stat_fields(&stat).and_then(|mut f| f.next()).unwrap_or("?");
         if matches!(state, "Z" | "X") {
             return Err(io::Error::other(format!("process {pid} exited before it waited in read(2)")));
         }
@@ -103,8 +107,8 @@ pub async fn wait_blocked_in_read(pid: u32, timeout: std::time::Duration) -> io:
 /// does not exist.
 pub fn started_at(pid: u32) -> Option<std::time::SystemTime> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may hold spaces): state is field 3.
-    let ticks: u64 = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().nth(19)?.parse().ok())?;
+    // Field 22: nth(19) from field 3.
+    let ticks: u64 = stat_fields(&stat)?.nth(19)?.parse().ok()?;
     let boot: u64 =
         fs::read_to_string("/proc/stat").ok()?.lines().find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())?;
     let secs = boot as f64 + ticks as f64 / ticks_per_second();
@@ -195,7 +199,7 @@ const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// Whether `dir` is on a cgroup v2 file system (statfs).
 pub fn is_cgroup2(dir: &std::path::Path) -> io::Result<bool> {
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let c = super::c_string(dir.as_os_str())?;
     // SAFETY: zeroed statfs is valid for statfs to fill.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a valid pointer.
@@ -214,7 +218,7 @@ pub fn cgroup_id(dir: &std::path::Path) -> io::Result<u64> {
         kind: i32,
         id: u64,
     }
-    let c = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).map_err(io::Error::other)?;
+    let c = super::c_string(dir.as_os_str())?;
     let mut handle = Handle { bytes: 8, kind: 0, id: 0 };
     let mut mount_id = 0i32;
     // SAFETY: a NUL-terminated path, a handle with room for 8 bytes, an int.
