@@ -38,7 +38,7 @@ const O_DIRECT: u32 = 0o40000;
 
 /// Reads a `T` at `base + offset` in kernel memory.
 #[inline(always)]
-fn read<T>(base: u64, offset: u32) -> Option<T> {
+pub(crate) fn read<T>(base: u64, offset: u32) -> Option<T> {
     // SAFETY: bpf_probe_read_kernel copes with any address.
     unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T).ok() }
 }

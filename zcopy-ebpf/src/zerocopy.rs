@@ -23,14 +23,17 @@
 
 use aya_ebpf::{
     Global,
-    helpers::bpf_probe_read_kernel,
     macros::{map, raw_tracepoint},
     maps::LruHashMap,
     programs::RawTracePointContext,
 };
 use zcopy_common::{Evidence, drop_reason};
 
-use crate::{EVIDENCE, current_ids, fdkind, is_target, upsert};
+use crate::{
+    EVIDENCE, current_ids,
+    fdkind::{self, read},
+    is_target, upsert,
+};
 
 #[unsafe(no_mangle)]
 static OFF_FILE_PRIVATE_DATA: Global<u32> = Global::new(0);
@@ -62,12 +65,6 @@ static ZC_SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16_384, 0);
 /// Zero-copy completions in flight from traced processes: ubuf_info pointer -> tgid.
 #[map]
 static ZC_UARGS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(65_536, 0);
-
-#[inline(always)]
-fn read<T>(base: u64, offset: u32) -> Option<T> {
-    // SAFETY: bpf_probe_read_kernel copes with any address.
-    unsafe { bpf_probe_read_kernel((base + u64::from(offset)) as *const T).ok() }
-}
 
 /// Registers the socket behind `file` (a struct file of a socket) as `tgid`'s.
 #[inline(always)]
@@ -153,10 +150,11 @@ pub fn zc_io_uring_file_get(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     let fd: i64 = ctx.arg(1);
-    if let Ok(fd) = u64::try_from(fd as i32) {
-        if fdkind::of(fd) == zcopy_common::fd_kind::SOCKET {
-            register_fd(tgid, fd);
-        }
+    // The fd is resolved once: its file gives both the kind and the socket.
+    if let Some(file) = u64::try_from(fd as i32).ok().and_then(fdkind::file_of)
+        && fdkind::of_file(file) == Some(zcopy_common::fd_kind::SOCKET)
+    {
+        register_file(tgid, file);
     }
     0
 }
