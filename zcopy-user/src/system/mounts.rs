@@ -81,7 +81,7 @@ fn mounted_at(fstype: &str) -> Option<PathBuf> {
 fn missing(fstype: &str, path: &str, why: &str) -> Availability {
     if let Some(at) = mounted_at(fstype) {
         return Availability::Missing(format!(
-            "mounted at {} but not readable by this user (tracefs is mode 0700 unless mounted otherwise): run as root, \
+            "mounted at {} but not readable by this user ({fstype} is root's unless mounted otherwise): run as root, \
              or let a group read it (`sudo mount -o remount,gid=GROUP,mode=0750 {}`)",
             at.display(),
             at.display()
