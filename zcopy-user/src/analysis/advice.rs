@@ -118,9 +118,7 @@ impl Builder {
         let passes: Vec<(Endpoint, &Reads, PassThrough)> = reads
             .iter()
             .filter(|(_, r)| r.bytes > 0)
-            .map(|(src, r)| {
-                (*src, r, PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, sink)).copied().unwrap_or(0)))
-            })
+            .map(|(src, r)| (*src, r, pass_through(*src, r, sink, w, passed_on)))
             .collect();
         // The writes are shared among the sources they pass bytes on from.
         let relay_total: u64 = passes.iter().filter(|(_, _, p)| p.relay).map(|(_, r, _)| r.bytes).sum();
@@ -198,6 +196,17 @@ impl Builder {
     }
 }
 
+/// What the kernel's relay counters say of reads from `src` and writes to `sink`.
+fn pass_through(
+    src: Endpoint,
+    r: &Reads,
+    sink: Endpoint,
+    w: &Writes,
+    passed_on: &BTreeMap<(Endpoint, Endpoint), u64>,
+) -> PassThrough {
+    PassThrough::new(r.bytes, w.bytes, passed_on.get(&(src, sink)).copied().unwrap_or(0))
+}
+
 /// For each source whose reads no sink passes on: the sink it is named with
 /// ("socket in, socket out"), the one written the most.
 fn exchanges(
@@ -208,11 +217,7 @@ fn exchanges(
     reads
         .iter()
         .filter(|(_, r)| r.bytes > 0)
-        .filter(|(src, r)| {
-            !sinks.iter().any(|(sink, w)| {
-                PassThrough::new(r.bytes, w.bytes, passed_on.get(&(*src, *sink)).copied().unwrap_or(0)).relay
-            })
-        })
+        .filter(|(src, r)| !sinks.iter().any(|(sink, w)| pass_through(*src, r, *sink, w, passed_on).relay))
         .filter_map(|(src, _)| Some((*src, *sinks.iter().max_by_key(|(_, w)| w.bytes)?.0)))
         .collect()
 }

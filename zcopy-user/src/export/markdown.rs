@@ -93,10 +93,7 @@ pub fn render(r: &BenchReport) -> String {
                 c.reason.as_deref().unwrap_or("?")
             )
         })
-        .chain(r.cases.iter().filter_map(|c| {
-            let zc = c.sender.as_ref()?.zerocopy?;
-            Some(format!("- {} (all {} runs): {zc}", c.strategy, c.runs.len()))
-        }))
+        .chain(r.cases.iter().filter_map(|c| Some(format!("- {}", c.zerocopy_note()?))))
         .chain(r.warnings.iter().map(|w| format!("- warning: {w}")))
         .collect();
     if !notes.is_empty() {

@@ -168,6 +168,12 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// The sender's zero-copy accounting over all runs, as one line.
+    pub fn zerocopy_note(&self) -> Option<String> {
+        let zc = self.sender.as_ref()?.zerocopy?;
+        Some(format!("{} (all {} runs): {zc}", self.strategy, self.runs.len()))
+    }
+
     /// A case with no runs yet (or none at all, when skipped or failed).
     pub fn empty(
         strategy: Strategy,

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{BenchReport, CaseResult, SideSummary, Status, size::format_size};
+use crate::model::{BenchReport, SideSummary, Status, size::format_size};
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
@@ -18,11 +18,6 @@ fn side_cells(s: Option<&SideSummary>) -> [String; 4] {
             format!("{:.0}/{:.0}", 1e3 * s.user_s.mean, 1e3 * s.sys_s.mean),
         ],
     }
-}
-
-fn zerocopy_note(c: &CaseResult) -> Option<String> {
-    let zc = c.sender.as_ref()?.zerocopy?;
-    Some(format!("{} (all {} runs): {zc}", c.strategy, c.runs.len()))
 }
 
 /// Renders the report.
@@ -100,7 +95,7 @@ pub fn render(r: &BenchReport) -> String {
          usr/sys: CPU ms per run (getrusage). snd = sender process, rcv = receiver process, counted apart."
     );
     for c in &r.cases {
-        if let Some(note) = zerocopy_note(c) {
+        if let Some(note) = c.zerocopy_note() {
             let _ = writeln!(out, "  {note}");
         }
         if c.status != Status::Ok {
