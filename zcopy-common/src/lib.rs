@@ -241,8 +241,14 @@ pub mod drop_reason {
     pub const TARGETS_FULL: u32 = 3;
     /// The device transmit map was full (more than `netdev::MAX_DEVICES` devices).
     pub const NETDEV_MAP_FULL: u32 = 4;
+    /// `zcopy agent`: its per-cgroup counters map was full.
+    pub const AGENT_CGROUPS_FULL: u32 = 5;
+    /// `zcopy agent`: its per-cgroup device transmit map was full.
+    pub const AGENT_DEVICES_FULL: u32 = 6;
+    /// `zcopy agent`: its per-cgroup syscall map was full.
+    pub const AGENT_SYSCALLS_FULL: u32 = 7;
     /// Number of reasons.
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 8;
 }
 
 /// [`TargetFlags`] value: the process was named by the user.
@@ -279,6 +285,76 @@ pub mod maps {
     pub const FLOWS: &str = "FLOWS";
     pub const WANTED_COMMS: &str = "WANTED_COMMS";
     pub const WANTED_CGROUP: &str = "WANTED_CGROUP";
+    pub const AGENT_CGROUPS: &str = "AGENT_CGROUPS";
+    pub const AGENT_DEVICES: &str = "AGENT_DEVICES";
+    pub const AGENT_SYSCALLS: &str = "AGENT_SYSCALLS";
+}
+
+/// `zcopy agent`: counters per cgroup v2 id, machine-wide.
+pub mod agent {
+    /// What each slot of [`Counters`] counts; the programs and the loader
+    /// both index by this enum.
+    #[repr(usize)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Counter {
+        SocketSentBytes = 0,
+        SocketSends,
+        SocketReceivedBytes,
+        SocketReceives,
+        ZeroCopySentBytes,
+        ZeroCopyCopiedReceivedBytes,
+        ZeroCopyCopiedNoSgBytes,
+        PageCacheAddedBytes,
+        BlockReadBytes,
+        BlockWriteBytes,
+        FaultsUser,
+        FaultsKernel,
+        FaultsMinor,
+        FaultsMajor,
+        SwitchesVoluntary,
+        SwitchesInvoluntary,
+    }
+
+    /// Number of [`Counter`]s.
+    pub const COUNTERS: usize = Counter::SwitchesInvoluntary as usize + 1;
+
+    /// Cgroups counted at once; events of further ones count a
+    /// `drop_reason::AGENT_CGROUPS_FULL` (the loader removes dead cgroups).
+    pub const MAX_CGROUPS: u32 = 8192;
+    /// (cgroup, device) pairs counted at once.
+    pub const MAX_DEVICES: u32 = 4096;
+    /// (cgroup, syscall) pairs counted at once.
+    pub const MAX_SYSCALLS: u32 = 32_768;
+
+    /// One cgroup's counters, indexed by [`Counter`].
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Counters {
+        pub v: [u64; COUNTERS],
+    }
+
+    impl Default for Counters {
+        fn default() -> Self {
+            Self { v: [0; COUNTERS] }
+        }
+    }
+
+    /// A cgroup's transmits on one device (by name).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct DeviceKey {
+        pub cgroup: u64,
+        pub name: super::netdev::Name,
+    }
+
+    /// A cgroup's calls of one syscall (by number).
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub struct SyscallKey {
+        pub cgroup: u64,
+        pub nr: u32,
+        pub pad: u32,
+    }
 }
 
 #[cfg(feature = "user")]
@@ -292,6 +368,9 @@ mod pod {
     unsafe impl aya::Pod for super::Evidence {}
     unsafe impl aya::Pod for super::Transmit {}
     unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::agent::Counters {}
+    unsafe impl aya::Pod for super::agent::DeviceKey {}
+    unsafe impl aya::Pod for super::agent::SyscallKey {}
 }
 
 #[cfg(test)]
@@ -310,5 +389,8 @@ mod tests {
         assert_eq!(size_of::<Evidence>(), 12 * 8);
         assert_eq!(size_of::<Relay>(), 24);
         assert_eq!(size_of::<Transmit>(), 16);
+        assert_eq!(size_of::<agent::Counters>(), agent::COUNTERS * 8);
+        assert_eq!(size_of::<agent::DeviceKey>(), 24);
+        assert_eq!(size_of::<agent::SyscallKey>(), 16);
     }
 }

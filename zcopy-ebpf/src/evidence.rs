@@ -82,23 +82,37 @@ pub fn block_bio_queue_raw(ctx: RawTracePointContext) -> i32 {
     if !is_target(tgid) {
         return 0;
     }
-    let bio: *const u8 = ctx.arg(0);
+    match bio(ctx.arg(0)) {
+        Some(Bio::Read(bytes)) => count(|e| e.block_read_bytes += bytes),
+        Some(Bio::Write(bytes)) => count(|e| e.block_write_bytes += bytes),
+        None => 0,
+    };
+    0
+}
+
+/// A bio's operation and size, in whole sectors (as the classic record's
+/// nr_sector counts them); other operations (discard, flush) are None.
+pub(crate) enum Bio {
+    Read(u64),
+    Write(u64),
+}
+
+/// Reads `bio->bi_opf` and `bio->bi_iter.bi_size` (offsets from BTF).
+#[inline(always)]
+pub(crate) fn bio(bio: *const u8) -> Option<Bio> {
     // SAFETY: reads of the kernel's bio through the probe-read helper.
     let (opf, size) = unsafe {
         (
-            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_OPF.load() as usize).cast::<u32>()),
-            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_SIZE.load() as usize).cast::<u32>()),
+            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_OPF.load() as usize).cast::<u32>()).ok()?,
+            bpf_probe_read_kernel(bio.wrapping_add(OFF_BIO_SIZE.load() as usize).cast::<u32>()).ok()?,
         )
     };
-    let (Ok(opf), Ok(size)) = (opf, size) else { return 0 };
-    // Whole sectors, as the classic record's nr_sector counts them.
     let bytes = u64::from(size) >> SECTOR_SHIFT << SECTOR_SHIFT;
-    count(|e| match opf & REQ_OP_MASK {
-        REQ_OP_READ => e.block_read_bytes += bytes,
-        REQ_OP_WRITE => e.block_write_bytes += bytes,
-        _ => {}
-    });
-    0
+    match opf & REQ_OP_MASK {
+        REQ_OP_READ => Some(Bio::Read(bytes)),
+        REQ_OP_WRITE => Some(Bio::Write(bytes)),
+        _ => None,
+    }
 }
 
 /// block:block_bio_queue: a bio submitted by the current task.
@@ -119,19 +133,25 @@ pub fn block_bio_queue(ctx: TracePointContext) -> u32 {
 /// filemap:mm_filemap_add_to_page_cache: a folio of 2^order pages inserted.
 #[tracepoint(category = "filemap", name = "mm_filemap_add_to_page_cache")]
 pub fn mm_filemap_add_to_page_cache(ctx: TracePointContext) -> u32 {
-    // SAFETY: offset from the format.
-    let order: u8 = unsafe { field(&ctx, 36) };
-    let bytes = 1u64 << (PAGE_SHIFT.load() + u32::from(order & 31)).min(63);
+    let bytes = page_cache_folio_bytes(&ctx);
     count(|e| {
         e.pagecache_added_bytes += bytes;
         e.pagecache_added_folios += 1;
     })
 }
 
+/// The bytes of the folio an mm_filemap_add_to_page_cache record inserted.
+#[inline(always)]
+pub(crate) fn page_cache_folio_bytes(ctx: &TracePointContext) -> u64 {
+    // SAFETY: offset from the format.
+    let order: u8 = unsafe { field(ctx, 36) };
+    1u64 << (PAGE_SHIFT.load() + u32::from(order & 31)).min(63)
+}
+
 /// Offset of `name` in `struct net_device`, from the kernel's BTF (set by the
 /// loader; 0 means unknown, and the loader uses the classic tracepoint).
 #[unsafe(no_mangle)]
-static NETDEV_NAME_OFFSET: Global<u32> = Global::new(0);
+pub(crate) static NETDEV_NAME_OFFSET: Global<u32> = Global::new(0);
 
 /// net:net_dev_xmit as a raw tracepoint, preferred: raw tracepoint programs
 /// have a per-program recursion guard, so a transmit in a softirq that

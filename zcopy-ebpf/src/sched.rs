@@ -64,10 +64,16 @@ pub fn sched_switch_raw(ctx: RawTracePointContext) -> i32 {
     if !is_target(tgid) {
         return 0;
     }
+    count_switch(tgid, voluntary(&ctx));
+    0
+}
+
+/// Whether the raw sched_switch in `ctx` is a voluntary switch (see above).
+#[inline(always)]
+pub(crate) fn voluntary(ctx: &RawTracePointContext) -> bool {
     let preempt: u64 = ctx.arg(0);
     let prev_state: u64 = ctx.arg(3);
-    count_switch(tgid, preempt & 0xff == 0 && prev_state & 0xffff_ffff != 0);
-    0
+    preempt & 0xff == 0 && prev_state & 0xffff_ffff != 0
 }
 
 #[inline(always)]

@@ -58,6 +58,19 @@ const SKBFL_ZEROCOPY_ENABLE: u8 = 1;
 /// NETIF_F_SG (include/linux/netdev_features.h: NETIF_F_SG_BIT is 0).
 const NETIF_F_SG: u64 = 1;
 
+/// Whether the device `dev` lacks scatter-gather (its zero-copy frags are
+/// copied into a linear buffer before transmit).
+#[inline(always)]
+pub(crate) fn lacks_sg(dev: u64) -> bool {
+    read::<u64>(dev, OFF_NETDEV_FEATURES.load()).unwrap_or(NETIF_F_SG) & NETIF_F_SG == 0
+}
+
+/// The socket of an skb (0: none).
+#[inline(always)]
+pub(crate) fn skb_sock(skb: u64) -> u64 {
+    read::<u64>(skb, OFF_SKB_SK.load()).unwrap_or(0)
+}
+
 /// Traced processes' sockets: struct sock pointer -> tgid.
 #[map]
 static ZC_SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16_384, 0);
@@ -90,7 +103,7 @@ pub fn register_fd(tgid: u32, fd: u64) {
 
 /// (ubuf_info, paged bytes) of a zero-copy skb.
 #[inline(always)]
-fn zero_copy_frags(skb: u64) -> Option<(u64, u64)> {
+pub(crate) fn zero_copy_frags(skb: u64) -> Option<(u64, u64)> {
     let head: u64 = read(skb, OFF_SKB_HEAD.load())?;
     let end: u32 = read(skb, OFF_SKB_END.load())?;
     let shinfo = head + u64::from(end);
@@ -119,8 +132,7 @@ pub fn zc_start_xmit(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     let _ = ZC_UARGS.insert(&uarg, &tgid, 0);
-    let features: u64 = read(dev, OFF_NETDEV_FEATURES.load()).unwrap_or(NETIF_F_SG);
-    if features & NETIF_F_SG == 0 {
+    if lacks_sg(dev) {
         upsert(&EVIDENCE, tgid, drop_reason::PROC_MAP_FULL, |e: &mut Evidence| e.zc_copied_no_sg_bytes += paged);
     }
     0

@@ -37,6 +37,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Draw the report folder (charts, index.md, index.html) again from saved results; needs no privileges.
     Report(RenderArgs),
+    /// Serve per-cgroup copy and zero-copy counters at /metrics for Prometheus, until stopped.
+    Agent(AgentArgs),
     /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
     #[command(hide = true)]
     Worker { spec: String },
@@ -352,6 +354,37 @@ impl ExplainArgs {
             dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// Address to serve /metrics on (HOST:PORT; 0.0.0.0:PORT for every interface).
+    #[arg(long, value_name = "ADDR", default_value_t = std::net::SocketAddr::from(([127, 0, 0, 1], crate::agent::DEFAULT_PORT)), value_parser = parse_listen)]
+    pub listen: std::net::SocketAddr,
+    /// Cgroups with their own series: the N that moved the most bytes; the rest are summed in cgroup="other".
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub top: u16,
+    /// How often dead cgroups' kernel entries are removed (scrapes also refresh), in seconds.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// Also count syscalls by name per cgroup. Costly: any program on the
+    /// syscall tracepoints puts every task of the machine on the syscall
+    /// slow path (see BENCHMARKS.md).
+    #[arg(long)]
+    pub syscalls: bool,
+    /// The cgroup v2 mount [default: the first cgroup2 mount in /proc/self/mountinfo].
+    #[arg(long, value_name = "DIR")]
+    pub cgroup_root: Option<PathBuf>,
+}
+
+/// Parses `--listen`: an IP address and a port.
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!(
+            "`{text}` is not an address to listen on: give IP:PORT, e.g. 127.0.0.1:{0} or [::1]:{0}",
+            crate::agent::DEFAULT_PORT
+        )
+    })
 }
 
 #[derive(Debug, Args)]

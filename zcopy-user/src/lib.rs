@@ -15,6 +15,7 @@
 //! module: `trace::command`, `bench::command`, `explain::command`,
 //! `doctor::command`, `report::command`; this file only dispatches.
 
+pub mod agent;
 pub mod analysis;
 pub mod bench;
 pub mod bpf;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Report(args) => report::command(&args),
         Command::Doctor(args) => doctor::command(&args),
         Command::Trace(args) => trace::command(args),
+        Command::Agent(args) => agent::command(&args),
     }
 }
 

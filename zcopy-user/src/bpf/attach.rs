@@ -124,7 +124,12 @@ fn traceable(function: &str) -> Option<bool> {
 }
 
 /// Loads (once) and attaches one hook.
-fn attach_hook(ebpf: &mut Ebpf, hook: &Hook, layout: &KernelLayout, btf: &LazyBtf<'_>) -> anyhow::Result<()> {
+pub(crate) fn attach_hook(
+    ebpf: &mut Ebpf,
+    hook: &Hook,
+    layout: &KernelLayout,
+    btf: &LazyBtf<'_>,
+) -> anyhow::Result<()> {
     let program =
         ebpf.program_mut(hook.program).ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
     match hook.attach {

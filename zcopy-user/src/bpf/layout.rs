@@ -35,6 +35,18 @@ pub const ZERO_COPY_OFFSETS: [(&str, &str, &str); 8] = [
     ("OFF_NETDEV_FEATURES", "net_device", "features"),
 ];
 
+/// What `zcopy agent` reads to charge a packet to its socket's cgroup
+/// (skb->sk->sk_cgrp_data.cgroup->kn->id) and to size it (skb->len):
+/// (global, offset). All or nothing.
+fn socket_cgroup_offsets(b: &StructOffsets) -> Option<Vec<(&'static str, u32)>> {
+    Some(vec![
+        ("OFF_SK_CGROUP", b.offset("sock", "sk_cgrp_data")? + b.offset("sock_cgroup_data", "cgroup")?),
+        ("OFF_CGROUP_KN", b.offset("cgroup", "kn")?),
+        ("OFF_KERNFS_ID", b.offset("kernfs_node", "id")?),
+        ("OFF_SKB_LEN", b.offset("sk_buff", "len")?),
+    ])
+}
+
 /// `iov_iter.iter_type` and which of its values are user memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IterType {
@@ -66,6 +78,8 @@ pub struct KernelLayout {
     pub iter_type: Option<IterType>,
     /// (global, offset) for each of [`ZERO_COPY_OFFSETS`], if all are known.
     pub zero_copy: Option<Vec<(&'static str, u32)>>,
+    /// (global, offset) for [`socket_cgroup_offsets`], if all are known.
+    pub socket_cgroup: Option<Vec<(&'static str, u32)>>,
     /// (global, offset) for each of [`PT_REGS`], if all are known.
     pub pt_regs: Option<Vec<(&'static str, u32)>>,
     /// task_struct.pid.
@@ -134,6 +148,7 @@ impl KernelLayout {
             Some((b.offset("bio", "bi_opf")?, b.offset("bio", "bi_iter")? + b.offset("bvec_iter", "bi_size")?))
         });
         Self {
+            socket_cgroup: btf.and_then(socket_cgroup_offsets),
             msghdr: btf.and_then(|b| Some((b.offset("msghdr", "msg_flags")?, b.offset("msghdr", "msg_iter")?))),
             iter_pipe: btf.and_then(|b| u8::try_from(b.enum_value("ITER_PIPE")?).ok()),
             skb_data_len: btf.and_then(|b| b.offset("sk_buff", "data_len")),
@@ -163,6 +178,9 @@ impl KernelLayout {
             Requires::CopySites => self.iter_type.is_some() && self.msghdr.is_some() && self.skb_data_len.is_some(),
             Requires::ZeroCopySkb => {
                 self.zero_copy.is_some() && self.skb_data_len.is_some() && self.fd_offsets.is_some()
+            }
+            Requires::SocketCgroup => {
+                self.has(Requires::ZeroCopySkb) && self.socket_cgroup.is_some() && self.netdev_name.is_some()
             }
             // prev_state became sched_switch's fourth argument in 5.18.
             Requires::SchedSwitchPrevState => self.version.is_some_and(|v| v >= (5, 18)),
@@ -210,6 +228,7 @@ mod tests {
         assert!(bytes.is_some());
         assert!(l.fd_offsets.is_some() && l.io_kiocb.is_some() && l.netdev_name.is_some() && l.iter_type.is_some());
         assert!(l.task_pid.is_some() && l.bio.is_some() && l.version.is_some());
+        assert!(l.has(Requires::SocketCgroup), "the agent's packet programs can attach");
         if cfg!(target_arch = "x86_64") {
             assert!(l.pt_regs.is_some(), "x86-64's pt_regs has di, si, dx, r10, r8, orig_ax");
         }

@@ -2,7 +2,7 @@
 //! the counters back. Dropping a [`Tracer`] detaches everything (the links
 //! are file descriptors owned by it; nothing is pinned).
 
-mod attach;
+pub(crate) mod attach;
 pub mod btf;
 pub mod layout;
 pub mod probe;
@@ -64,7 +64,7 @@ pub struct Tracer {
 use layout::KernelLayout;
 
 /// Loads zcopy's object with the kernel's layout as globals.
-fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
+pub(crate) fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
     let level: u8 = if bpf_log { u8::MAX } else { 0 };
     let mut loader = EbpfLoader::new();
     if let Some(iter) = &layout.iter_type {
@@ -72,7 +72,9 @@ fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
         loader.override_global("ITER_UBUF", &iter.ubuf, true);
         loader.override_global("ITER_IOVEC", &iter.iovec, true);
     }
-    for (global, offset) in layout.fd_offsets.iter().chain(&layout.pt_regs).chain(&layout.zero_copy).flatten() {
+    for (global, offset) in
+        layout.fd_offsets.iter().chain(&layout.pt_regs).chain(&layout.zero_copy).chain(&layout.socket_cgroup).flatten()
+    {
         loader.override_global(global, offset, true);
     }
     if let Some((opf, size)) = &layout.bio {
@@ -348,12 +350,17 @@ impl Drop for Tracer {
     /// one after the other, zcopy's twelve took 0.9 s to tear down, while
     /// waits that overlap share their grace periods.
     fn drop(&mut self) {
-        std::thread::scope(|scope| {
-            for (_, program) in self.ebpf.programs_mut() {
-                scope.spawn(move || unload(program));
-            }
-        });
+        detach_all(&mut self.ebpf);
     }
+}
+
+/// Detaches every program of `ebpf` at once (see [`Tracer`]'s drop).
+pub(crate) fn detach_all(ebpf: &mut Ebpf) {
+    std::thread::scope(|scope| {
+        for (_, program) in ebpf.programs_mut() {
+            scope.spawn(move || unload(program));
+        }
+    });
 }
 
 /// A map deletion's result: a key that was not there (ENOENT) is no error.
@@ -418,17 +425,17 @@ fn comm_to_string(comm: &Comm) -> String {
     String::from_utf8_lossy(&comm[..end]).into_owned()
 }
 
-fn map<'a>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<&'a aya::maps::Map> {
+pub(crate) fn map<'a>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<&'a aya::maps::Map> {
     ebpf.map(name).ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
 }
 
-fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::maps::Map> {
+pub(crate) fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::maps::Map> {
     ebpf.map_mut(name).ok_or_else(|| anyhow!("the eBPF object has no map {name}"))
 }
 
 /// Turns a permission error into [`ZcopyError::PermissionDenied`]; other
 /// errors keep their chain.
-fn permission_or<E>(err: E, action: &str) -> anyhow::Error
+pub(crate) fn permission_or<E>(err: E, action: &str) -> anyhow::Error
 where
     E: Into<anyhow::Error>,
 {
@@ -443,7 +450,7 @@ where
 }
 
 /// `bpf_prog_info.recursion_misses` of a loaded program (Linux 5.12+; 0 before).
-fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u64> {
+pub(crate) fn recursion_misses(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<u64> {
     use aya_obj::generated::{bpf_attr, bpf_cmd, bpf_prog_info};
     use std::os::fd::AsRawFd as _;
     // SAFETY: zeroed C structs are valid values.

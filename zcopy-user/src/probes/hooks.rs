@@ -65,22 +65,22 @@ pub fn software_event_name(event: SoftwareEvent) -> &'static str {
     }
 }
 
-pub(super) const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
+pub(crate) const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
     Hook { program, attach: Attach::Tracepoint { category, name } }
 }
 
-pub(super) const fn perf(program: &'static str, event: SoftwareEvent) -> Hook {
+pub(crate) const fn perf(program: &'static str, event: SoftwareEvent) -> Hook {
     Hook { program, attach: Attach::PerfSoftware(event) }
 }
 
-pub(super) const fn raw_tp(program: &'static str, name: &'static str) -> Hook {
+pub(crate) const fn raw_tp(program: &'static str, name: &'static str) -> Hook {
     Hook { program, attach: Attach::RawTracepoint { name } }
 }
 
-pub(super) const fn fexit(program: &'static str, functions: &'static [&'static str]) -> Hook {
+pub(crate) const fn fexit(program: &'static str, functions: &'static [&'static str]) -> Hook {
     Hook { program, attach: Attach::Fexit { functions } }
 }
 
-pub(super) const fn kprobe(program: &'static str, functions: &'static [&'static str]) -> Hook {
+pub(crate) const fn kprobe(program: &'static str, functions: &'static [&'static str]) -> Hook {
     Hook { program, attach: Attach::Kprobe { functions } }
 }

@@ -52,6 +52,10 @@ pub enum Requires {
     /// What the zero-copy programs read (layout::ZERO_COPY_OFFSETS), with
     /// sk_buff.data_len and the fd offsets.
     ZeroCopySkb,
+    /// What `zcopy agent` reads to charge a packet to its socket's cgroup
+    /// (layout::socket_cgroup_offsets), with the zero-copy offsets and
+    /// net_device.name.
+    SocketCgroup,
 }
 
 impl Requires {
@@ -65,6 +69,9 @@ impl Requires {
             Self::SchedSwitchPrevState => "Linux 5.18 or later (prev_state as the fourth argument)",
             Self::CopySites => {
                 "iov_iter.iter_type, msghdr's msg_flags and msg_iter, and sk_buff.data_len from kernel BTF"
+            }
+            Self::SocketCgroup => {
+                "the offsets of sock.sk_cgrp_data, cgroup.kn, kernfs_node.id, sk_buff.len and net_device.name (with the zero-copy offsets) from kernel BTF"
             }
             Self::ZeroCopySkb => {
                 "the offsets of sk_buff's sk/head/end/data_len, skb_shared_info's flags/destructor_arg, net_device.features, file.private_data, socket.sk and the fd table from kernel BTF"

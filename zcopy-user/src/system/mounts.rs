@@ -66,6 +66,12 @@ pub fn find_tracefs() -> Option<PathBuf> {
     TRACEFS_PATHS.iter().map(PathBuf::from).find(|p| is_populated(p))
 }
 
+/// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or
+/// /sys/fs/cgroup/unified on hybrid systems), if it is.
+pub fn find_cgroup2() -> Option<PathBuf> {
+    mounted_at("cgroup2")
+}
+
 /// A mount point of `fstype` (from /proc/self/mountinfo), readable or not.
 fn mounted_at(fstype: &str) -> Option<PathBuf> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;

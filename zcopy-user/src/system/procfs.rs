@@ -63,6 +63,14 @@ pub fn parse(stat: &str, status: &str) -> Option<ProcCounters> {
     })
 }
 
+/// The resident set size of process `pid`, in bytes (/proc/PID/status VmRSS).
+pub fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
 /// The thread-group id of task `tid` (equal to `tid` for a process).
 pub fn tgid_of(tid: u32) -> io::Result<Option<u32>> {
     let status = fs::read_to_string(format!("/proc/{tid}/status"))?;

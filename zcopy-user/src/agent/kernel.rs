@@ -1,0 +1,291 @@
+//! The agent's programs: which hooks they use and in which profile (the one
+//! table every family's source is derived from), loading and attaching them,
+//! reading their per-cgroup maps, and removing the entries of dead cgroups.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use aya::{
+    Ebpf,
+    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    programs::perf_event::SoftwareEvent,
+};
+use zcopy_common::{
+    Transmit,
+    agent::{self, Counter, Counters, DeviceKey, SyscallKey},
+    drop_reason, maps,
+};
+
+use super::series::{Key, Values};
+use crate::{
+    bpf::{self, attach, layout::KernelLayout},
+    error::{ZcopyError, chain, is_permission},
+    probes::{
+        hooks::{Hook, perf, raw_tp, tp},
+        table::Requires,
+    },
+};
+
+/// What the agent counts beyond the default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Hooks that fire per packet, page, bio, fault or switch.
+    Default,
+    /// Syscalls by name: every task on the syscall slow path.
+    Syscalls,
+}
+
+/// One of the agent's programs.
+#[derive(Debug)]
+pub struct AgentProbe {
+    pub hook: Hook,
+    pub requires: Option<Requires>,
+    pub profile: Profile,
+}
+
+const fn probe(hook: Hook, requires: Option<Requires>) -> AgentProbe {
+    AgentProbe { hook, requires, profile: Profile::Default }
+}
+
+/// Every program of the agent.
+pub const PROBES: &[AgentProbe] = &[
+    probe(raw_tp("agent_sock_send", "sock_send_length"), None),
+    probe(raw_tp("agent_sock_recv", "sock_recv_length"), None),
+    probe(raw_tp("agent_start_xmit", "net_dev_start_xmit"), Some(Requires::SocketCgroup)),
+    probe(raw_tp("agent_netif_receive_skb", "netif_receive_skb"), Some(Requires::SocketCgroup)),
+    probe(tp("agent_page_cache_add", "filemap", "mm_filemap_add_to_page_cache"), None),
+    probe(raw_tp("agent_block_bio_queue", "block_bio_queue"), Some(Requires::Bio)),
+    probe(raw_tp("agent_fault_user", "page_fault_user"), None),
+    probe(raw_tp("agent_fault_kernel", "page_fault_kernel"), None),
+    probe(perf("agent_minor_faults", SoftwareEvent::PageFaultsMin), None),
+    probe(perf("agent_major_faults", SoftwareEvent::PageFaultsMaj), None),
+    probe(raw_tp("agent_sched_switch", "sched_switch"), Some(Requires::SchedSwitchPrevState)),
+    AgentProbe { hook: raw_tp("agent_sys_enter", "sys_enter"), requires: None, profile: Profile::Syscalls },
+];
+
+/// The probe of program `name`.
+pub fn probe_of(program: &str) -> Option<&'static AgentProbe> {
+    PROBES.iter().find(|p| p.hook.program == program)
+}
+
+/// The agent's maps and their capacities.
+pub const MAPS: [(&str, u32); 3] = [
+    (maps::AGENT_CGROUPS, agent::MAX_CGROUPS),
+    (maps::AGENT_DEVICES, agent::MAX_DEVICES),
+    (maps::AGENT_SYSCALLS, agent::MAX_SYSCALLS),
+];
+
+/// Drop counters of the agent's maps (`DROPS` indices), by map.
+pub const DROPS: [(&str, u32); 3] = [
+    (maps::AGENT_CGROUPS, drop_reason::AGENT_CGROUPS_FULL),
+    (maps::AGENT_DEVICES, drop_reason::AGENT_DEVICES_FULL),
+    (maps::AGENT_SYSCALLS, drop_reason::AGENT_SYSCALLS_FULL),
+];
+
+/// Loaded and attached agent programs; dropping it detaches them.
+pub struct AgentKernel {
+    ebpf: Ebpf,
+    /// Per probe of the chosen profiles: attached, or why not.
+    pub outcomes: Vec<(&'static AgentProbe, Result<(), String>)>,
+}
+
+impl AgentKernel {
+    /// Loads zcopy's object and attaches the programs of `profiles`.
+    pub fn load(profiles: &[Profile]) -> anyhow::Result<Self> {
+        let (layout, btf_bytes) = KernelLayout::read();
+        let ebpf = bpf::load_object(&layout, false)?;
+        let mut kernel = Self { ebpf, outcomes: Vec::new() };
+        let btf = attach::LazyBtf::new(btf_bytes.as_deref());
+        for probe in PROBES.iter().filter(|p| profiles.contains(&p.profile)) {
+            let outcome = kernel.attach(probe, &layout, &btf)?;
+            kernel.outcomes.push((probe, outcome));
+        }
+        if kernel.outcomes.iter().all(|(_, o)| o.is_err()) {
+            let why = kernel.outcomes.iter().filter_map(|(_, o)| o.clone().err()).collect();
+            return Err(ZcopyError::NothingAttached(why).into());
+        }
+        Ok(kernel)
+    }
+
+    /// Attaches one probe; a permission error is fatal (the user lacks a
+    /// capability), anything else leaves its families out.
+    fn attach(
+        &mut self,
+        probe: &AgentProbe,
+        layout: &KernelLayout,
+        btf: &attach::LazyBtf<'_>,
+    ) -> anyhow::Result<Result<(), String>> {
+        if let Some(requires) = probe.requires.filter(|r| !layout.has(*r)) {
+            return Ok(Err(format!("{}: needs {}", probe.hook.point(), requires.describe())));
+        }
+        match attach::attach_hook(&mut self.ebpf, &probe.hook, layout, btf) {
+            Ok(()) => Ok(Ok(())),
+            Err(err) if is_permission(err.as_ref()) => {
+                Err(bpf::permission_or(err, &format!("attach to {}", probe.hook.point())))
+            }
+            Err(err) => Ok(Err(format!("{}: {}", probe.hook.point(), chain(err.as_ref())))),
+        }
+    }
+
+    /// Whether program `name` is attached.
+    pub fn attached(&self, program: &str) -> bool {
+        self.outcomes.iter().any(|(p, o)| p.hook.program == program && o.is_ok())
+    }
+
+    /// Every cgroup's cumulative counters, summed over CPUs.
+    pub fn read(&self) -> anyhow::Result<BTreeMap<u64, Values>> {
+        let mut out: BTreeMap<u64, Values> = BTreeMap::new();
+        let cgroups: PerCpuHashMap<_, u64, Counters> = self.per_cpu(maps::AGENT_CGROUPS)?;
+        for entry in cgroups.iter() {
+            let (id, per_cpu) = entry.context("reading the agent's per-cgroup counters")?;
+            let values = out.entry(id).or_default();
+            for counters in per_cpu.iter() {
+                for (counter, v) in COUNTERS.iter().zip(counters.v) {
+                    add(values, Key::Counter(*counter), v);
+                }
+            }
+        }
+        let devices: PerCpuHashMap<_, DeviceKey, Transmit> = self.per_cpu(maps::AGENT_DEVICES)?;
+        for entry in devices.iter() {
+            let (key, per_cpu) = entry.context("reading the agent's per-device counters")?;
+            let values = out.entry(key.cgroup).or_default();
+            for tx in per_cpu.iter() {
+                add(values, Key::DeviceBytes(key.name), tx.bytes);
+                add(values, Key::DevicePackets(key.name), tx.packets);
+            }
+        }
+        let syscalls: PerCpuHashMap<_, SyscallKey, u64> = self.per_cpu(maps::AGENT_SYSCALLS)?;
+        for entry in syscalls.iter() {
+            let (key, per_cpu) = entry.context("reading the agent's per-syscall counters")?;
+            let values = out.entry(key.cgroup).or_default();
+            per_cpu.iter().for_each(|calls| add(values, Key::Syscall(key.nr), *calls));
+        }
+        Ok(out)
+    }
+
+    /// Removes the kernel entries of cgroups that are gone. An entry already
+    /// gone is fine; another failure leaves it for the next refresh.
+    pub fn remove(&mut self, dead: &[u64]) -> anyhow::Result<()> {
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let mut cgroups: PerCpuHashMap<_, u64, Counters> =
+            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_CGROUPS)?)?;
+        for id in dead {
+            let _ = cgroups.remove(id);
+        }
+        let mut devices: PerCpuHashMap<_, DeviceKey, Transmit> =
+            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_DEVICES)?)?;
+        let keys: Vec<DeviceKey> = devices.keys().filter_map(Result::ok).filter(|k| dead.contains(&k.cgroup)).collect();
+        for key in keys {
+            let _ = devices.remove(&key);
+        }
+        let mut syscalls: PerCpuHashMap<_, SyscallKey, u64> =
+            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_SYSCALLS)?)?;
+        let keys: Vec<SyscallKey> =
+            syscalls.keys().filter_map(Result::ok).filter(|k| dead.contains(&k.cgroup)).collect();
+        for key in keys {
+            let _ = syscalls.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Entries in each of the agent's maps now.
+    pub fn map_entries(&self) -> anyhow::Result<Vec<(&'static str, u32, usize)>> {
+        MAPS.iter()
+            .map(|&(name, capacity)| {
+                let map = bpf::map(&self.ebpf, name)?;
+                let entries = match name {
+                    maps::AGENT_CGROUPS => PerCpuHashMap::<_, u64, Counters>::try_from(map)?.keys().count(),
+                    maps::AGENT_DEVICES => PerCpuHashMap::<_, DeviceKey, Transmit>::try_from(map)?.keys().count(),
+                    _ => PerCpuHashMap::<_, SyscallKey, u64>::try_from(map)?.keys().count(),
+                };
+                Ok((name, capacity, entries))
+            })
+            .collect()
+    }
+
+    /// Events each map could not count (it was full), by map.
+    pub fn drops(&self) -> anyhow::Result<Vec<(&'static str, u64)>> {
+        let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(bpf::map(&self.ebpf, maps::DROPS)?)?;
+        DROPS
+            .iter()
+            .map(|&(name, index)| {
+                let per_cpu = drops.get(&index, 0).with_context(|| format!("reading the drops of {name}"))?;
+                Ok((name, per_cpu.iter().sum()))
+            })
+            .collect()
+    }
+
+    /// (program, run time ns, runs, recursion misses) of each attached program.
+    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64, u64)> {
+        self.outcomes
+            .iter()
+            .filter(|(_, o)| o.is_ok())
+            .filter_map(|(p, _)| {
+                let program = self.ebpf.program(p.hook.program)?;
+                let info = program.info().ok()?;
+                let fd = program.fd().ok()?;
+                let misses = bpf::recursion_misses(std::os::fd::AsFd::as_fd(fd)).unwrap_or(0);
+                let ns = u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
+                Some((p.hook.program, ns, info.run_count(), misses))
+            })
+            .collect()
+    }
+
+    fn per_cpu<K: aya::Pod, V: aya::Pod>(&self, name: &str) -> anyhow::Result<PerCpuHashMap<&MapData, K, V>> {
+        Ok(PerCpuHashMap::try_from(bpf::map(&self.ebpf, name)?)?)
+    }
+}
+
+impl Drop for AgentKernel {
+    fn drop(&mut self) {
+        bpf::detach_all(&mut self.ebpf);
+    }
+}
+
+/// Every counter, in slot order.
+const COUNTERS: [Counter; agent::COUNTERS] = [
+    Counter::SocketSentBytes,
+    Counter::SocketSends,
+    Counter::SocketReceivedBytes,
+    Counter::SocketReceives,
+    Counter::ZeroCopySentBytes,
+    Counter::ZeroCopyCopiedReceivedBytes,
+    Counter::ZeroCopyCopiedNoSgBytes,
+    Counter::PageCacheAddedBytes,
+    Counter::BlockReadBytes,
+    Counter::BlockWriteBytes,
+    Counter::FaultsUser,
+    Counter::FaultsKernel,
+    Counter::FaultsMinor,
+    Counter::FaultsMajor,
+    Counter::SwitchesVoluntary,
+    Counter::SwitchesInvoluntary,
+];
+
+fn add(values: &mut Values, key: Key, v: u64) {
+    if v > 0 {
+        let total = values.entry(key).or_default();
+        *total = total.saturating_add(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_listed_in_slot_order() {
+        for (i, c) in COUNTERS.iter().enumerate() {
+            assert_eq!(*c as usize, i);
+        }
+    }
+
+    #[test]
+    fn only_the_syscall_probe_is_outside_the_default_profile() {
+        let opt_in: Vec<_> = PROBES.iter().filter(|p| p.profile != Profile::Default).map(|p| p.hook.program).collect();
+        assert_eq!(opt_in, ["agent_sys_enter"]);
+        assert!(PROBES.iter().all(|p| probe_of(p.hook.program).is_some()));
+    }
+}
