@@ -28,9 +28,6 @@ fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// nginx serving `dir` on 127.0.0.1:port, in the foreground (master + 2 workers).
 struct Nginx {
@@ -40,7 +37,7 @@ struct Nginx {
 
 impl Nginx {
     fn start(dir: &Path, sendfile: bool) -> Self {
-        let port = free_port();
+        let port = common::free_port();
         let conf = dir.join("nginx.conf");
         let d = dir.display();
         std::fs::write(

@@ -2,6 +2,7 @@
 //! main job. Orchestration only: every step is printed, and a step that is
 //! already done is skipped.
 
+mod agent_bench;
 #[allow(dead_code, reason = "build_command and object_path are used by zcopy-user/build.rs, which shares this file")]
 mod bpf_toolchain;
 mod iperf3;
@@ -63,6 +64,18 @@ enum Task {
         /// MiB sent in each 64 KiB transfer.
         #[arg(long, default_value_t = 512)]
         size_mib: u64,
+    },
+    /// What `zcopy agent` costs real servers: nginx under wrk and redis-server under redis-benchmark, untraced and with the agent (see BENCHMARKS.md).
+    BenchAgent {
+        /// Interleaved rounds (the median is reported).
+        #[arg(long, default_value_t = 7)]
+        rounds: u32,
+        /// redis-benchmark: requests of each test (SET, GET) per run.
+        #[arg(long, default_value_t = 300_000)]
+        requests: u64,
+        /// wrk: seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
     },
     /// Boot Debian's stock kernels (6.1, 6.12) under qemu with zcopy inside, run the checks, and
     /// rewrite docs/kernels.md from what they show (with this machine's kernel beside them).
@@ -133,6 +146,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 apt_install(&["bpftrace"], "the overhead comparison needs bpftrace")?;
             }
             overhead::run(&root, rounds, storm_calls, size_mib)
+        }
+        Task::BenchAgent { rounds, requests, seconds } => {
+            setup(&root, false)?;
+            build(&root, true)?;
+            let missing: Vec<&str> =
+                agent_bench::TOOLS.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
+            if !missing.is_empty() {
+                apt_install(&missing, "the agent's benchmark needs real servers and their load generators")?;
+            }
+            agent_bench::run(&root, rounds, requests, seconds)
         }
         Task::Kernels => {
             setup(&root, false)?;

@@ -131,7 +131,7 @@ fn run_once(tool: &Tool, work: &[String]) -> anyhow::Result<f64> {
     v["work_s"].as_f64().context("work_s")
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n == 0 {

@@ -286,6 +286,7 @@ pub mod maps {
     pub const WANTED_COMMS: &str = "WANTED_COMMS";
     pub const WANTED_CGROUP: &str = "WANTED_CGROUP";
     pub const AGENT_CGROUPS: &str = "AGENT_CGROUPS";
+    pub const AGENT_SLOTS: &str = "AGENT_SLOTS";
     pub const AGENT_DEVICES: &str = "AGENT_DEVICES";
     pub const AGENT_SYSCALLS: &str = "AGENT_SYSCALLS";
 }
@@ -321,6 +322,22 @@ pub mod agent {
     /// Cgroups counted at once; events of further ones count a
     /// `drop_reason::AGENT_CGROUPS_FULL` (the loader removes dead cgroups).
     pub const MAX_CGROUPS: u32 = 8192;
+    /// Direct-mapped per-CPU slots (`AGENT_SLOTS`), the fast path: cgroup
+    /// id modulo this (a power of two); a slot another cgroup holds sends
+    /// the event to `AGENT_CGROUPS`.
+    pub const SLOTS: u32 = 4096;
+    /// [`Slot::tag`]: the cgroup id with this bit set (0: a free slot; the
+    /// bit keeps id 0, packets without a socket, apart from free).
+    pub const SLOT_TAG: u64 = 1 << 63;
+
+    /// One per-CPU slot: its cgroup (tagged) and that cgroup's counters.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Slot {
+        pub tag: u64,
+        pub counters: Counters,
+    }
+
     /// (cgroup, device) pairs counted at once.
     pub const MAX_DEVICES: u32 = 4096;
     /// (cgroup, syscall) pairs counted at once.
@@ -369,6 +386,7 @@ mod pod {
     unsafe impl aya::Pod for super::Transmit {}
     unsafe impl aya::Pod for super::FlowKey {}
     unsafe impl aya::Pod for super::agent::Counters {}
+    unsafe impl aya::Pod for super::agent::Slot {}
     unsafe impl aya::Pod for super::agent::DeviceKey {}
     unsafe impl aya::Pod for super::agent::SyscallKey {}
 }
@@ -391,6 +409,8 @@ mod tests {
         assert_eq!(size_of::<Transmit>(), 16);
         assert_eq!(size_of::<agent::Counters>(), agent::COUNTERS * 8);
         assert_eq!(size_of::<agent::DeviceKey>(), 24);
+        assert_eq!(size_of::<agent::Slot>(), 8 + agent::COUNTERS * 8);
+        assert!(agent::SLOTS.is_power_of_two());
         assert_eq!(size_of::<agent::SyscallKey>(), 16);
     }
 }

@@ -14,13 +14,13 @@
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_get_current_cgroup_id, bpf_probe_read_kernel_str_bytes},
+    helpers::bpf_get_current_cgroup_id,
     macros::{map, perf_event, raw_tracepoint, tracepoint},
-    maps::{LruHashMap, PerCpuHashMap},
+    maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::{PerfEventContext, RawTracePointContext, TracePointContext},
 };
 use zcopy_common::{
-    agent::{self, Counter, Counters, DeviceKey, SyscallKey},
+    agent::{self, Counter, Counters, DeviceKey, Slot, SyscallKey},
     drop_reason,
 };
 
@@ -30,7 +30,14 @@ use crate::{
     sched, upsert, zerocopy,
 };
 
-/// Per cgroup: the [`Counter`]s.
+/// The fast path: per CPU, slot `cgroup id % SLOTS` holds one cgroup's
+/// counters (an array lookup is a few instructions, a hash lookup hashes
+/// and compares). Events of a cgroup whose slot another holds go to
+/// `AGENT_CGROUPS`. The loader sums both.
+#[map]
+static AGENT_SLOTS: PerCpuArray<Slot> = PerCpuArray::with_max_entries(agent::SLOTS, 0);
+
+/// Per cgroup: the [`Counter`]s of events whose slot was taken.
 #[map]
 static AGENT_CGROUPS: PerCpuHashMap<u64, Counters> = PerCpuHashMap::with_max_entries(agent::MAX_CGROUPS, 0);
 
@@ -42,6 +49,12 @@ static AGENT_DEVICES: PerCpuHashMap<DeviceKey, zcopy_common::Transmit> =
 /// Per cgroup and syscall number: calls (the opt-in syscall profile).
 #[map]
 static AGENT_SYSCALLS: PerCpuHashMap<SyscallKey, u64> = PerCpuHashMap::with_max_entries(agent::MAX_SYSCALLS, 0);
+
+/// [0]: 1 once any zero-copy packet was seen: until then the receive
+/// program returns at once (most hosts never send zero-copy, and it runs
+/// for every packet received).
+#[map]
+static AGENT_ZC_SEEN: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Zero-copy completions in flight: ubuf_info pointer -> the sender's cgroup.
 #[map]
@@ -61,11 +74,31 @@ const MSG_PEEK: i64 = 2;
 
 #[inline(always)]
 fn add(cgroup: u64, counter: Counter, n: u64) {
-    upsert(&AGENT_CGROUPS, cgroup, drop_reason::AGENT_CGROUPS_FULL, |c: &mut Counters| {
-        if let Some(v) = c.v.get_mut(counter as usize) {
-            *v += n;
+    add_both(cgroup, (counter, n), None);
+}
+
+/// Adds to one or two counters of `cgroup` with a single map lookup (the
+/// lookup is most of a program's cost on the hot socket paths).
+#[inline(always)]
+fn add_both(cgroup: u64, first: (Counter, u64), second: Option<(Counter, u64)>) {
+    let apply = |c: &mut Counters| {
+        for (counter, n) in [Some(first), second].into_iter().flatten() {
+            if let Some(v) = c.v.get_mut(counter as usize) {
+                *v += n;
+            }
         }
-    });
+    };
+    let tag = cgroup | agent::SLOT_TAG;
+    if let Some(slot) = AGENT_SLOTS.get_ptr_mut((cgroup as u32) & (agent::SLOTS - 1)) {
+        // SAFETY: this CPU's value; only this CPU's programs touch it.
+        let slot = unsafe { &mut *slot };
+        if slot.tag == tag || slot.tag == 0 {
+            slot.tag = tag;
+            apply(&mut slot.counters);
+            return;
+        }
+    }
+    upsert(&AGENT_CGROUPS, cgroup, drop_reason::AGENT_CGROUPS_FULL, apply);
 }
 
 #[inline(always)]
@@ -95,9 +128,7 @@ fn sock_cgroup(sk: u64) -> u64 {
 pub fn agent_sock_send(ctx: RawTracePointContext) -> i32 {
     let ret = ctx.arg::<u64>(1) as i32;
     if ret > 0 {
-        let cgroup = current_cgroup();
-        add(cgroup, Counter::SocketSentBytes, ret as u64);
-        add(cgroup, Counter::SocketSends, 1);
+        add_both(current_cgroup(), (Counter::SocketSentBytes, ret as u64), Some((Counter::SocketSends, 1)));
     }
     0
 }
@@ -109,38 +140,46 @@ pub fn agent_sock_recv(ctx: RawTracePointContext) -> i32 {
     let ret = ctx.arg::<u64>(1) as i32;
     let flags: i64 = ctx.arg(2);
     if ret > 0 && flags & MSG_PEEK == 0 {
-        let cgroup = current_cgroup();
-        add(cgroup, Counter::SocketReceivedBytes, ret as u64);
-        add(cgroup, Counter::SocketReceives, 1);
+        add_both(current_cgroup(), (Counter::SocketReceivedBytes, ret as u64), Some((Counter::SocketReceives, 1)));
     }
     0
 }
 
 /// net_dev_start_xmit: TP_PROTO(const struct sk_buff *skb, const struct
-/// net_device *dev): a packet handed to a driver, charged to its socket's
-/// cgroup; a zero-copy packet's ubuf_info is remembered for the receive side.
+/// net_device *dev): a zero-copy packet handed to a driver is charged to its
+/// socket's cgroup, and its ubuf_info remembered for the receive side. Any
+/// other packet returns after one read.
 #[raw_tracepoint(tracepoint = "net_dev_start_xmit")]
-pub fn agent_start_xmit(ctx: RawTracePointContext) -> i32 {
+pub fn agent_zc_xmit(ctx: RawTracePointContext) -> i32 {
+    let skb: u64 = ctx.arg(0);
+    let Some((uarg, paged)) = zerocopy::zero_copy_frags(skb) else {
+        return 0;
+    };
+    let cgroup = sock_cgroup(zerocopy::skb_sock(skb));
+    if let Some(seen) = AGENT_ZC_SEEN.get_ptr_mut(0) {
+        // SAFETY: a map value; a racing write stores the same 1.
+        unsafe { *seen = 1 };
+    }
+    let _ = AGENT_ZC_UARGS.insert(&uarg, &cgroup, 0);
+    let no_sg = zerocopy::lacks_sg(ctx.arg(1)).then_some((Counter::ZeroCopyCopiedNoSgBytes, paged));
+    add_both(cgroup, (Counter::ZeroCopySentBytes, paged), no_sg);
+    0
+}
+
+/// net_dev_start_xmit again (`--packets`): every packet's bytes, per device
+/// and per the cgroup of its socket.
+#[raw_tracepoint(tracepoint = "net_dev_start_xmit")]
+pub fn agent_transmit(ctx: RawTracePointContext) -> i32 {
     let skb: u64 = ctx.arg(0);
     let dev: u64 = ctx.arg(1);
     let cgroup = sock_cgroup(zerocopy::skb_sock(skb));
     let len: u32 = read(skb, OFF_SKB_LEN.load()).unwrap_or(0);
-    let mut key = DeviceKey { cgroup, name: [0; 16] };
-    // SAFETY: reading at most IFNAMSIZ bytes of dev->name (offset from BTF).
-    let _ = unsafe {
-        bpf_probe_read_kernel_str_bytes((dev + u64::from(evidence::NETDEV_NAME_OFFSET.load())) as *const u8, &mut key.name)
-    };
-    upsert(&AGENT_DEVICES, key, drop_reason::AGENT_DEVICES_FULL, |tx: &mut zcopy_common::Transmit| {
+    // dev->name is IFNAMSIZ bytes, NUL-padded: read whole (cheaper than a string read).
+    let name = read(dev, evidence::NETDEV_NAME_OFFSET.load()).unwrap_or([0; 16]);
+    upsert(&AGENT_DEVICES, DeviceKey { cgroup, name }, drop_reason::AGENT_DEVICES_FULL, |tx: &mut zcopy_common::Transmit| {
         tx.bytes += u64::from(len);
         tx.packets += 1;
     });
-    if let Some((uarg, paged)) = zerocopy::zero_copy_frags(skb) {
-        add(cgroup, Counter::ZeroCopySentBytes, paged);
-        let _ = AGENT_ZC_UARGS.insert(&uarg, &cgroup, 0);
-        if zerocopy::lacks_sg(dev) {
-            add(cgroup, Counter::ZeroCopyCopiedNoSgBytes, paged);
-        }
-    }
     0
 }
 
@@ -148,6 +187,10 @@ pub fn agent_start_xmit(ctx: RawTracePointContext) -> i32 {
 /// receiving a packet; a zero-copy one's frags are copied before delivery.
 #[raw_tracepoint(tracepoint = "netif_receive_skb")]
 pub fn agent_netif_receive_skb(ctx: RawTracePointContext) -> i32 {
+    // SAFETY: a map value, read once.
+    if AGENT_ZC_SEEN.get(0).is_none_or(|seen| *seen == 0) {
+        return 0;
+    }
     let Some((uarg, paged)) = zerocopy::zero_copy_frags(ctx.arg(0)) else {
         return 0;
     };

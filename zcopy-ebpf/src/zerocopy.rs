@@ -101,9 +101,14 @@ pub fn register_fd(tgid: u32, fd: u64) {
     }
 }
 
-/// (ubuf_info, paged bytes) of a zero-copy skb.
+/// (ubuf_info, paged bytes) of a zero-copy skb. Most packets have no paged
+/// bytes (ACKs, small linear sends): one read rules them out.
 #[inline(always)]
 pub(crate) fn zero_copy_frags(skb: u64) -> Option<(u64, u64)> {
+    let paged: u32 = read(skb, crate::copies::OFF_SKB_DATA_LEN.load())?;
+    if paged == 0 {
+        return None;
+    }
     let head: u64 = read(skb, OFF_SKB_HEAD.load())?;
     let end: u32 = read(skb, OFF_SKB_END.load())?;
     let shinfo = head + u64::from(end);
@@ -112,7 +117,6 @@ pub(crate) fn zero_copy_frags(skb: u64) -> Option<(u64, u64)> {
         return None;
     }
     let uarg: u64 = read(shinfo, OFF_SHINFO_DESTRUCTOR_ARG.load())?;
-    let paged: u32 = read(skb, crate::copies::OFF_SKB_DATA_LEN.load())?;
     (uarg != 0).then_some((uarg, u64::from(paged)))
 }
 

@@ -367,11 +367,23 @@ pub struct AgentArgs {
     /// How often dead cgroups' kernel entries are removed (scrapes also refresh), in seconds.
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_duration)]
     pub interval: Duration,
+    /// Also count zero-copy sends (MSG_ZEROCOPY, io_uring SEND_ZC) and the
+    /// bytes the kernel copied anyway. A program on every packet sent and
+    /// received: a few percent on a busy loopback server (BENCHMARKS.md).
+    #[arg(long)]
+    pub zero_copy: bool,
+    /// Also count bytes and packets per device and cgroup (transmit; loopback
+    /// apart). Costly on busy servers: a map update for every packet.
+    #[arg(long)]
+    pub packets: bool,
     /// Also count syscalls by name per cgroup. Costly: any program on the
     /// syscall tracepoints puts every task of the machine on the syscall
     /// slow path (see BENCHMARKS.md).
     #[arg(long)]
     pub syscalls: bool,
+    /// When the kernel's BPF run-time statistics (the agent's own cost) are on: they add two clock reads to every BPF program run on the machine, so by default only 10 s of every 60 s.
+    #[arg(long, value_name = "WHEN", value_enum, default_value = "sampled")]
+    pub bpf_stats: crate::agent::stats::StatsMode,
     /// The cgroup v2 mount [default: the first cgroup2 mount in /proc/self/mountinfo].
     #[arg(long, value_name = "DIR")]
     pub cgroup_root: Option<PathBuf>,

@@ -147,3 +147,8 @@ pub fn loopback_count(what: &str, seen: u64, want: u64) {
         assert!(seen * 100 >= want * 95, "{what}: seen {seen} of {want}: more than the known 5% limit");
     }
 }
+
+/// A TCP port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

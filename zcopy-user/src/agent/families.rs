@@ -75,15 +75,15 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "zcopy_zero_copy_sent",
         bytes: true,
-        what: "Paged bytes of zero-copy packets (MSG_ZEROCOPY, io_uring SEND_ZC) handed to a device, retransmissions included, charged to the socket's cgroup (the one its creator ran in)",
-        program: "agent_start_xmit",
+        what: "Paged bytes of zero-copy packets (MSG_ZEROCOPY, io_uring SEND_ZC) handed to a device (opt-in: --zero-copy), retransmissions included, charged to the socket's cgroup (the one its creator ran in)",
+        program: "agent_zc_xmit",
         samples: Samples::One(Counter::ZeroCopySentBytes),
     },
     Family {
         name: "zcopy_zero_copy_copied_anyway",
         bytes: true,
-        what: "Bytes of zero-copy sends the kernel copied anyway: received by this host's own stack (loopback, veth), which copies the frags (received_by_this_host, at netif_receive_skb), or sent on a device without scatter-gather (device_without_sg)",
-        program: "agent_start_xmit",
+        what: "Bytes of zero-copy sends the kernel copied anyway (opt-in: --zero-copy): received by this host's own stack (loopback, veth), which copies the frags (received_by_this_host, at netif_receive_skb), or sent on a device without scatter-gather (device_without_sg)",
+        program: "agent_zc_xmit",
         samples: Samples::By {
             label: "reason",
             values: &[
@@ -95,15 +95,15 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "zcopy_transmit",
         bytes: true,
-        what: "Bytes of packets handed to each device (skb->len), charged to the cgroup of the packet's socket (the one its creator ran in; packets without a socket: cgroup=\"(no socket)\"); device_kind tells loopback and virtual devices (no DMA) from hardware",
-        program: "agent_start_xmit",
+        what: "Bytes of packets handed to each device (skb->len; opt-in: --packets), charged to the cgroup of the packet's socket (the one its creator ran in; packets without a socket: cgroup=\"(no socket)\"); device_kind tells loopback and virtual devices (no DMA) from hardware",
+        program: "agent_transmit",
         samples: Samples::Devices { bytes: true },
     },
     Family {
         name: "zcopy_transmit_packets",
         bytes: false,
-        what: "Packets handed to each device, charged to the packet's socket's cgroup",
-        program: "agent_start_xmit",
+        what: "Packets handed to each device (opt-in: --packets), charged to the packet's socket's cgroup",
+        program: "agent_transmit",
         samples: Samples::Devices { bytes: false },
     },
     Family {

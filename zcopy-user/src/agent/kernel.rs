@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use anyhow::Context as _;
 use aya::{
     Ebpf,
-    maps::{MapData, PerCpuArray, PerCpuHashMap},
+    maps::{MapData, PerCpuArray, PerCpuHashMap, PerCpuValues},
     programs::perf_event::SoftwareEvent,
 };
 use zcopy_common::{
     Transmit,
-    agent::{self, Counter, Counters, DeviceKey, SyscallKey},
+    agent::{self, Counter, Counters, DeviceKey, Slot, SyscallKey},
     drop_reason, maps,
 };
 
@@ -31,6 +31,11 @@ use crate::{
 pub enum Profile {
     /// Hooks that fire per packet, page, bio, fault or switch.
     Default,
+    /// Zero-copy sent and copied anyway: a program on every packet sent
+    /// and received (most return at once).
+    ZeroCopy,
+    /// Bytes and packets per device: a map update per packet.
+    Packets,
     /// Syscalls by name: every task on the syscall slow path.
     Syscalls,
 }
@@ -51,8 +56,16 @@ const fn probe(hook: Hook, requires: Option<Requires>) -> AgentProbe {
 pub const PROBES: &[AgentProbe] = &[
     probe(raw_tp("agent_sock_send", "sock_send_length"), None),
     probe(raw_tp("agent_sock_recv", "sock_recv_length"), None),
-    probe(raw_tp("agent_start_xmit", "net_dev_start_xmit"), Some(Requires::SocketCgroup)),
-    probe(raw_tp("agent_netif_receive_skb", "netif_receive_skb"), Some(Requires::SocketCgroup)),
+    AgentProbe {
+        hook: raw_tp("agent_zc_xmit", "net_dev_start_xmit"),
+        requires: Some(Requires::SocketCgroup),
+        profile: Profile::ZeroCopy,
+    },
+    AgentProbe {
+        hook: raw_tp("agent_netif_receive_skb", "netif_receive_skb"),
+        requires: Some(Requires::SocketCgroup),
+        profile: Profile::ZeroCopy,
+    },
     probe(tp("agent_page_cache_add", "filemap", "mm_filemap_add_to_page_cache"), None),
     probe(raw_tp("agent_block_bio_queue", "block_bio_queue"), Some(Requires::Bio)),
     probe(raw_tp("agent_fault_user", "page_fault_user"), None),
@@ -60,6 +73,11 @@ pub const PROBES: &[AgentProbe] = &[
     probe(perf("agent_minor_faults", SoftwareEvent::PageFaultsMin), None),
     probe(perf("agent_major_faults", SoftwareEvent::PageFaultsMaj), None),
     probe(raw_tp("agent_sched_switch", "sched_switch"), Some(Requires::SchedSwitchPrevState)),
+    AgentProbe {
+        hook: raw_tp("agent_transmit", "net_dev_start_xmit"),
+        requires: Some(Requires::SocketCgroup),
+        profile: Profile::Packets,
+    },
     AgentProbe { hook: raw_tp("agent_sys_enter", "sys_enter"), requires: None, profile: Profile::Syscalls },
 ];
 
@@ -132,9 +150,20 @@ impl AgentKernel {
         self.outcomes.iter().any(|(p, o)| p.hook.program == program && o.is_ok())
     }
 
-    /// Every cgroup's cumulative counters, summed over CPUs.
+    /// Every cgroup's cumulative counters, summed over CPUs (its slots and
+    /// its overflow entry).
     pub fn read(&self) -> anyhow::Result<BTreeMap<u64, Values>> {
         let mut out: BTreeMap<u64, Values> = BTreeMap::new();
+        let slots: PerCpuArray<_, Slot> = PerCpuArray::try_from(bpf::map(&self.ebpf, maps::AGENT_SLOTS)?)?;
+        for index in 0..agent::SLOTS {
+            let per_cpu = slots.get(&index, 0).context("reading the agent's per-CPU slots")?;
+            for slot in per_cpu.iter().filter(|s| s.tag != 0) {
+                let values = out.entry(slot.tag & !agent::SLOT_TAG).or_default();
+                for (counter, v) in COUNTERS.iter().zip(slot.counters.v) {
+                    add(values, Key::Counter(*counter), v);
+                }
+            }
+        }
         let cgroups: PerCpuHashMap<_, u64, Counters> = self.per_cpu(maps::AGENT_CGROUPS)?;
         for entry in cgroups.iter() {
             let (id, per_cpu) = entry.context("reading the agent's per-cgroup counters")?;
@@ -163,36 +192,66 @@ impl AgentKernel {
         Ok(out)
     }
 
-    /// Removes the kernel entries of cgroups that are gone. An entry already
-    /// gone is fine; another failure leaves it for the next refresh.
+    /// Removes the kernel entries of cgroups that are gone, all of a
+    /// cgroup's or none: a slot is freed only when no CPU's copy of it
+    /// belongs to a live cgroup (rewriting a per-CPU value races with that
+    /// CPU's programs); the cgroup's other entries then wait with it, so its
+    /// counters never drop in part (the ledger would count them twice).
     pub fn remove(&mut self, dead: &[u64]) -> anyhow::Result<()> {
         if dead.is_empty() {
             return Ok(());
         }
+        let is_dead = |tag: u64| tag == 0 || dead.contains(&(tag & !agent::SLOT_TAG));
+        let mut removable = Vec::new();
+        {
+            let mut slots: PerCpuArray<_, Slot> =
+                PerCpuArray::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_SLOTS)?)?;
+            for &id in dead {
+                let index = (id as u32) & (agent::SLOTS - 1);
+                let per_cpu = slots.get(&index, 0).context("reading a per-CPU slot")?;
+                let holds = per_cpu.iter().any(|s| s.tag == id | agent::SLOT_TAG);
+                if holds && !per_cpu.iter().all(|s| is_dead(s.tag)) {
+                    continue;
+                }
+                if holds {
+                    let zeros = PerCpuValues::try_from(vec![Slot::default(); per_cpu.len()])
+                        .context("building an empty slot")?;
+                    slots.set(index, zeros, 0).context("freeing a dead cgroup's slot")?;
+                }
+                removable.push(id);
+            }
+        }
         let mut cgroups: PerCpuHashMap<_, u64, Counters> =
             PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_CGROUPS)?)?;
-        for id in dead {
+        for id in &removable {
             let _ = cgroups.remove(id);
         }
         let mut devices: PerCpuHashMap<_, DeviceKey, Transmit> =
             PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_DEVICES)?)?;
-        let keys: Vec<DeviceKey> = devices.keys().filter_map(Result::ok).filter(|k| dead.contains(&k.cgroup)).collect();
+        let keys: Vec<DeviceKey> =
+            devices.keys().filter_map(Result::ok).filter(|k| removable.contains(&k.cgroup)).collect();
         for key in keys {
             let _ = devices.remove(&key);
         }
         let mut syscalls: PerCpuHashMap<_, SyscallKey, u64> =
             PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_SYSCALLS)?)?;
         let keys: Vec<SyscallKey> =
-            syscalls.keys().filter_map(Result::ok).filter(|k| dead.contains(&k.cgroup)).collect();
+            syscalls.keys().filter_map(Result::ok).filter(|k| removable.contains(&k.cgroup)).collect();
         for key in keys {
             let _ = syscalls.remove(&key);
         }
         Ok(())
     }
 
-    /// Entries in each of the agent's maps now.
+    /// Entries in each of the agent's maps now (slots: those any CPU holds).
     pub fn map_entries(&self) -> anyhow::Result<Vec<(&'static str, u32, usize)>> {
-        MAPS.iter()
+        let slots: PerCpuArray<_, Slot> = PerCpuArray::try_from(bpf::map(&self.ebpf, maps::AGENT_SLOTS)?)?;
+        let mut held = 0;
+        for index in 0..agent::SLOTS {
+            held += usize::from(slots.get(&index, 0)?.iter().any(|s| s.tag != 0));
+        }
+        let hashes: anyhow::Result<Vec<_>> = MAPS
+            .iter()
             .map(|&(name, capacity)| {
                 let map = bpf::map(&self.ebpf, name)?;
                 let entries = match name {
@@ -202,7 +261,10 @@ impl AgentKernel {
                 };
                 Ok((name, capacity, entries))
             })
-            .collect()
+            .collect();
+        let mut all = vec![(maps::AGENT_SLOTS, agent::SLOTS, held)];
+        all.extend(hashes?);
+        Ok(all)
     }
 
     /// Events each map could not count (it was full), by map.
@@ -283,9 +345,9 @@ mod tests {
     }
 
     #[test]
-    fn only_the_syscall_probe_is_outside_the_default_profile() {
+    fn per_packet_and_per_syscall_programs_are_opt_in() {
         let opt_in: Vec<_> = PROBES.iter().filter(|p| p.profile != Profile::Default).map(|p| p.hook.program).collect();
-        assert_eq!(opt_in, ["agent_sys_enter"]);
+        assert_eq!(opt_in, ["agent_zc_xmit", "agent_netif_receive_skb", "agent_transmit", "agent_sys_enter"]);
         assert!(PROBES.iter().all(|p| probe_of(p.hook.program).is_some()));
     }
 }

@@ -11,9 +11,9 @@ pub mod families;
 mod http;
 pub mod kernel;
 mod series;
+pub mod stats;
 
 use std::{
-    os::fd::OwnedFd,
     path::PathBuf,
     sync::{Arc, Mutex},
 };
@@ -26,6 +26,7 @@ use self::{
     families::{Labels, Own, Scrape},
     kernel::{AgentKernel, PROBES, Profile},
     series::Ledger,
+    stats::{Stats, StatsMode},
 };
 use crate::{cli::AgentArgs, system::signals::Interrupts};
 
@@ -45,19 +46,17 @@ async fn run(args: &AgentArgs) -> anyhow::Result<i32> {
     let mut interrupts = Interrupts::watch()?;
     let cgroup_root = cgroup_root(args)?;
     let listener = TcpListener::bind(args.listen).await.map_err(|err| listen_error(args, &err))?;
-    let profiles: &[Profile] = if args.syscalls { &[Profile::Default, Profile::Syscalls] } else { &[Profile::Default] };
-    let kernel = AgentKernel::load(profiles)?;
-    // Run time per program: the kernel counts it while this fd is open, and
-    // stops (back to the machine's setting) when it closes, even on SIGKILL.
-    let stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
-        .map_err(|e| log::warn!("BPF run-time statistics unavailable ({e}): zcopy_agent_bpf_* will be 0"))
-        .ok();
+    let mut profiles = vec![Profile::Default];
+    profiles.extend(args.zero_copy.then_some(Profile::ZeroCopy));
+    profiles.extend(args.packets.then_some(Profile::Packets));
+    profiles.extend(args.syscalls.then_some(Profile::Syscalls));
+    let kernel = AgentKernel::load(&profiles)?;
     for (probe, outcome) in &kernel.outcomes {
         if let Err(why) = outcome {
             eprintln!("zcopy agent: warning: {} not attached, its families are left out: {why}", probe.hook.program);
         }
     }
-    let agent = Agent::new(kernel, usize::from(args.top), cgroup_root, stats);
+    let agent = Agent::new(kernel, usize::from(args.top), cgroup_root, Stats::new(args.bpf_stats));
     let agent = Arc::new(Mutex::new(agent));
     refresh(&agent)?;
     eprintln!(
@@ -80,7 +79,9 @@ async fn run(args: &AgentArgs) -> anyhow::Result<i32> {
             }
         }
     };
+    let sampler = sample_stats(Arc::clone(&agent));
     tokio::select! {
+        () = sampler => {}
         served = http::serve(listener, Arc::clone(&agent)) => {
             served.context("accepting connections")?;
         }
@@ -123,6 +124,27 @@ fn listen_error(args: &AgentArgs, err: &std::io::Error) -> anyhow::Error {
     anyhow::anyhow!("cannot listen on {}: {err}; {hint}", args.listen)
 }
 
+/// Turns the BPF statistics on and off as their mode says.
+async fn sample_stats(agent: Arc<Mutex<Agent>>) {
+    let set = |on: bool| {
+        if let Ok(mut a) = agent.lock() {
+            if on { a.stats.turn_on() } else { a.stats.turn_off() }
+        }
+    };
+    let mode = agent.lock().map(|a| a.stats.mode).unwrap_or(StatsMode::Off);
+    match mode {
+        StatsMode::Always => set(true),
+        StatsMode::Off => {}
+        StatsMode::Sampled => loop {
+            set(true);
+            tokio::time::sleep(stats::WINDOW).await;
+            set(false);
+            tokio::time::sleep(stats::PERIOD.saturating_sub(stats::WINDOW)).await;
+        },
+    }
+    std::future::pending::<()>().await;
+}
+
 fn refresh(agent: &Mutex<Agent>) -> anyhow::Result<()> {
     agent.lock().map_err(|_| anyhow::anyhow!("the agent's state is poisoned"))?.refresh()
 }
@@ -132,12 +154,12 @@ pub struct Agent {
     kernel: AgentKernel,
     ledger: Ledger,
     cgroup_root: PathBuf,
-    /// Keeps the kernel's BPF run-time statistics on while the agent runs.
-    stats: Option<OwnedFd>,
+    /// The kernel's BPF run-time statistics, on as `--bpf-stats` says.
+    stats: Stats,
 }
 
 impl Agent {
-    fn new(kernel: AgentKernel, top: usize, cgroup_root: PathBuf, stats: Option<OwnedFd>) -> Self {
+    fn new(kernel: AgentKernel, top: usize, cgroup_root: PathBuf, stats: Stats) -> Self {
         Self { kernel, ledger: Ledger::new(top), cgroup_root, stats }
     }
 
@@ -191,13 +213,13 @@ impl Agent {
         Ok(vec![
             per_program(
                 "zcopy_agent_bpf_run_time",
-                "Time the agent's programs ran in the kernel (BPF run-time statistics, on while the agent runs).",
+                "Time the agent's programs ran while the kernel's BPF run-time statistics were on (see zcopy_agent_bpf_stats_seconds_total).",
                 Some(Unit::Seconds),
                 |p| p.1 as f64 / 1e9,
             ),
             per_program(
                 "zcopy_agent_bpf_runs",
-                "Times the agent's programs ran (BPF run-time statistics).",
+                "Times the agent's programs ran while the kernel's BPF run-time statistics were on.",
                 None,
                 |p| p.2 as f64,
             ),
@@ -244,10 +266,17 @@ impl Agent {
             },
             Own {
                 name: "zcopy_agent_bpf_stats_enabled",
-                help: "1 while the agent holds the kernel's BPF run-time statistics on.",
+                help: "1 while the kernel's BPF run-time statistics are on (--bpf-stats: always, or sampled 10 s of every 60 s).",
                 unit: None,
                 counter: false,
-                samples: vec![(Vec::new(), f64::from(u8::from(self.stats.is_some())))],
+                samples: vec![(Vec::new(), f64::from(u8::from(self.stats.is_on())))],
+            },
+            Own {
+                name: "zcopy_agent_bpf_stats",
+                help: "Seconds the kernel's BPF run-time statistics were on: zcopy_agent_bpf_run_time_seconds_total over this is the share of one CPU the agent's programs take.",
+                unit: Some(Unit::Seconds),
+                counter: true,
+                samples: vec![(Vec::new(), self.stats.seconds_on())],
             },
             Own {
                 name: "process_cpu",

@@ -121,10 +121,14 @@ impl Ledger {
         }
         let dead: Vec<u64> = self.score.keys().copied().filter(|id| !alive(*id)).collect();
         for id in &dead {
-            self.last.remove(id);
             self.score.remove(id);
             self.own.remove(id);
         }
+        // A dead cgroup's last read stays while the kernel still has its
+        // entries (removal can wait, see kernel::remove): what it adds later
+        // is then a delta, not a recount. Gone from the kernel, it goes too.
+        self.last.retain(|id, _| alive(*id) || observed.contains_key(id));
+        let dead: Vec<u64> = self.last.keys().copied().filter(|id| !alive(*id)).collect();
         dead
     }
 
@@ -274,7 +278,9 @@ mod tests {
         assert_eq!(dead, vec![7]);
         assert_eq!(value(&l, Some("/c7"), SENT), None, "its series ended");
         assert_eq!(value(&l, Some("/c8"), SENT), Some(1), "the free slot went to c8");
-        assert_eq!((l.last.len(), l.score.len(), l.own.len()), (1, 1, 1));
+        assert_eq!((l.last.len(), l.score.len(), l.own.len()), (2, 1, 1), "c7's last read stays while its entry does");
+        l.update(&read(&[(8, SENT, 2)]), &paths(&[8]));
+        assert_eq!(l.last.len(), 1, "gone from the kernel, gone from the ledger");
         // The kernel entry is recreated by a late event: counted again, from 0.
         let dead = l.update(&read(&[(7, SENT, 4), (8, SENT, 2)]), &paths(&[8]));
         assert_eq!(dead, vec![7]);
