@@ -28,7 +28,6 @@ fn nginx_binary() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(PathBuf::from).find(|p| p.is_file())
 }
 
-
 /// nginx serving `dir` on 127.0.0.1:port, in the foreground (master + 2 workers).
 struct Nginx {
     child: Child,

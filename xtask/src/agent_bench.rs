@@ -26,7 +26,7 @@ pub enum Server {
     /// redis-server under redis-benchmark: SET and GET, 50 connections,
     /// no pipelining (its defaults): the lightest request a server makes.
     Redis,
-    /// nginx (2 workers, sendfile on) serving a 16 KiB file to wrk: 1
+    /// nginx (1 worker, sendfile on) serving a 16 KiB file to wrk: 1
     /// thread, 50 keep-alive connections.
     Nginx,
 }
@@ -40,7 +40,7 @@ impl Server {
     fn name(self) -> &'static str {
         match self {
             Self::Redis => "redis-server under redis-benchmark (-c 50, SET and GET, loopback)",
-            Self::Nginx => "nginx (2 workers, sendfile on, a 16 KiB file) under wrk (-t 1 -c 50, keep-alive, loopback)",
+            Self::Nginx => "nginx (1 worker, sendfile on, a 16 KiB file) under wrk (-t 1 -c 50, keep-alive, loopback)",
         }
     }
 
@@ -54,7 +54,7 @@ impl Server {
     /// Starts the server (with its files in `dir`).
     fn start(self, dir: &Path) -> anyhow::Result<Child> {
         let child = match self {
-            Self::Redis => Command::new("redis-server")
+            Self::Redis => pinned("redis-server", server_cpu)
                 .args(["--port", &REDIS_PORT.to_string(), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"])
                 .stdout(Stdio::null())
                 .spawn()
@@ -64,14 +64,14 @@ impl Server {
                 std::fs::create_dir_all(dir.join("www"))?;
                 std::fs::write(dir.join("www/file"), vec![b'z'; NGINX_FILE_BYTES])?;
                 let conf = format!(
-                    "daemon off; master_process on; worker_processes 2; error_log {d}/error.log; pid {d}/nginx.pid;\n\
+                    "daemon off; master_process on; worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;\n\
                      events {{ worker_connections 256; }}\n\
                      http {{ access_log off; sendfile on; keepalive_requests 1000000; client_body_temp_path {d}/t; proxy_temp_path {d}/t;\n\
                      fastcgi_temp_path {d}/t; uwsgi_temp_path {d}/t; scgi_temp_path {d}/t;\n\
                      server {{ listen 127.0.0.1:{NGINX_PORT}; root {d}/www; }} }}\n"
                 );
                 std::fs::write(dir.join("nginx.conf"), conf)?;
-                Command::new("nginx")
+                pinned("nginx", server_cpu)
                     .arg("-c")
                     .arg(dir.join("nginx.conf"))
                     .arg("-p")
@@ -114,13 +114,45 @@ struct Config {
 }
 
 /// The default profile is measured outside its BPF statistics window (50 s
-/// of every 60 s) and inside it (the other 10 s: `--bpf-stats always`).
-const CONFIGS: [Config; 4] = [
+/// of every 60 s) and inside it (the other 10 s: `--bpf-stats always`); the
+/// opt-in profiles outside it.
+const CONFIGS: [Config; 6] = [
     Config { name: "untraced", agent: None },
     Config { name: "zcopy agent (default profile)", agent: Some(&["--bpf-stats", "off"]) },
     Config { name: "... during its BPF stats window", agent: Some(&["--bpf-stats", "always"]) },
+    Config { name: "zcopy agent --zero-copy", agent: Some(&["--zero-copy", "--bpf-stats", "off"]) },
+    Config { name: "zcopy agent --packets", agent: Some(&["--packets", "--bpf-stats", "off"]) },
     Config { name: "zcopy agent --syscalls", agent: Some(&["--syscalls", "--bpf-stats", "off"]) },
 ];
+
+/// Where the server and the load generator run: one CPU each (pinned with
+/// taskset), so that neither steals the other's CPU and the scheduler's
+/// placement does not add its own noise to the ratios. None on a machine
+/// with one CPU.
+fn cpus() -> Option<(&'static str, &'static str)> {
+    let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    (n >= 2).then_some(("0", "1"))
+}
+
+/// `program` pinned to `cpu` when the machine has two CPUs or more.
+fn pinned(program: &str, cpu: fn((&'static str, &'static str)) -> &'static str) -> Command {
+    match cpus() {
+        Some(pair) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpu(pair), program]);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+fn server_cpu(pair: (&'static str, &'static str)) -> &'static str {
+    pair.0
+}
+
+fn load_cpu(pair: (&'static str, &'static str)) -> &'static str {
+    pair.1
+}
 
 /// One load's requests per second (per test) and requests served.
 type Load = (Vec<f64>, f64);
@@ -141,6 +173,12 @@ pub fn run(root: &Path, rounds: u32, requests: u64, seconds: u64) -> anyhow::Res
     let mut tables = Vec::new();
     for server in [Server::Nginx, Server::Redis] {
         eprintln!("{}:", server.name());
+        eprintln!(
+            "  {}",
+            cpus().map_or("one CPU: server and load share it".to_owned(), |(s, l)| format!(
+                "server on CPU {s}, load generator on CPU {l} (taskset)"
+            ))
+        );
         let mut child = server.start(&dir)?;
         let result = wait_for_port(server.port()).and_then(|()| measure(&zcopy, server, rounds, requests, seconds));
         // SIGTERM: nginx's master stops its workers (SIGKILL would orphan them).
@@ -194,7 +232,7 @@ fn measure(zcopy: &Path, server: Server, rounds: u32, requests: u64, seconds: u6
 
 /// redis-benchmark's SET and GET requests per second.
 fn redis_load(requests: u64) -> anyhow::Result<Load> {
-    let out = Command::new("redis-benchmark")
+    let out = pinned("redis-benchmark", load_cpu)
         .args(["-p", &REDIS_PORT.to_string(), "-n", &requests.to_string(), "-c", "50", "-t", "set,get", "--csv"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -219,7 +257,7 @@ fn redis_load(requests: u64) -> anyhow::Result<Load> {
 /// wrk's requests per second.
 fn wrk_load(seconds: u64) -> anyhow::Result<Load> {
     let url = format!("http://127.0.0.1:{NGINX_PORT}/file");
-    let out = Command::new("wrk")
+    let out = pinned("wrk", load_cpu)
         .args(["-t", "1", "-c", "50", "-d", &format!("{seconds}s"), &url])
         .stdin(Stdio::null())
         .output()

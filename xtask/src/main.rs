@@ -94,6 +94,7 @@ const BPF_LINKER_VERSION: &str = "0.13.0";
 /// Commands the privileged tests compare zcopy against, and their packages.
 /// nginx and curl: a real static-file server (with a sendfile switch) and client.
 /// setcap: the non-root route; script: a pty for the live view.
+/// prometheus (with promtool): the real scraper of `zcopy agent`'s tests.
 const TEST_TOOLS: &[(&str, &str)] = &[
     ("strace", "strace"),
     ("perf", "linux-perf"),
@@ -103,6 +104,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("script", "bsdutils"),
     ("nginx", "nginx"),
     ("curl", "curl"),
+    ("prometheus", "prometheus"),
 ];
 
 fn main() {
@@ -254,7 +256,7 @@ fn setup(root: &Path, for_tests: bool) -> anyhow::Result<()> {
     if for_tests {
         let missing: Vec<&str> = TEST_TOOLS.iter().filter(|(cmd, _)| !on_path(cmd)).map(|(_, pkg)| *pkg).collect();
         if missing.is_empty() {
-            step("test tools: strace, perf, bpftool, setpriv, nginx, curl (found)");
+            step("test tools: strace, perf, bpftool, setpriv, setcap, script, nginx, curl, prometheus (found)");
         } else {
             apt_install(&missing, "tools the tests compare against are missing")?;
         }

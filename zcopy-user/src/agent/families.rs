@@ -5,7 +5,7 @@
 
 use prometheus_client::{
     collector::Collector,
-    encoding::{DescriptorEncoder, EncodeMetric as _, NoLabelSet},
+    encoding::{DescriptorEncoder, EncodeMetric as _, MetricEncoder, NoLabelSet},
     metrics::{MetricType, counter::ConstCounter, gauge::ConstGauge},
     registry::{Registry, Unit},
 };
@@ -278,17 +278,24 @@ impl Collector for Scrape {
         for own in &self.own {
             let kind = if own.counter { MetricType::Counter } else { MetricType::Gauge };
             let mut metric = encoder.encode_descriptor(own.name, own.help, own.unit.as_ref(), kind)?;
+            // One sample without labels is written bare (`name value`, not `name{} value`).
+            if let [(labels, v)] = own.samples.as_slice()
+                && labels.is_empty()
+            {
+                encode_own(own.counter, *v, metric)?;
+                continue;
+            }
             for (labels, v) in &own.samples {
-                let sample = metric.encode_family(labels)?;
-                if own.counter {
-                    ConstCounter::new(*v).encode(sample)?;
-                } else {
-                    ConstGauge::new(*v).encode(sample)?;
-                }
+                encode_own(own.counter, *v, metric.encode_family(labels)?)?;
             }
         }
         Ok(())
     }
+}
+
+/// One sample of an [`Own`] metric.
+fn encode_own(counter: bool, v: f64, sample: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
+    if counter { ConstCounter::new(v).encode(sample) } else { ConstGauge::new(v).encode(sample) }
 }
 
 fn with(labels: &Labels, label: &str, value: &str) -> Labels {
