@@ -350,7 +350,7 @@ fn table(server: Server, results: &[Results], rounds: u32) -> String {
     for t in tests {
         out.push_str(&format!(" {t} req/s | ratio |"));
     }
-    out.push_str(" per-round ratios (min-max) | BPF run time per request |\n|---|");
+    out.push_str(" per-round ratios: median (min-max) | BPF run time per request |\n|---|");
     out.push_str(&"---:|---:|".repeat(tests.len()));
     out.push_str("---:|---:|\n");
     for r in results {
@@ -366,6 +366,7 @@ fn table(server: Server, results: &[Results], rounds: u32) -> String {
             .flat_map(|(x, b)| x.iter().zip(b).map(|(x, b)| x / b).collect::<Vec<_>>())
             .collect();
         let (lo, hi) = ratios.iter().fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(*x), hi.max(*x)));
+        let mid = median(&mut ratios.clone());
         let per_request = match r.bpf.iter().map(|b| b.0).sum::<f64>() {
             secs if secs > 0.0 => {
                 let requests: f64 = r.bpf.iter().map(|b| b.1).sum();
@@ -373,7 +374,7 @@ fn table(server: Server, results: &[Results], rounds: u32) -> String {
             }
             _ => "-".to_owned(),
         };
-        out.push_str(&format!(" {lo:.3}-{hi:.3} | {per_request} |\n"));
+        out.push_str(&format!(" {mid:.3} ({lo:.3}-{hi:.3}) | {per_request} |\n"));
     }
     out
 }
