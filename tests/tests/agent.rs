@@ -264,7 +264,7 @@ fn prometheus_reports_the_exact_bytes_a_cgroup_moved() {
     let mut worker = cgroup.spawn(&helper(), &["zerocopy", "256", "65536"]);
     let mut out = ready(&mut worker);
     eventually(Duration::from_secs(30), "the cgroup's series in Prometheus", || {
-        prometheus.query(&series("zcopy_socket_sent_bytes_total"), None).is_some()
+        prometheus.query(&series("zcopy_socket_sends_total"), None).is_some()
     });
     signal(worker.id(), libc::SIGUSR1);
     let mut result = String::new();
@@ -276,7 +276,7 @@ fn prometheus_reports_the_exact_bytes_a_cgroup_moved() {
 
     // Wait for a scrape after the work, then ask for increase() at that
     // scrape's own time (no extrapolation past the last sample).
-    let sent_series = series("zcopy_socket_sent_bytes_total");
+    let sent_series = series("zcopy_socket_sends_total");
     let last = || prometheus.query(&format!("timestamp({sent_series})"), None).map(|(_, t)| t);
     eventually(Duration::from_secs(30), "a scrape after the work", || last().is_some_and(|t| t > done + 1.0));
     let at = last();
@@ -287,10 +287,11 @@ fn prometheus_reports_the_exact_bytes_a_cgroup_moved() {
             .unwrap_or_else(|| panic!("no {selector} in Prometheus"))
             .1
     };
-    let sent = increase("zcopy_socket_sent_bytes_total", "");
+    let sent = increase("zcopy_socket_sent_bytes_total", ",how=\"zero_copy_asked\"");
     let received = increase("zcopy_socket_received_cpu_copy_bytes_total", "");
     eprintln!("Prometheus: sent {sent}, received {received}; the helper: {truth}");
-    assert_eq!(sent, u("sent") as f64, "PromQL increase of the bytes sent");
+    assert_eq!(sent, u("sent") as f64, "PromQL increase of the bytes sent with MSG_ZEROCOPY");
+    assert_eq!(increase("zcopy_socket_sent_bytes_total", ",how=\"cpu_copy\""), 0.0, "no plain send");
     assert_eq!(received, u("received") as f64, "PromQL increase of the bytes received");
     assert_eq!(increase("zcopy_socket_sends_total", ""), 256.0, "one send call per 64 KiB");
     // The zero-copy sends over loopback: every byte copied by the receiving
@@ -322,7 +323,10 @@ fn fifty_concurrent_scrapes_are_all_served() {
         .collect();
     for scrape in scrapes {
         let text = scrape.join().expect("scrape thread");
-        assert!(text.contains("zcopy_socket_sent_bytes_total{cgroup=\"other\"}"), "a whole scrape: {text}");
+        assert!(
+            text.contains("zcopy_socket_sent_bytes_total{cgroup=\"other\",how=\"cpu_copy\"}"),
+            "a whole scrape: {text}"
+        );
         assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     }
     assert!(agent.stop().success());
@@ -415,12 +419,50 @@ fn cap_bpf_and_cap_perfmon_are_enough_for_the_agent() {
     assert!(worker.wait().expect("wait").success(), "{out}");
     let metrics = agent.get("/metrics");
     let value = |family: &str| sample(&metrics, &format!("{family}{{cgroup=\"{}\"}}", cgroup.label));
-    assert_eq!(value("zcopy_socket_sent_bytes_total"), Some(100_000.0), "100 datagrams of 1000 bytes, as nobody");
+    let sent =
+        sample(&metrics, &format!("zcopy_socket_sent_bytes_total{{cgroup=\"{}\",how=\"cpu_copy\"}}", cgroup.label));
+    assert_eq!(sent, Some(100_000.0), "100 datagrams of 1000 bytes by sendto, as nobody");
     assert_eq!(value("zcopy_socket_received_cpu_copy_bytes_total"), Some(100_000.0));
     // Without CAP_SYS_ADMIN: no BPF statistics, and the agent says so in its metrics.
     assert_eq!(sample(&metrics, "zcopy_agent_bpf_stats_enabled"), Some(0.0), "BPF_ENABLE_STATS needs CAP_SYS_ADMIN");
     assert!(agent.stop().success());
     drop(cgroup);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sent_bytes_are_told_apart_by_how_the_send_was_asked_for() {
+    if !bpf_available("sent_bytes_are_told_apart_by_how_the_send_was_asked_for") {
+        return;
+    }
+    let _serial = serial();
+    let dir = tempdir();
+    let file = dir.join("source.bin");
+    let size: u64 = 4 << 20;
+    std::fs::write(&file, vec![7u8; usize::try_from(size).expect("size")]).expect("source file");
+    let agent = Agent::start(&[]);
+    // The helper sends the file over TCP loopback: by sendfile(2), then by read(2) + write(2).
+    for (mode, how) in [("sendfile", "by_reference"), ("read-write", "cpu_copy")] {
+        let cgroup = Cgroup::new(mode);
+        let mut worker = cgroup.spawn(&helper(), &["overhead", mode, file.to_str().expect("utf-8")]);
+        assert!(worker.wait().expect("wait").success());
+        let metrics = agent.get("/metrics");
+        let sent = |how: &str| {
+            sample(&metrics, &format!("zcopy_socket_sent_bytes_total{{cgroup=\"{}\",how=\"{how}\"}}", cgroup.label))
+        };
+        eprintln!("{mode}: {:?}", ["cpu_copy", "by_reference", "zero_copy_asked", "other"].map(sent));
+        assert_eq!(sent(how), Some(size as f64), "{mode}: the whole file, {how}");
+        let others: f64 = ["cpu_copy", "by_reference", "zero_copy_asked", "other"]
+            .iter()
+            .filter(|h| **h != how)
+            .filter_map(|h| sent(h))
+            .sum();
+        assert_eq!(others, 0.0, "{mode}: nothing sent otherwise");
+        let received =
+            sample(&metrics, &format!("zcopy_socket_received_cpu_copy_bytes_total{{cgroup=\"{}\"}}", cgroup.label));
+        assert_eq!(received, Some(size as f64), "{mode}: the receiving thread copied the whole file");
+    }
+    assert!(agent.stop().success());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -32,6 +32,10 @@ const DATAGRAMS: u64 = 100;
 const DATAGRAM: u64 = 1000;
 /// The cached file read with dd, in MiB.
 const FILE_MIB: u64 = 4;
+/// The port `zcopy agent` serves on in the checks.
+const AGENT_PORT: u16 = 9478;
+/// The cgroup the checks' agent workload runs in (below the cgroup2 mount).
+const AGENT_CGROUP: &str = "/zcopy-kernels-agent";
 
 /// The VM's /init: mounts what a minimal system lacks, runs the checks, powers off.
 fn init_script() -> String {
@@ -40,6 +44,7 @@ fn init_script() -> String {
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev; mount -t tmpfs tmp /tmp
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 ip link set lo up
 {}
 poweroff -f
@@ -69,6 +74,17 @@ echo "==> udp-truth"; cat @TMP@/u.out; echo "{{\"stdout_bytes\":$(wc -c < @TMP@/
 echo "==> udp-summary"; cat @TMP@/u.json
 @BIN@/zcopy bench -s msg-zerocopy --sink tcp --size 8M --runs 1 --warmup 0 --no-report --export-json @TMP@/z.json > /dev/null 2> @TMP@/z.err
 echo "==> zerocopy"; cat @TMP@/z.json
+@BIN@/zcopy agent --listen 127.0.0.1:{AGENT_PORT} > /dev/null 2> @TMP@/a.err &
+AGENT=$!
+metrics() {{ curl -s http://127.0.0.1:{AGENT_PORT}/metrics 2>/dev/null || wget -qO- http://127.0.0.1:{AGENT_PORT}/metrics; }}
+i=0; while ! metrics > /dev/null 2>&1 && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
+CG="$(awk '{{for (i = 1; i <= NF; i++) if ($i == "-") {{ if ($(i + 1) == "cgroup2") print $5; break }}}}' /proc/self/mountinfo | head -1)/zcopy-kernels-agent"
+mkdir -p "$CG"
+sh -c "echo \$\$ > $CG/cgroup.procs; exec @BIN@/zcopy-helper udp {DATAGRAMS} {DATAGRAM}" > /dev/null
+echo "==> agent"; metrics
+kill -TERM $AGENT; wait $AGENT; CODE=$?; echo "==> agent-exit"; echo "{{\"code\":$CODE}}"
+echo "==> agent-stderr"; cat @TMP@/a.err
+rmdir "$CG"
 echo "==> end""#
     )
     .replace("@BIN@", bin)
@@ -102,6 +118,10 @@ pub struct Found {
     /// The same copies seen by the zero-copy programs, less what TCP
     /// retransmitted (copied again): equal to the completion reports.
     pub zerocopy_fate: Option<u64>,
+    /// `zcopy agent`: the UDP sends' bytes in the workload's cgroup (how="cpu_copy"), where measured.
+    pub agent_sent: Option<u64>,
+    /// `zcopy agent`: the programs that did not attach.
+    pub agent_missing: Vec<String>,
 }
 
 /// Boots every kernel with `bin_dir`'s zcopy and zcopy-helper, checks each,
@@ -409,7 +429,37 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
         }
         None => None,
     };
-    Ok(Found { release, doctor, bench, read, udp_copied, zerocopy_copied, zerocopy_fate })
+    let (agent_sent, agent_missing) = agent(package, sections)?;
+    Ok(Found { release, doctor, bench, read, udp_copied, zerocopy_copied, zerocopy_fate, agent_sent, agent_missing })
+}
+
+/// `zcopy agent`'s check: it served, exited 0 on SIGTERM, and where its
+/// socket program attached, counted the UDP workload's bytes in its cgroup
+/// exactly. Returns (those bytes, the programs that did not attach).
+fn agent(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<(Option<u64>, Vec<String>)> {
+    let metrics = sections.get("agent").map(String::as_str).unwrap_or_default();
+    let stderr = sections.get("agent-stderr").map(String::as_str).unwrap_or_default();
+    ensure!(metrics.contains("# EOF"), "{package}: zcopy agent served no metrics; its stderr:\n{stderr}");
+    let exit = json(sections, "agent-exit")?;
+    ensure!(exit["code"] == 0, "{package}: zcopy agent exited with {} after SIGTERM", exit["code"]);
+    let value = |prefix: &str| -> Option<u64> {
+        metrics.lines().find_map(|l| l.strip_prefix(prefix)?.strip_prefix(' ')?.parse::<f64>().ok()).map(|v| v as u64)
+    };
+    let missing: Vec<String> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("zcopy_agent_probe_attached{program=\""))
+        .filter(|l| l.ends_with(" 0.0"))
+        .filter_map(|l| l.split('"').next().map(str::to_owned))
+        .collect();
+    let sent = value(&format!("zcopy_socket_sent_bytes_total{{cgroup=\"{AGENT_CGROUP}\",how=\"cpu_copy\"}}"));
+    if !missing.iter().any(|p| p == "agent_sock_send") {
+        ensure!(
+            sent == Some(DATAGRAMS * DATAGRAM),
+            "{package}: zcopy agent counted {sent:?} bytes sent in {AGENT_CGROUP}, the helper sent {}",
+            DATAGRAMS * DATAGRAM
+        );
+    }
+    Ok((sent, missing))
 }
 
 /// docs/kernels.md from what was found: kernel by kernel, every probe's
@@ -507,7 +557,7 @@ pub fn document(found: &[Found]) -> String {
         })
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&Found) -> String>);
-    let rows: [Row<'_>; 4] = [
+    let rows: [Row<'_>; 6] = [
         (
             "dd of a cached 4 MiB file: copied kernel -> user (+ the go byte)",
             Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64())),
@@ -523,6 +573,14 @@ pub fn document(found: &[Found]) -> String {
         (
             "MSG_ZEROCOPY, 8 MiB over loopback: copied anyway, seen by the zero-copy programs (less TCP's retransmitted bytes, copied again), checked equal to the completion reports",
             Box::new(move |f| bytes(f.zerocopy_fate)),
+        ),
+        (
+            "zcopy agent (default profile): UDP, 100 sends of 1000 bytes in a cgroup, zcopy_socket_sent_bytes_total{how=\"cpu_copy\"}",
+            Box::new(move |f| bytes(f.agent_sent)),
+        ),
+        (
+            "zcopy agent (default profile): programs not attached",
+            Box::new(move |f| if f.agent_missing.is_empty() { "none".to_owned() } else { f.agent_missing.join(", ") }),
         ),
     ];
     let _ = writeln!(out, "\n## Copies the probes measured\n");

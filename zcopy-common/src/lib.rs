@@ -298,7 +298,15 @@ pub mod agent {
     #[repr(usize)]
     #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
     pub enum Counter {
-        SocketSentBytes = 0,
+        /// Sent by write, writev, send, sendto, sendmsg, sendmmsg: copied
+        /// from user memory by the CPU.
+        SocketSentCpuCopyBytes = 0,
+        /// Sent by sendfile or splice: pages passed by reference.
+        SocketSentByReferenceBytes,
+        /// Sent by send*, with MSG_ZEROCOPY.
+        SocketSentZeroCopyBytes,
+        /// Sent from anywhere else (io_uring, the kernel): not classified.
+        SocketSentOtherBytes,
         SocketSends,
         SocketReceivedBytes,
         SocketReceives,

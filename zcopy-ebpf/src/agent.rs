@@ -14,7 +14,7 @@
 
 use aya_ebpf::{
     Global,
-    helpers::bpf_get_current_cgroup_id,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_task_btf, bpf_task_pt_regs},
     macros::{map, perf_event, raw_tracepoint, tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::{PerfEventContext, RawTracePointContext, TracePointContext},
@@ -27,7 +27,7 @@ use zcopy_common::{
 use crate::{
     evidence::{self, Bio},
     fdkind::read,
-    sched, upsert, zerocopy,
+    sched, syscalls, upsert, zerocopy,
 };
 
 /// The fast path: per CPU, slot `cgroup id % SLOTS` holds one cgroup's
@@ -71,6 +71,55 @@ static OFF_SKB_LEN: Global<u32> = Global::new(0);
 
 /// MSG_PEEK (include/linux/socket.h): a receive that leaves the data queued.
 const MSG_PEEK: i64 = 2;
+/// MSG_ZEROCOPY (include/linux/socket.h).
+const MSG_ZEROCOPY: u64 = 0x400_0000;
+
+/// This architecture's syscall numbers, set by the loader (u32::MAX: none).
+#[unsafe(no_mangle)]
+static NR_WRITE: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_WRITEV: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_SENDTO: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_SENDMSG: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_SENDMMSG: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_SENDFILE: Global<u32> = Global::new(u32::MAX);
+#[unsafe(no_mangle)]
+static NR_SPLICE: Global<u32> = Global::new(u32::MAX);
+
+/// How a send was asked for: the syscall the task is in, and its flags,
+/// read from the task's saved user registers (pt_regs offsets from BTF;
+/// without them every send is `SocketSentOtherBytes`).
+#[inline(always)]
+fn how_sent() -> Counter {
+    let orig_ax = syscalls::OFF_REGS_ORIG_AX.load();
+    if orig_ax == 0 {
+        return Counter::SocketSentOtherBytes;
+    }
+    // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
+    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as u64;
+    let Some(nr) = read::<i64>(regs, orig_ax).and_then(|n| u32::try_from(n).ok()) else {
+        return Counter::SocketSentOtherBytes;
+    };
+    let flags_in = |offset: &Global<u32>| read::<u64>(regs, offset.load()).unwrap_or(0);
+    let asked_zero_copy = |flags: u64| {
+        if flags & MSG_ZEROCOPY != 0 { Counter::SocketSentZeroCopyBytes } else { Counter::SocketSentCpuCopyBytes }
+    };
+    if nr == NR_SENDFILE.load() || nr == NR_SPLICE.load() {
+        Counter::SocketSentByReferenceBytes
+    } else if nr == NR_SENDTO.load() || nr == NR_SENDMMSG.load() {
+        asked_zero_copy(flags_in(&syscalls::OFF_REGS_ARG3))
+    } else if nr == NR_SENDMSG.load() {
+        asked_zero_copy(flags_in(&syscalls::OFF_REGS_ARG2))
+    } else if nr == NR_WRITE.load() || nr == NR_WRITEV.load() {
+        Counter::SocketSentCpuCopyBytes
+    } else {
+        Counter::SocketSentOtherBytes
+    }
+}
 
 #[inline(always)]
 fn add(cgroup: u64, counter: Counter, n: u64) {
@@ -128,7 +177,7 @@ fn sock_cgroup(sk: u64) -> u64 {
 pub fn agent_sock_send(ctx: RawTracePointContext) -> i32 {
     let ret = ctx.arg::<u64>(1) as i32;
     if ret > 0 {
-        add_both(current_cgroup(), (Counter::SocketSentBytes, ret as u64), Some((Counter::SocketSends, 1)));
+        add_both(current_cgroup(), (how_sent(), ret as u64), Some((Counter::SocketSends, 1)));
     }
     0
 }

@@ -41,17 +41,17 @@ const MAX_ERRNO: i64 = 4095;
 /// `orig_ax` (the syscall number), from the kernel's BTF (x86-64: di, si,
 /// dx, r10, r8), for the raw tracepoints, which get the registers.
 #[unsafe(no_mangle)]
-static OFF_REGS_ARG0: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ARG0: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-static OFF_REGS_ARG1: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ARG1: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-static OFF_REGS_ARG2: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ARG2: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-static OFF_REGS_ARG3: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ARG3: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-static OFF_REGS_ARG4: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ARG4: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
-static OFF_REGS_ORIG_AX: Global<u32> = Global::new(0);
+pub(crate) static OFF_REGS_ORIG_AX: Global<u32> = Global::new(0);
 
 /// raw_syscalls:sys_enter: counts every syscall of a target, and remembers
 /// the tracked ones until their exit.

@@ -47,9 +47,17 @@ pub const FAMILIES: &[Family] = &[
     Family {
         name: "zcopy_socket_sent",
         bytes: true,
-        what: "Bytes sockets accepted from send calls (write, send*, sendfile and splice to a socket, io_uring sends; copied, by reference or zero-copy alike), in the calling task's cgroup",
+        what: "Bytes sockets accepted from send calls, in the calling task's cgroup, by how the send was asked for (the syscall the task is in and its flags, from its saved registers): cpu_copy (write, writev, send, sendto, sendmsg, sendmmsg: copied from user memory by the CPU), by_reference (sendfile, splice: pages passed, no CPU copy on this side), zero_copy_asked (send* with MSG_ZEROCOPY; whether the kernel copied anyway is zcopy_zero_copy_copied_anyway_bytes_total, --zero-copy), other (io_uring, kernel senders: not classified)",
         program: "agent_sock_send",
-        samples: Samples::One(Counter::SocketSentBytes),
+        samples: Samples::By {
+            label: "how",
+            values: &[
+                ("cpu_copy", Counter::SocketSentCpuCopyBytes),
+                ("by_reference", Counter::SocketSentByReferenceBytes),
+                ("zero_copy_asked", Counter::SocketSentZeroCopyBytes),
+                ("other", Counter::SocketSentOtherBytes),
+            ],
+        },
     },
     Family {
         name: "zcopy_socket_sends",

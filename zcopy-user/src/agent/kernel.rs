@@ -308,7 +308,10 @@ impl Drop for AgentKernel {
 
 /// Every counter, in slot order.
 const COUNTERS: [Counter; agent::COUNTERS] = [
-    Counter::SocketSentBytes,
+    Counter::SocketSentCpuCopyBytes,
+    Counter::SocketSentByReferenceBytes,
+    Counter::SocketSentZeroCopyBytes,
+    Counter::SocketSentOtherBytes,
     Counter::SocketSends,
     Counter::SocketReceivedBytes,
     Counter::SocketReceives,

@@ -31,7 +31,10 @@ impl Key {
         match self {
             Self::Counter(c) => matches!(
                 c,
-                Counter::SocketSentBytes
+                Counter::SocketSentCpuCopyBytes
+                    | Counter::SocketSentByReferenceBytes
+                    | Counter::SocketSentZeroCopyBytes
+                    | Counter::SocketSentOtherBytes
                     | Counter::SocketReceivedBytes
                     | Counter::ZeroCopySentBytes
                     | Counter::PageCacheAddedBytes
@@ -182,7 +185,7 @@ static EMPTY: Values = BTreeMap::new();
 mod tests {
     use super::*;
 
-    const SENT: Key = Key::Counter(Counter::SocketSentBytes);
+    const SENT: Key = Key::Counter(Counter::SocketSentCpuCopyBytes);
     const SWITCH: Key = Key::Counter(Counter::SwitchesVoluntary);
 
     fn paths(ids: &[u64]) -> CgroupPaths {

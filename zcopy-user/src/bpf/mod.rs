@@ -93,6 +93,22 @@ pub(crate) fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Resul
     if let Some(pid) = &layout.task_pid {
         loader.override_global("OFF_TASK_PID", pid, true);
     }
+    // This architecture's numbers of the syscalls that send (zcopy agent
+    // classifies a socket send by the syscall it is made in).
+    let numbers = [
+        ("NR_WRITE", libc::SYS_write),
+        ("NR_WRITEV", libc::SYS_writev),
+        ("NR_SENDTO", libc::SYS_sendto),
+        ("NR_SENDMSG", libc::SYS_sendmsg),
+        ("NR_SENDMMSG", libc::SYS_sendmmsg),
+        ("NR_SENDFILE", libc::SYS_sendfile),
+        ("NR_SPLICE", libc::SYS_splice),
+    ];
+    let numbers: Vec<(&str, u32)> =
+        numbers.into_iter().map(|(global, nr)| (global, u32::try_from(nr).unwrap_or(u32::MAX))).collect();
+    for (global, nr) in &numbers {
+        loader.override_global(global, nr, true);
+    }
     let fd_kinds = u8::from(layout.fd_offsets.is_some());
     let exit_group_dead = u8::from(layout.exit_group_dead);
     loader
