@@ -175,23 +175,30 @@ fn sock_cgroup(sk: u64) -> u64 {
 /// a socket, io_uring sends), in the sender's context.
 #[raw_tracepoint(tracepoint = "sock_send_length")]
 pub fn agent_sock_send(ctx: RawTracePointContext) -> i32 {
-    let ret = ctx.arg::<u64>(1) as i32;
+    count_send(ctx.arg::<u64>(1) as i32);
+    0
+}
+
+#[inline(always)]
+fn count_send(ret: i32) {
     if ret > 0 {
         add_both(current_cgroup(), (how_sent(), ret as u64), Some((Counter::SocketSends, 1)));
     }
-    0
 }
 
 /// sock:sock_recv_length: TP_PROTO(struct sock *sk, int ret, int flags), at
 /// the end of every recvmsg on a socket: bytes copied into user memory.
 #[raw_tracepoint(tracepoint = "sock_recv_length")]
 pub fn agent_sock_recv(ctx: RawTracePointContext) -> i32 {
-    let ret = ctx.arg::<u64>(1) as i32;
-    let flags: i64 = ctx.arg(2);
+    count_recv(ctx.arg::<u64>(1) as i32, ctx.arg(2));
+    0
+}
+
+#[inline(always)]
+fn count_recv(ret: i32, flags: i64) {
     if ret > 0 && flags & MSG_PEEK == 0 {
         add_both(current_cgroup(), (Counter::SocketReceivedBytes, ret as u64), Some((Counter::SocketReceives, 1)));
     }
-    0
 }
 
 /// net_dev_start_xmit: TP_PROTO(const struct sk_buff *skb, const struct

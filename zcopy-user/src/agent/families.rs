@@ -11,10 +11,7 @@ use prometheus_client::{
 };
 use zcopy_common::agent::Counter;
 
-use super::{
-    kernel::probe_of,
-    series::{Key, Series, Values},
-};
+use super::series::{Key, Series, Values};
 
 /// How a family's samples come out of a series' values.
 #[derive(Debug)]
@@ -171,10 +168,10 @@ pub const FAMILIES: &[Family] = &[
 ];
 
 impl Family {
-    /// The HELP text: what, and measured by which hook.
-    pub fn help(&self) -> String {
-        let source = probe_of(self.program).map_or_else(|| self.program.to_owned(), |p| p.hook.point());
-        format!("{}. Measured by zcopy's {} program on the {}.", self.what, self.program, source)
+    /// The HELP text: what, and measured by which program on which hook
+    /// (`point`: the one it attached to).
+    pub fn help(&self, program: &str, point: &str) -> String {
+        format!("{}. Measured by zcopy's {program} program on the {point}.", self.what)
     }
 
     /// The full name of its samples (what a PromQL query names).
@@ -219,8 +216,8 @@ pub struct Own {
 /// One scrape's data, owned (the registry wants `'static` collectors).
 #[derive(Debug)]
 pub struct Scrape {
-    /// Programs attached.
-    pub attached: Vec<&'static str>,
+    /// Probes attached (by their first program), and the hook each attached to.
+    pub attached: Vec<(&'static str, String)>,
     pub series: Vec<(Labels, Values)>,
     /// Syscall number -> name.
     pub syscall_name: fn(u32) -> String,
@@ -242,9 +239,12 @@ impl Scrape {
 
 impl Collector for Scrape {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for family in FAMILIES.iter().filter(|f| self.attached.contains(&f.program)) {
+        for family in FAMILIES {
+            let Some((_, point)) = self.attached.iter().find(|(p, _)| *p == family.program) else {
+                continue;
+            };
             let unit = family.bytes.then_some(Unit::Bytes);
-            let help = family.help();
+            let help = family.help(family.program, point);
             let mut metric = encoder.encode_descriptor(family.name, &help, unit.as_ref(), MetricType::Counter)?;
             for (labels, values) in &self.series {
                 let no_socket = labels.first().is_some_and(|(_, v)| v == NO_SOCKET);

@@ -41,6 +41,12 @@ pub enum Profile {
 }
 
 /// One of the agent's programs.
+///
+/// The socket programs have no fallback where the sock tracepoints do not
+/// exist (before Linux 6.3): fexit on sock_sendmsg was tried on Debian's
+/// 6.1, and missed the calls the compiler had inlined into __sys_sendto, so
+/// it would have counted part of the bytes as if they were all. There the
+/// socket families are left out, and the agent says so.
 #[derive(Debug)]
 pub struct AgentProbe {
     pub hook: Hook,
@@ -81,11 +87,6 @@ pub const PROBES: &[AgentProbe] = &[
     AgentProbe { hook: raw_tp("agent_sys_enter", "sys_enter"), requires: None, profile: Profile::Syscalls },
 ];
 
-/// The probe of program `name`.
-pub fn probe_of(program: &str) -> Option<&'static AgentProbe> {
-    PROBES.iter().find(|p| p.hook.program == program)
-}
-
 /// The agent's maps and their capacities.
 pub const MAPS: [(&str, u32); 3] = [
     (maps::AGENT_CGROUPS, agent::MAX_CGROUPS),
@@ -103,8 +104,8 @@ pub const DROPS: [(&str, u32); 3] = [
 /// Loaded and attached agent programs; dropping it detaches them.
 pub struct AgentKernel {
     ebpf: Ebpf,
-    /// Per probe of the chosen profiles: attached, or why not.
-    pub outcomes: Vec<(&'static AgentProbe, Result<(), String>)>,
+    /// Per probe of the chosen profiles: the hook it attached to, or why none.
+    pub outcomes: Vec<(&'static AgentProbe, Result<&'static Hook, String>)>,
 }
 
 impl AgentKernel {
@@ -125,29 +126,30 @@ impl AgentKernel {
         Ok(kernel)
     }
 
-    /// Attaches one probe; a permission error is fatal (the user lacks a
+    /// Attaches one probe. A permission error is fatal (the user lacks a
     /// capability), anything else leaves its families out.
     fn attach(
         &mut self,
-        probe: &AgentProbe,
+        probe: &'static AgentProbe,
         layout: &KernelLayout,
         btf: &attach::LazyBtf<'_>,
-    ) -> anyhow::Result<Result<(), String>> {
+    ) -> anyhow::Result<Result<&'static Hook, String>> {
         if let Some(requires) = probe.requires.filter(|r| !layout.has(*r)) {
             return Ok(Err(format!("{}: needs {}", probe.hook.point(), requires.describe())));
         }
-        match attach::attach_hook(&mut self.ebpf, &probe.hook, layout, btf) {
-            Ok(()) => Ok(Ok(())),
+        let hook = &probe.hook;
+        match attach::attach_hook(&mut self.ebpf, hook, layout, btf) {
+            Ok(()) => Ok(Ok(hook)),
             Err(err) if is_permission(err.as_ref()) => {
-                Err(bpf::permission_or(err, &format!("attach to {}", probe.hook.point())))
+                Err(bpf::permission_or(err, &format!("attach to {}", hook.point())))
             }
-            Err(err) => Ok(Err(format!("{}: {}", probe.hook.point(), chain(err.as_ref())))),
+            Err(err) => Ok(Err(format!("{}: {}", hook.point(), chain(err.as_ref())))),
         }
     }
 
-    /// Whether program `name` is attached.
-    pub fn attached(&self, program: &str) -> bool {
-        self.outcomes.iter().any(|(p, o)| p.hook.program == program && o.is_ok())
+    /// The hook probe `program` (its first hook's program) attached to.
+    pub fn attached(&self, program: &str) -> Option<&'static Hook> {
+        self.outcomes.iter().find(|(p, _)| p.hook.program == program).and_then(|(_, o)| o.clone().ok())
     }
 
     /// Every cgroup's cumulative counters, summed over CPUs (its slots and
@@ -283,14 +285,14 @@ impl AgentKernel {
     pub fn program_stats(&self) -> Vec<(&'static str, u64, u64, u64)> {
         self.outcomes
             .iter()
-            .filter(|(_, o)| o.is_ok())
-            .filter_map(|(p, _)| {
-                let program = self.ebpf.program(p.hook.program)?;
+            .filter_map(|(_, o)| o.as_ref().ok())
+            .filter_map(|hook| {
+                let program = self.ebpf.program(hook.program)?;
                 let info = program.info().ok()?;
                 let fd = program.fd().ok()?;
                 let misses = bpf::recursion_misses(std::os::fd::AsFd::as_fd(fd)).unwrap_or(0);
                 let ns = u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
-                Some((p.hook.program, ns, info.run_count(), misses))
+                Some((hook.program, ns, info.run_count(), misses))
             })
             .collect()
     }
@@ -351,6 +353,13 @@ mod tests {
     fn per_packet_and_per_syscall_programs_are_opt_in() {
         let opt_in: Vec<_> = PROBES.iter().filter(|p| p.profile != Profile::Default).map(|p| p.hook.program).collect();
         assert_eq!(opt_in, ["agent_zc_xmit", "agent_netif_receive_skb", "agent_transmit", "agent_sys_enter"]);
-        assert!(PROBES.iter().all(|p| probe_of(p.hook.program).is_some()));
+        for family in super::super::families::FAMILIES {
+            assert!(
+                PROBES.iter().any(|p| p.hook.program == family.program),
+                "{} names no probe: {}",
+                family.name,
+                family.program
+            );
+        }
     }
 }

@@ -24,11 +24,11 @@ use tokio::net::TcpListener;
 
 use self::{
     families::{Labels, Own, Scrape},
-    kernel::{AgentKernel, PROBES, Profile},
+    kernel::{AgentKernel, Profile},
     series::Ledger,
     stats::{Stats, StatsMode},
 };
-use crate::{cli::AgentArgs, system::signals::Interrupts};
+use crate::{cli::AgentArgs, probes::hooks::Hook, system::signals::Interrupts};
 
 /// The port `zcopy agent` listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 9477;
@@ -177,8 +177,8 @@ impl Agent {
     /// Refreshes, then renders every family.
     pub fn scrape(&mut self) -> anyhow::Result<String> {
         self.refresh()?;
-        let attached: Vec<&'static str> =
-            self.kernel.outcomes.iter().filter(|(_, o)| o.is_ok()).map(|(p, _)| p.hook.program).collect();
+        let attached: Vec<(&'static str, String)> =
+            self.kernel.outcomes.iter().filter_map(|(p, o)| Some((p.hook.program, o.as_ref().ok()?.point()))).collect();
         let series = self.ledger.series().map(|(s, v)| (families::series_labels(&s), v.clone())).collect();
         let own = self.own_metrics()?;
         let scrape = Scrape { attached, series, syscall_name, device_kind, own };
@@ -203,11 +203,12 @@ impl Agent {
             .map(|c| (c.utime_ticks + c.stime_ticks) as f64 / crate::system::procfs::ticks_per_second())
             .unwrap_or(0.0);
         let rss = crate::system::procfs::resident_bytes(me).unwrap_or(0) as f64;
-        let probes = PROBES.iter().map(|p| {
-            let attached = self.kernel.attached(p.hook.program);
+        let probes = self.kernel.outcomes.iter().map(|(p, _)| {
+            let hook = self.kernel.attached(p.hook.program);
+            let point = hook.map_or_else(|| "none".to_owned(), Hook::point);
             (
-                vec![("program".into(), p.hook.program.into()), ("hook".into(), p.hook.point())],
-                f64::from(u8::from(attached)),
+                vec![("program".into(), p.hook.program.into()), ("hook".into(), point)],
+                f64::from(u8::from(hook.is_some())),
             )
         });
         Ok(vec![
@@ -259,7 +260,7 @@ impl Agent {
             },
             Own {
                 name: "zcopy_agent_probe_attached",
-                help: "1 if the program is attached (its families are served), 0 if not (the agent's start-up warning says why).",
+                help: "Per program of the chosen profiles: 1 if attached (to the hook labelled; its families are served), 0 if not (the agent's start-up warning says why).",
                 unit: None,
                 counter: false,
                 samples: probes.collect(),
