@@ -289,6 +289,16 @@ pub mod maps {
     pub const AGENT_SLOTS: &str = "AGENT_SLOTS";
     pub const AGENT_DEVICES: &str = "AGENT_DEVICES";
     pub const AGENT_SYSCALLS: &str = "AGENT_SYSCALLS";
+    pub const AGENT_ZC_UARGS: &str = "AGENT_ZC_UARGS";
+    pub const RELAYS: &str = "RELAYS";
+    pub const ZC_SOCKS: &str = "ZC_SOCKS";
+    pub const ZC_UARGS: &str = "ZC_UARGS";
+
+    /// The maps only `zcopy agent`'s programs use.
+    pub const AGENT_ONLY: [&str; 5] = [AGENT_SLOTS, AGENT_CGROUPS, AGENT_DEVICES, AGENT_SYSCALLS, AGENT_ZC_UARGS];
+    /// The large maps only the tracing programs (trace, bench) use.
+    pub const TRACER_ONLY: [&str; 11] =
+        [TARGETS, SYSCALLS, PROCS, INFLIGHT, RELAYS, COMMS, EVIDENCE, FLOWS, NETDEV, ZC_SOCKS, ZC_UARGS];
 }
 
 /// `zcopy agent`: counters per cgroup v2 id, machine-wide.

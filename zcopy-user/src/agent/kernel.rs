@@ -112,7 +112,7 @@ impl AgentKernel {
     /// Loads zcopy's object and attaches the programs of `profiles`.
     pub fn load(profiles: &[Profile]) -> anyhow::Result<Self> {
         let (layout, btf_bytes) = KernelLayout::read();
-        let ebpf = bpf::load_object(&layout, false)?;
+        let ebpf = bpf::load_object(&layout, false, bpf::Programs::Agent)?;
         let mut kernel = Self { ebpf, outcomes: Vec::new() };
         let btf = attach::LazyBtf::new(btf_bytes.as_deref());
         for probe in PROBES.iter().filter(|p| profiles.contains(&p.profile)) {

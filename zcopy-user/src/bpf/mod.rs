@@ -63,10 +63,28 @@ pub struct Tracer {
 
 use layout::KernelLayout;
 
+/// Which of zcopy's two sets of programs a command loads. Every map of the
+/// object is created at load; the other set's large maps are created with
+/// one entry (their per-CPU ones would otherwise take megabytes per CPU).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Programs {
+    /// trace, bench, explain, doctor.
+    Tracer,
+    /// `zcopy agent`.
+    Agent,
+}
+
 /// Loads zcopy's object with the kernel's layout as globals.
-pub(crate) fn load_object(layout: &KernelLayout, bpf_log: bool) -> anyhow::Result<Ebpf> {
+pub(crate) fn load_object(layout: &KernelLayout, bpf_log: bool, programs: Programs) -> anyhow::Result<Ebpf> {
     let level: u8 = if bpf_log { u8::MAX } else { 0 };
     let mut loader = EbpfLoader::new();
+    let unused: &[&str] = match programs {
+        Programs::Tracer => &maps::AGENT_ONLY,
+        Programs::Agent => &maps::TRACER_ONLY,
+    };
+    for name in unused {
+        loader.map_max_entries(name, 1);
+    }
     if let Some(iter) = &layout.iter_type {
         loader.override_global("OFF_IOV_ITER_TYPE", &iter.offset, true);
         loader.override_global("ITER_UBUF", &iter.ubuf, true);
@@ -147,7 +165,7 @@ impl Tracer {
     /// output (off: the log calls are removed at load).
     pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
         let (layout, btf_bytes) = KernelLayout::read();
-        let mut ebpf = load_object(&layout, bpf_log)?;
+        let mut ebpf = load_object(&layout, bpf_log, Programs::Tracer)?;
         let mut slots: Array<_, SlotConfig> = Array::try_from(map_mut(&mut ebpf, maps::SLOTS)?)?;
         for (nr, config) in syscalls::slot_table() {
             slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
