@@ -79,7 +79,9 @@ pub struct FlowKey {
 pub const RELAY_SLOT: u16 = 0xff;
 
 /// A write passes on the bytes its thread read if it ends within this long
-/// of the read (or of the previous write that passed some on).
+/// of the read (or of the previous write that passed some on): one second,
+/// in nanoseconds of bpf_ktime_get_ns, or in jiffies (the kernel's HZ) where
+/// the loader knows HZ and the programs read the cheaper bpf_jiffies64.
 pub const RELAY_WINDOW_NS: u64 = 1_000_000_000;
 
 /// Per thread (an array indexed by `tid % MAX_INFLIGHT`, like [`Inflight`]):
@@ -90,8 +92,9 @@ pub const RELAY_WINDOW_NS: u64 = 1_000_000_000;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relay {
     pub pending: u64,
-    /// bpf_ktime_get_ns of the last read or passing write.
-    pub at_ns: u64,
+    /// When the last read or passing write ended (the relay clock's units:
+    /// nanoseconds or jiffies, see [`RELAY_WINDOW_NS`]).
+    pub at: u64,
     /// The thread the record belongs to (0: free).
     pub tid: u32,
     /// `fd_kind` of the source read.

@@ -202,9 +202,18 @@ fn try_sys_exit(tgid: u32, tid: u32, nr: i64, ret: i64) -> Result<u32, i64> {
     Ok(0)
 }
 
+/// The relay clock, set by the loader: 1 reads bpf_jiffies64 (a memory
+/// read) and `RELAY_WINDOW` is HZ jiffies; 0 reads bpf_ktime_get_ns (a
+/// clocksource read: tens of ns in a VM, on every tracked read and write)
+/// and the window is `RELAY_WINDOW_NS`.
+#[unsafe(no_mangle)]
+static RELAY_JIFFIES: Global<u8> = Global::new(0);
+#[unsafe(no_mangle)]
+static RELAY_WINDOW: Global<u64> = Global::new(RELAY_WINDOW_NS);
+
 /// Relay detection: a read into user memory from a file, socket, pipe or character device
 /// leaves `bytes` pending for its thread; a write from user memory to one
-/// of those within `RELAY_WINDOW_NS` passes on min(written, pending).
+/// of those within one second (`RELAY_WINDOW`) passes on min(written, pending).
 #[inline(always)]
 fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
     let passable = |kind: u8| matches!(kind, fd_kind::REGULAR | fd_kind::SOCKET | fd_kind::PIPE | fd_kind::CHAR_DEVICE);
@@ -217,14 +226,16 @@ fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
         return;
     };
     // SAFETY: the current time; no arguments.
-    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
+    let now = unsafe {
+        if RELAY_JIFFIES.load() != 0 { aya_ebpf::helpers::bpf_jiffies64() } else { aya_ebpf::helpers::bpf_ktime_get_ns() }
+    };
     // SAFETY: a pointer to an array value; only the thread named in it writes it.
     let last = unsafe { *state };
-    let fresh = last.tid == tid && now.saturating_sub(last.at_ns) <= RELAY_WINDOW_NS;
+    let fresh = last.tid == tid && now.saturating_sub(last.at) <= RELAY_WINDOW.load();
     if reads {
         let pending = if fresh && last.src == call.src { last.pending.saturating_add(bytes) } else { bytes };
         // SAFETY: as above.
-        unsafe { *state = Relay { pending, at_ns: now, tid, src: call.src, _pad: [0; 3] } };
+        unsafe { *state = Relay { pending, at: now, tid, src: call.src, _pad: [0; 3] } };
         return;
     }
     if !fresh || last.pending == 0 {
@@ -234,7 +245,7 @@ fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
     // SAFETY: as above.
     unsafe {
         (*state).pending = last.pending - passed;
-        (*state).at_ns = now;
+        (*state).at = now;
     }
     let key = FlowKey { tgid, slot: RELAY_SLOT, src: last.src, dst: call.dst };
     upsert(&FLOWS, key, drop_reason::SYSCALL_MAP_FULL, |s: &mut SyscallStats| {

@@ -94,6 +94,8 @@ pub struct KernelLayout {
     pub iter_pipe: Option<u8>,
     /// (major, minor) of the running kernel.
     pub version: Option<(u32, u32)>,
+    /// The kernel's HZ, where its configuration says (the relay clock).
+    pub hz: Option<u32>,
     /// sched_process_exit has `bool group_dead` at offset 32 (6.16+).
     pub exit_group_dead: bool,
     pub page_shift: u32,
@@ -118,6 +120,7 @@ impl KernelLayout {
         let mut layout = Self::from_btf(parsed.as_ref().ok(), exit_format.as_deref(), page_size);
         layout.btf_error = parsed.err();
         layout.version = version;
+        layout.hz = crate::system::machine::kernel_hz();
         // Without tracefs (no format to read), the release says: group_dead
         // became sched_process_exit's second argument in 6.16.
         if exit_format.is_none() {
@@ -157,6 +160,7 @@ impl KernelLayout {
             task_pid: btf.and_then(|b| b.offset("task_struct", "pid")),
             bio,
             version: None,
+            hz: None,
             fd_offsets,
             io_kiocb: btf.and_then(|b| Some((b.offset("io_kiocb", "opcode")?, b.offset("io_kiocb", "file")?))),
             netdev_name: btf.and_then(|b| b.offset("net_device", "name")),

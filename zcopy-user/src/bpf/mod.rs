@@ -127,6 +127,13 @@ pub(crate) fn load_object(layout: &KernelLayout, bpf_log: bool, programs: Progra
     for (global, nr) in &numbers {
         loader.override_global(global, nr, true);
     }
+    // The relay clock: jiffies (a memory read) where HZ is known, else
+    // bpf_ktime_get_ns; either way a one-second window.
+    let (relay_jiffies, relay_window) = match layout.hz {
+        Some(hz) => (1u8, u64::from(hz)),
+        None => (0u8, zcopy_common::RELAY_WINDOW_NS),
+    };
+    loader.override_global("RELAY_JIFFIES", &relay_jiffies, true).override_global("RELAY_WINDOW", &relay_window, true);
     let fd_kinds = u8::from(layout.fd_offsets.is_some());
     let exit_group_dead = u8::from(layout.exit_group_dead);
     loader

@@ -66,6 +66,18 @@ pub fn stamp() -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn hz_is_read_from_a_kernel_config() {
+        let config = "# CONFIG_HZ_100 is not set\nCONFIG_HZ_250=y\nCONFIG_HZ=250\nCONFIG_SCHED_HRTICK=y\n";
+        assert_eq!(super::hz_from_config(config), Some(250));
+        assert_eq!(super::hz_from_config("CONFIG_HZ_1000=y\n"), None);
+        assert_eq!(super::hz_from_config("CONFIG_HZ=0\n"), None);
+        // This machine's kernel: where a config is found, HZ is one of Linux's choices.
+        if let Some(hz) = super::kernel_hz() {
+            assert!([100, 250, 300, 1000].contains(&hz), "HZ {hz}");
+        }
+    }
+
+    #[test]
     fn describes_cpus_and_memory() {
         let d = super::describe();
         assert!(d.contains("CPUs") && d.contains("GiB RAM"), "{d}");
@@ -86,4 +98,27 @@ mod version_tests {
         assert_eq!(parse_version("6.18"), Some((6, 18)));
         assert_eq!(parse_version("garbage"), None);
     }
+}
+
+/// The kernel's HZ (CONFIG_HZ), from its build configuration where the
+/// distribution installs it (/boot/config-RELEASE, /lib/modules/RELEASE/config)
+/// or the kernel exposes it (/proc/config.gz). None: not found.
+pub fn kernel_hz() -> Option<u32> {
+    let release = kernel_release().ok()?;
+    let plain = [format!("/boot/config-{release}"), format!("/lib/modules/{release}/config")];
+    plain.iter().find_map(|p| std::fs::read_to_string(p).ok()).or_else(proc_config).as_deref().and_then(hz_from_config)
+}
+
+/// /proc/config.gz, decompressed.
+fn proc_config() -> Option<String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open("/proc/config.gz").ok()?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).ok()?;
+    Some(text)
+}
+
+/// CONFIG_HZ in a kernel configuration's text.
+pub fn hz_from_config(config: &str) -> Option<u32> {
+    config.lines().find_map(|l| l.strip_prefix("CONFIG_HZ=")?.trim().parse().ok()).filter(|hz| *hz > 0)
 }
