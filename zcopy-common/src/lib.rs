@@ -340,6 +340,48 @@ pub mod agent {
     /// Number of [`Counter`]s.
     pub const COUNTERS: usize = Counter::SwitchesInvoluntary as usize + 1;
 
+    impl Counter {
+        /// Every counter, in slot order.
+        pub const ALL: [Counter; COUNTERS] = [
+            Counter::SocketSentCpuCopyBytes,
+            Counter::SocketSentByReferenceBytes,
+            Counter::SocketSentZeroCopyBytes,
+            Counter::SocketSentOtherBytes,
+            Counter::SocketSends,
+            Counter::SocketReceivedBytes,
+            Counter::SocketReceives,
+            Counter::ZeroCopySentBytes,
+            Counter::ZeroCopyCopiedReceivedBytes,
+            Counter::ZeroCopyCopiedNoSgBytes,
+            Counter::PageCacheAddedBytes,
+            Counter::BlockReadBytes,
+            Counter::BlockWriteBytes,
+            Counter::FaultsUser,
+            Counter::FaultsKernel,
+            Counter::FaultsMinor,
+            Counter::FaultsMajor,
+            Counter::SwitchesVoluntary,
+            Counter::SwitchesInvoluntary,
+        ];
+
+        /// Whether it counts bytes a cgroup moved (what cgroups are ranked by;
+        /// the copies-anyway are part of the zero-copy bytes sent).
+        pub const fn is_bytes_moved(self) -> bool {
+            matches!(
+                self,
+                Counter::SocketSentCpuCopyBytes
+                    | Counter::SocketSentByReferenceBytes
+                    | Counter::SocketSentZeroCopyBytes
+                    | Counter::SocketSentOtherBytes
+                    | Counter::SocketReceivedBytes
+                    | Counter::ZeroCopySentBytes
+                    | Counter::PageCacheAddedBytes
+                    | Counter::BlockReadBytes
+                    | Counter::BlockWriteBytes
+            )
+        }
+    }
+
     /// Cgroups counted at once; events of further ones count a
     /// `drop_reason::AGENT_CGROUPS_FULL` (the loader removes dead cgroups).
     pub const MAX_CGROUPS: u32 = 8192;
@@ -431,6 +473,9 @@ mod tests {
         assert_eq!(size_of::<agent::Counters>(), agent::COUNTERS * 8);
         assert_eq!(size_of::<agent::DeviceKey>(), 24);
         assert_eq!(size_of::<agent::Slot>(), 8 + agent::COUNTERS * 8);
+        for (i, c) in agent::Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "Counter::ALL is in slot order");
+        }
         assert!(agent::SLOTS.is_power_of_two());
         assert_eq!(size_of::<agent::SyscallKey>(), 16);
     }

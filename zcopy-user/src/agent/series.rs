@@ -29,18 +29,7 @@ impl Key {
     /// Whether the key counts bytes moved (what cgroups are ranked by).
     fn is_bytes(self) -> bool {
         match self {
-            Self::Counter(c) => matches!(
-                c,
-                Counter::SocketSentCpuCopyBytes
-                    | Counter::SocketSentByReferenceBytes
-                    | Counter::SocketSentZeroCopyBytes
-                    | Counter::SocketSentOtherBytes
-                    | Counter::SocketReceivedBytes
-                    | Counter::ZeroCopySentBytes
-                    | Counter::PageCacheAddedBytes
-                    | Counter::BlockReadBytes
-                    | Counter::BlockWriteBytes
-            ),
+            Self::Counter(c) => c.is_bytes_moved(),
             Self::DeviceBytes(_) | Self::DevicePackets(_) | Self::Syscall(_) => false,
         }
     }
