@@ -13,7 +13,9 @@
 //! `system` (capabilities, mounts, /proc) and `target` (starting or
 //! attaching to processes) serve the producers. Each command lives in its
 //! module: `trace::command`, `bench::command`, `explain::command`,
-//! `doctor::command`, `report::command`; this file only dispatches.
+//! `doctor::command`, `report::command`, `agent::command` (the always-on
+//! per-cgroup exporter: its own probe table, ledger and families, on the
+//! same `bpf` loader); this file only dispatches.
 
 pub mod agent;
 pub mod analysis;
