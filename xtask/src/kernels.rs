@@ -32,6 +32,8 @@ const DATAGRAMS: u64 = 100;
 const DATAGRAM: u64 = 1000;
 /// The cached file read with dd, in MiB.
 const FILE_MIB: u64 = 4;
+/// MSG_ZEROCOPY sends of 64 KiB the agent's check makes (8 MiB).
+const ZC_SENDS: u64 = 128;
 /// The port `zcopy agent` serves on in the checks.
 const AGENT_PORT: u16 = 9478;
 /// The cgroup the checks' agent workload runs in (below the cgroup2 mount).
@@ -74,13 +76,18 @@ echo "==> udp-truth"; cat @TMP@/u.out; echo "{{\"stdout_bytes\":$(wc -c < @TMP@/
 echo "==> udp-summary"; cat @TMP@/u.json
 @BIN@/zcopy bench -s msg-zerocopy --sink tcp --size 8M --runs 1 --warmup 0 --no-report --export-json @TMP@/z.json > /dev/null 2> @TMP@/z.err
 echo "==> zerocopy"; cat @TMP@/z.json
-@BIN@/zcopy agent --listen 127.0.0.1:{AGENT_PORT} > /dev/null 2> @TMP@/a.err &
+@BIN@/zcopy agent --listen 127.0.0.1:{AGENT_PORT} --zero-copy > /dev/null 2> @TMP@/a.err &
 AGENT=$!
 metrics() {{ curl -s http://127.0.0.1:{AGENT_PORT}/metrics 2>/dev/null || wget -qO- http://127.0.0.1:{AGENT_PORT}/metrics; }}
 i=0; while ! metrics > /dev/null 2>&1 && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done
 CG="$(awk '{{for (i = 1; i <= NF; i++) if ($i == "-") {{ if ($(i + 1) == "cgroup2") print $5; break }}}}' /proc/self/mountinfo | head -1)/zcopy-kernels-agent"
 mkdir -p "$CG"
 sh -c "echo \$\$ > $CG/cgroup.procs; exec @BIN@/zcopy-helper udp {DATAGRAMS} {DATAGRAM}" > /dev/null
+sh -c "echo \$\$ > $CG/cgroup.procs; exec @BIN@/zcopy-helper zerocopy {ZC_SENDS} 65536" > @TMP@/zh.out &
+ZH=$!
+i=0; while ! grep -q ready @TMP@/zh.out && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+kill -USR1 $(awk '/ready/{{print $2}}' @TMP@/zh.out); wait $ZH
+echo "==> agent-zerocopy-truth"; grep -v ready @TMP@/zh.out
 echo "==> agent"; metrics
 kill -TERM $AGENT; wait $AGENT; CODE=$?; echo "==> agent-exit"; echo "{{\"code\":$CODE}}"
 echo "==> agent-stderr"; cat @TMP@/a.err
@@ -123,6 +130,10 @@ pub struct Found {
     pub agent_sent: Option<(u64, String)>,
     /// `zcopy agent`: the programs that did not attach.
     pub agent_missing: Vec<String>,
+    /// `zcopy agent --zero-copy`: a MSG_ZEROCOPY sender's bytes copied anyway,
+    /// less TCP's retransmitted bytes (copied again): equal to the completion
+    /// reports. None where its programs did not attach.
+    pub agent_zero_copy: Option<u64>,
 }
 
 /// Boots every kernel with `bin_dir`'s zcopy and zcopy-helper, checks each,
@@ -431,7 +442,56 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
         None => None,
     };
     let (agent_sent, agent_missing) = agent(package, sections)?;
-    Ok(Found { release, doctor, bench, read, udp_copied, zerocopy_copied, zerocopy_fate, agent_sent, agent_missing })
+    let agent_zero_copy = agent_zero_copy(package, sections, &agent_missing)?;
+    Ok(Found {
+        release,
+        doctor,
+        bench,
+        read,
+        udp_copied,
+        zerocopy_copied,
+        zerocopy_fate,
+        agent_sent,
+        agent_missing,
+        agent_zero_copy,
+    })
+}
+
+/// `zcopy agent --zero-copy`'s check: the MSG_ZEROCOPY sender in the cgroup
+/// sent exactly its bytes with zero_copy_asked, and the bytes copied anyway
+/// are the completion reports' plus TCP's retransmitted bytes, exactly.
+fn agent_zero_copy(
+    package: &str,
+    sections: &BTreeMap<String, String>,
+    missing: &[String],
+) -> anyhow::Result<Option<u64>> {
+    let truth = json(sections, "agent-zerocopy-truth")?;
+    let metrics = sections.get("agent").map(String::as_str).unwrap_or_default();
+    let value = |sample: String| -> Option<u64> {
+        metrics.lines().find_map(|l| l.strip_prefix(&sample)?.strip_prefix(' ')?.parse::<f64>().ok()).map(|v| v as u64)
+    };
+    if !missing.iter().any(|p| p == "agent_sock_send") {
+        let asked =
+            value(format!("zcopy_socket_sent_bytes_total{{cgroup=\"{AGENT_CGROUP}\",how=\"zero_copy_asked\"}}"));
+        ensure!(
+            asked == truth["sent"].as_u64(),
+            "{package}: zcopy agent counted {asked:?} bytes sent with MSG_ZEROCOPY, the helper sent {}",
+            truth["sent"]
+        );
+    }
+    if missing.iter().any(|p| p == "agent_zc_xmit" || p == "agent_netif_receive_skb") {
+        return Ok(None);
+    }
+    let copied = value(format!(
+        "zcopy_zero_copy_copied_anyway_bytes_total{{cgroup=\"{AGENT_CGROUP}\",reason=\"received_by_this_host\"}}"
+    ))
+    .context("no zero-copy copied-anyway sample for the cgroup")?;
+    let (reported, again) = (u(&truth["copied_bytes"]), u(&truth["retransmitted_bytes"]));
+    ensure!(
+        copied == reported + again,
+        "{package}: zcopy agent --zero-copy: copied anyway {copied}, the reports say {reported} (+ {again} retransmitted)"
+    );
+    Ok(Some(copied - again))
 }
 
 /// `zcopy agent`'s check: it served, exited 0 on SIGTERM, and where its
@@ -570,7 +630,7 @@ pub fn document(found: &[Found]) -> String {
         })
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&Found) -> String>);
-    let rows: [Row<'_>; 6] = [
+    let rows: [Row<'_>; 7] = [
         (
             "dd of a cached 4 MiB file: copied kernel -> user (+ the go byte)",
             Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64())),
@@ -588,16 +648,20 @@ pub fn document(found: &[Found]) -> String {
             Box::new(move |f| bytes(f.zerocopy_fate)),
         ),
         (
-            "zcopy agent (default profile): UDP, 100 sends of 1000 bytes in a cgroup, zcopy_socket_sent_bytes_total{how=\"cpu_copy\"}",
+            "zcopy agent: UDP, 100 sends of 1000 bytes in a cgroup, zcopy_socket_sent_bytes_total{how=\"cpu_copy\"}",
             Box::new(move |f| {
                 f.agent_sent.as_ref().map_or_else(
-                    || "not measured: the socket programs did not attach (next row; the sock tracepoints are Linux 6.3+)".to_owned(),
+                    || "not measured: the socket programs did not attach (see the row of programs that did not attach; the sock tracepoints are Linux 6.3+)".to_owned(),
                     |(b, hook)| format!("{b} bytes (measured, {hook})"),
                 )
             }),
         ),
         (
-            "zcopy agent (default profile): programs that did not attach",
+            "zcopy agent --zero-copy: MSG_ZEROCOPY, 8 MiB over loopback in a cgroup, copied anyway (less TCP's retransmitted bytes), checked equal to the completion reports",
+            Box::new(move |f| bytes(f.agent_zero_copy)),
+        ),
+        (
+            "zcopy agent --zero-copy: programs that did not attach",
             Box::new(move |f| if f.agent_missing.is_empty() { "none".to_owned() } else { f.agent_missing.join(", ") }),
         ),
     ];
