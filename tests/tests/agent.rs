@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use common::{bpf_available, helper, serial, tempdir, zcopy};
+use common::{bpf_available, eventually, helper, serial, signal, tempdir, zcopy};
 use serde_json::Value;
 
 /// The cgroup v2 mount (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid systems).
@@ -130,11 +130,6 @@ impl Drop for Agent {
     }
 }
 
-fn signal(pid: u32, signo: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(i32::try_from(pid).expect("pid"), signo) };
-}
-
 /// A GET over HTTP/1.1; returns the body, panics unless the status is 200.
 fn http_get(address: &str, path: &str) -> String {
     let mut stream = TcpStream::connect(address).unwrap_or_else(|e| panic!("connecting to {address}: {e}"));
@@ -224,14 +219,6 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn eventually(limit: Duration, what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn unix_now() -> f64 {
@@ -398,19 +385,9 @@ fn cap_bpf_and_cap_perfmon_are_enough_for_the_agent() {
     }
     let _serial = serial();
     let dir = tempdir();
-    let copy = dir.join("zcopy");
-    std::fs::copy(zcopy(), &copy).expect("copy zcopy");
-    let setcap = common::run(Command::new("setcap").arg("cap_bpf,cap_perfmon+ep").arg(&copy));
-    assert!(setcap.status.success(), "setcap (libcap2-bin): {}", common::stderr(&setcap));
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]).arg(&copy).args([
-        "agent",
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        "1",
-    ]);
+    let copy = common::setcap_copy(&dir, 0o755);
+    let mut cmd = common::as_nobody(&copy);
+    cmd.args(["agent", "--listen", "127.0.0.1:0", "--interval", "1"]);
     let agent = Agent::start_as(cmd);
     let cgroup = Cgroup::new("nobody");
     let mut worker = cgroup.spawn(&helper(), &["udp", "100", "1000"]);
@@ -466,10 +443,9 @@ fn sent_bytes_are_told_apart_by_how_the_send_was_asked_for() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// zcopy's agent programs loaded now (bpftool).
+/// zcopy's agent programs loaded now.
 fn agent_programs() -> usize {
-    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (cargo xtask test installs it)");
-    String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(" name agent_")).count()
+    common::zcopy_programs().iter().filter(|l| l.contains(" name agent_")).count()
 }
 
 #[test]

@@ -16,10 +16,13 @@ use std::{
     io::{BufRead as _, BufReader},
     path::Path,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use common::{bpf_available, serial, zcopy};
+use common::{bpf_available, eventually, serial, zcopy, zcopy_programs};
+
+/// How long the checks wait for what a signal must bring about.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Processes whose command line mentions `needle` (the test's private folder).
 fn processes_with(needle: &str) -> Vec<String> {
@@ -35,27 +38,6 @@ fn processes_with(needle: &str) -> Vec<String> {
             text.contains(needle).then(|| format!("{}: {text}", e.file_name().to_string_lossy()))
         })
         .collect()
-}
-
-/// zcopy's programs still loaded (bpftool, installed by `cargo xtask test`).
-fn zcopy_programs() -> Vec<String> {
-    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (cargo xtask test installs it)");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| {
-            ["sys_enter_raw", "sys_exit_raw", "sched_switch_raw", "zc_start_xmit"].iter().any(|p| l.contains(p))
-        })
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Waits (up to 10 s) for `done`, polling.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// What zcopy must never change: the host's mounts (PID 1's view) and the
@@ -78,12 +60,12 @@ fn nothing_left_and_unchanged(dir: &Path, when: &str, before: &str) {
 /// Nothing of the zcopy that worked in `dir` is left.
 fn nothing_left(dir: &Path, when: &str) {
     let needle = dir.to_string_lossy().into_owned();
-    eventually(&format!("{when}: processes left: {:?}", processes_with(&needle)), || {
+    eventually(WAIT, &format!("{when}: processes left: {:?}", processes_with(&needle)), || {
         processes_with(&needle).is_empty()
     });
     let folders: Vec<_> = std::fs::read_dir(dir).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
     assert!(folders.is_empty(), "{when}: left behind: {folders:?}");
-    eventually(&format!("{when}: programs left: {:?}", zcopy_programs()), || zcopy_programs().is_empty());
+    eventually(WAIT, &format!("{when}: programs left: {:?}", zcopy_programs()), || zcopy_programs().is_empty());
 }
 
 /// A bench in `dir`, its stderr read line by line.
@@ -101,8 +83,7 @@ fn bench(dir: &Path, size: &str) -> (Child, BufReader<std::process::ChildStderr>
 }
 
 fn signal(child: &Child, signo: i32) {
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, signo) };
+    common::signal(child.id(), signo);
 }
 
 /// Ends `child` with `signo`; returns its exit code and the rest of stderr.
@@ -139,7 +120,7 @@ fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
         // While cases run: once a worker exists.
         let (child, err) = bench(&dir, "256M");
         let needle = dir.to_string_lossy().into_owned();
-        eventually("no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
+        eventually(WAIT, "no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
         let (code, rest) = interrupt(child, err, signo);
         assert_eq!(code, Some(128 + signo), "{name} during runs: {rest}");
         assert!(rest.contains(&format!("interrupted by {name}")) && !rest.contains("FAILED"), "{rest}");
@@ -158,11 +139,11 @@ fn after_sigkill_workers_die_and_the_next_run_cleans_up() {
     let dir = common::tempdir();
     let needle = dir.to_string_lossy().into_owned();
     let (mut child, _err) = bench(&dir, "256M");
-    eventually("no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
+    eventually(WAIT, "no worker started", || processes_with(&needle).iter().any(|p| p.contains(" worker ")));
     signal(&child, libc::SIGKILL);
     child.wait().expect("zcopy ends");
     // The workers die with it (PR_SET_PDEATHSIG), stopped or not.
-    eventually(&format!("workers outlived zcopy: {:?}", processes_with(&needle)), || {
+    eventually(WAIT, &format!("workers outlived zcopy: {:?}", processes_with(&needle)), || {
         processes_with(&needle).is_empty()
     });
     let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").filter_map(Result::ok).map(|e| e.path()).collect();
@@ -198,7 +179,7 @@ fn sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed() {
         .spawn()
         .expect("zcopy trace");
     let needle = format!("sleep {length}");
-    eventually("the command did not start", || !processes_with(&needle).is_empty());
+    eventually(WAIT, "the command did not start", || !processes_with(&needle).is_empty());
     std::thread::sleep(Duration::from_millis(300));
     signal(&child, libc::SIGTERM);
     let status = child.wait().expect("zcopy ends");
@@ -210,7 +191,7 @@ fn sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the summary so far")).expect("JSON");
     assert_eq!(summary["target"]["ended_by"], "interrupted");
-    eventually(&format!("the command outlived the trace: {:?}", processes_with(&needle)), || {
+    eventually(WAIT, &format!("the command outlived the trace: {:?}", processes_with(&needle)), || {
         processes_with(&needle).is_empty()
     });
     std::fs::remove_file(&json).expect("summary");

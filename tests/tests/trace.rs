@@ -658,19 +658,10 @@ fn setcap_bpf_and_perfmon_is_enough_to_trace() {
     }
     let _serial = serial();
     let dir = common::tempdir();
-    let copy = dir.join("zcopy");
-    std::fs::copy(zcopy(), &copy).expect("copy zcopy");
-    let setcap = run(Command::new("setcap").arg("cap_bpf,cap_perfmon+ep").arg(&copy));
-    assert!(setcap.status.success(), "setcap (libcap2-bin): {}", stderr(&setcap));
-    let json = dir.join("summary.json");
     // World-writable for the unprivileged user's export.
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).expect("chmod");
-    let as_nobody = |args: &[&str]| {
-        run(Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
-            .arg(&copy)
-            .args(args))
-    };
+    let copy = common::setcap_copy(&dir, 0o777);
+    let json = dir.join("summary.json");
+    let as_nobody = |args: &[&str]| run(common::as_nobody(&copy).args(args));
     let json_arg = json.to_str().expect("utf-8");
     let out = as_nobody(&[
         "trace",

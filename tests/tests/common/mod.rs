@@ -152,3 +152,53 @@ pub fn loopback_count(what: &str, seen: u64, want: u64) {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
+
+/// A copy of zcopy in `dir` with only CAP_BPF and CAP_PERFMON
+/// (`setcap cap_bpf,cap_perfmon+ep`, libcap2-bin), and `dir` opened to
+/// other users with `mode`: the non-root route the README describes.
+pub fn setcap_copy(dir: &std::path::Path, mode: u32) -> PathBuf {
+    let copy = dir.join("zcopy");
+    std::fs::copy(zcopy(), &copy).expect("copy zcopy");
+    let setcap = run(Command::new("setcap").arg("cap_bpf,cap_perfmon+ep").arg(&copy));
+    assert!(setcap.status.success(), "setcap (libcap2-bin): {}", stderr(&setcap));
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+    copy
+}
+
+/// `program`, run as user nobody with no inherited capabilities (setpriv;
+/// file capabilities still apply).
+pub fn as_nobody(program: &std::path::Path) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]).arg(program);
+    cmd
+}
+
+/// Sends `signo` to process `pid`.
+pub fn signal(pid: u32, signo: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(i32::try_from(pid).expect("pid"), signo) };
+}
+
+/// Waits up to `limit` for `done`, polling every 20 ms.
+pub fn eventually(limit: std::time::Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// zcopy's programs loaded now, trace's and the agent's (bpftool, installed
+/// by `cargo xtask test`): one line each.
+pub fn zcopy_programs() -> Vec<String> {
+    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool (cargo xtask test installs it)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| {
+            ["sys_enter_raw", "sys_exit_raw", "sched_switch_raw", "zc_start_xmit", " name agent_"]
+                .iter()
+                .any(|p| l.contains(p))
+        })
+        .map(str::to_owned)
+        .collect()
+}
