@@ -243,7 +243,6 @@ pub fn agent_transmit(ctx: RawTracePointContext) -> i32 {
 /// receiving a packet; a zero-copy one's frags are copied before delivery.
 #[raw_tracepoint(tracepoint = "netif_receive_skb")]
 pub fn agent_netif_receive_skb(ctx: RawTracePointContext) -> i32 {
-    // SAFETY: a map value, read once.
     if AGENT_ZC_SEEN.get(0).is_none_or(|seen| *seen == 0) {
         return 0;
     }

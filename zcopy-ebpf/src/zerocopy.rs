@@ -128,9 +128,7 @@ pub fn zc_start_xmit(ctx: RawTracePointContext) -> i32 {
     let Some((uarg, paged)) = zero_copy_frags(skb) else {
         return 0;
     };
-    let Some(sk) = read::<u64>(skb, OFF_SKB_SK.load()) else {
-        return 0;
-    };
+    let sk = skb_sock(skb);
     // SAFETY: a map value, read once.
     let Some(tgid) = (unsafe { ZC_SOCKS.get(&sk) }).copied() else {
         return 0;

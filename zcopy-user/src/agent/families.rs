@@ -216,13 +216,9 @@ pub struct Own {
 /// One scrape's data, owned (the registry wants `'static` collectors).
 #[derive(Debug)]
 pub struct Scrape {
-    /// Probes attached (by their first program), and the hook each attached to.
+    /// Programs attached, and the hook each is attached to.
     pub attached: Vec<(&'static str, String)>,
     pub series: Vec<(Labels, Values)>,
-    /// Syscall number -> name.
-    pub syscall_name: fn(u32) -> String,
-    /// Device name -> kind.
-    pub device_kind: fn(&str) -> &'static str,
     pub own: Vec<Own>,
 }
 
@@ -263,17 +259,19 @@ impl Collector for Scrape {
                     Samples::Devices { bytes } => {
                         for (key, v) in values {
                             let name = match (key, bytes) {
-                                (Key::DeviceBytes(n), true) | (Key::DevicePackets(n), false) => device_name(n),
+                                (Key::DeviceBytes(n), true) | (Key::DevicePackets(n), false) => {
+                                    crate::bpf::nul_padded(n)
+                                }
                                 _ => continue,
                             };
-                            let kind = (self.device_kind)(&name);
+                            let kind = crate::system::netdev::device_kind(&name).label();
                             samples.push((with(&with(labels, "device", &name), "device_kind", kind), *v));
                         }
                     }
                     Samples::Syscalls => {
                         for (key, v) in values {
                             if let Key::Syscall(nr) = key {
-                                samples.push((with(labels, "syscall", &(self.syscall_name)(*nr)), *v));
+                                samples.push((with(labels, "syscall", &syscall_name(*nr)), *v));
                             }
                         }
                     }
@@ -312,8 +310,10 @@ fn with(labels: &Labels, label: &str, value: &str) -> Labels {
     out
 }
 
-/// A device name as the kernel stored it (NUL-padded).
-pub fn device_name(name: &[u8; 16]) -> String {
-    let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-    String::from_utf8_lossy(&name[..end]).into_owned()
+/// A syscall's name where zcopy knows it, else `nr_N`.
+fn syscall_name(nr: u32) -> String {
+    crate::syscalls::TRACKED
+        .iter()
+        .find(|s| i64::from(nr) == s.nr)
+        .map_or_else(|| format!("nr_{nr}"), |s| s.name.to_owned())
 }

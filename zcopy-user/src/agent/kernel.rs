@@ -104,8 +104,10 @@ pub const DROPS: [(&str, u32); 3] = [
 /// Loaded and attached agent programs; dropping it detaches them.
 pub struct AgentKernel {
     ebpf: Ebpf,
-    /// Per probe of the chosen profiles: the hook it attached to, or why none.
-    pub outcomes: Vec<(&'static AgentProbe, Result<&'static Hook, String>)>,
+    /// Per probe of the chosen profiles: attached, or why not.
+    pub outcomes: Vec<(&'static AgentProbe, Result<(), String>)>,
+    /// Slots some CPU held at the last [`AgentKernel::read`].
+    slots_held: usize,
 }
 
 impl AgentKernel {
@@ -113,7 +115,7 @@ impl AgentKernel {
     pub fn load(profiles: &[Profile]) -> anyhow::Result<Self> {
         let (layout, btf_bytes) = KernelLayout::read();
         let ebpf = bpf::load_object(&layout, false, bpf::Programs::Agent)?;
-        let mut kernel = Self { ebpf, outcomes: Vec::new() };
+        let mut kernel = Self { ebpf, outcomes: Vec::new(), slots_held: 0 };
         let btf = attach::LazyBtf::new(btf_bytes.as_deref());
         for probe in PROBES.iter().filter(|p| profiles.contains(&p.profile)) {
             let outcome = kernel.attach(probe, &layout, &btf)?;
@@ -133,13 +135,13 @@ impl AgentKernel {
         probe: &'static AgentProbe,
         layout: &KernelLayout,
         btf: &attach::LazyBtf<'_>,
-    ) -> anyhow::Result<Result<&'static Hook, String>> {
+    ) -> anyhow::Result<Result<(), String>> {
         if let Some(requires) = probe.requires.filter(|r| !layout.has(*r)) {
             return Ok(Err(format!("{}: needs {}", probe.hook.point(), requires.describe())));
         }
         let hook = &probe.hook;
         match attach::attach_hook(&mut self.ebpf, hook, layout, btf) {
-            Ok(()) => Ok(Ok(hook)),
+            Ok(()) => Ok(Ok(())),
             Err(err) if is_permission(err.as_ref()) => {
                 Err(bpf::permission_or(err, &format!("attach to {}", hook.point())))
             }
@@ -147,34 +149,30 @@ impl AgentKernel {
         }
     }
 
-    /// The hook probe `program` (its first hook's program) attached to.
+    /// The hook of program `program`, if it attached.
     pub fn attached(&self, program: &str) -> Option<&'static Hook> {
-        self.outcomes.iter().find(|(p, _)| p.hook.program == program).and_then(|(_, o)| o.clone().ok())
+        self.outcomes.iter().find(|(p, o)| p.hook.program == program && o.is_ok()).map(|(p, _)| &p.hook)
     }
 
     /// Every cgroup's cumulative counters, summed over CPUs (its slots and
-    /// its overflow entry).
-    pub fn read(&self) -> anyhow::Result<BTreeMap<u64, Values>> {
+    /// its overflow entry); also notes how many slots are held.
+    pub fn read(&mut self) -> anyhow::Result<BTreeMap<u64, Values>> {
         let mut out: BTreeMap<u64, Values> = BTreeMap::new();
         let slots: PerCpuArray<_, Slot> = PerCpuArray::try_from(bpf::map(&self.ebpf, maps::AGENT_SLOTS)?)?;
+        let mut held = 0;
         for index in 0..agent::SLOTS {
             let per_cpu = slots.get(&index, 0).context("reading the agent's per-CPU slots")?;
+            held += usize::from(per_cpu.iter().any(|s| s.tag != 0));
             for slot in per_cpu.iter().filter(|s| s.tag != 0) {
-                let values = out.entry(slot.tag & !agent::SLOT_TAG).or_default();
-                for (counter, v) in Counter::ALL.iter().zip(slot.counters.v) {
-                    add(values, Key::Counter(*counter), v);
-                }
+                add_counters(out.entry(slot.tag & !agent::SLOT_TAG).or_default(), &slot.counters);
             }
         }
+        self.slots_held = held;
         let cgroups: PerCpuHashMap<_, u64, Counters> = self.per_cpu(maps::AGENT_CGROUPS)?;
         for entry in cgroups.iter() {
             let (id, per_cpu) = entry.context("reading the agent's per-cgroup counters")?;
             let values = out.entry(id).or_default();
-            for counters in per_cpu.iter() {
-                for (counter, v) in Counter::ALL.iter().zip(counters.v) {
-                    add(values, Key::Counter(*counter), v);
-                }
-            }
+            per_cpu.iter().for_each(|counters| add_counters(values, counters));
         }
         let devices: PerCpuHashMap<_, DeviceKey, Transmit> = self.per_cpu(maps::AGENT_DEVICES)?;
         for entry in devices.iter() {
@@ -223,35 +221,25 @@ impl AgentKernel {
                 removable.push(id);
             }
         }
-        let mut cgroups: PerCpuHashMap<_, u64, Counters> =
-            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_CGROUPS)?)?;
-        for id in &removable {
-            let _ = cgroups.remove(id);
-        }
-        let mut devices: PerCpuHashMap<_, DeviceKey, Transmit> =
-            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_DEVICES)?)?;
-        let keys: Vec<DeviceKey> =
-            devices.keys().filter_map(Result::ok).filter(|k| removable.contains(&k.cgroup)).collect();
+        self.remove_keys::<u64, Counters>(maps::AGENT_CGROUPS, |id| removable.contains(id))?;
+        self.remove_keys::<DeviceKey, Transmit>(maps::AGENT_DEVICES, |k| removable.contains(&k.cgroup))?;
+        self.remove_keys::<SyscallKey, u64>(maps::AGENT_SYSCALLS, |k| removable.contains(&k.cgroup))
+    }
+
+    /// Deletes the entries of per-CPU hash `name` whose key is `gone`. An
+    /// entry already gone is fine; another failure leaves it for the next refresh.
+    fn remove_keys<K: aya::Pod, V: aya::Pod>(&mut self, name: &str, gone: impl Fn(&K) -> bool) -> anyhow::Result<()> {
+        let mut map: PerCpuHashMap<_, K, V> = PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, name)?)?;
+        let keys: Vec<K> = map.keys().filter_map(Result::ok).filter(|k| gone(k)).collect();
         for key in keys {
-            let _ = devices.remove(&key);
-        }
-        let mut syscalls: PerCpuHashMap<_, SyscallKey, u64> =
-            PerCpuHashMap::try_from(bpf::map_mut(&mut self.ebpf, maps::AGENT_SYSCALLS)?)?;
-        let keys: Vec<SyscallKey> =
-            syscalls.keys().filter_map(Result::ok).filter(|k| removable.contains(&k.cgroup)).collect();
-        for key in keys {
-            let _ = syscalls.remove(&key);
+            let _ = map.remove(&key);
         }
         Ok(())
     }
 
-    /// Entries in each of the agent's maps now (slots: those any CPU holds).
+    /// Entries in each of the agent's maps (slots: those some CPU held at
+    /// the last read, which every scrape makes first).
     pub fn map_entries(&self) -> anyhow::Result<Vec<(&'static str, u32, usize)>> {
-        let slots: PerCpuArray<_, Slot> = PerCpuArray::try_from(bpf::map(&self.ebpf, maps::AGENT_SLOTS)?)?;
-        let mut held = 0;
-        for index in 0..agent::SLOTS {
-            held += usize::from(slots.get(&index, 0)?.iter().any(|s| s.tag != 0));
-        }
         let hashes: anyhow::Result<Vec<_>> = MAPS
             .iter()
             .map(|&(name, capacity)| {
@@ -264,7 +252,7 @@ impl AgentKernel {
                 Ok((name, capacity, entries))
             })
             .collect();
-        let mut all = vec![(maps::AGENT_SLOTS, agent::SLOTS, held)];
+        let mut all = vec![(maps::AGENT_SLOTS, agent::SLOTS, self.slots_held)];
         all.extend(hashes?);
         Ok(all)
     }
@@ -285,14 +273,14 @@ impl AgentKernel {
     pub fn program_stats(&self) -> Vec<(&'static str, u64, u64, u64)> {
         self.outcomes
             .iter()
-            .filter_map(|(_, o)| o.as_ref().ok())
-            .filter_map(|hook| {
-                let program = self.ebpf.program(hook.program)?;
+            .filter(|(_, o)| o.is_ok())
+            .filter_map(|(p, _)| {
+                let program = self.ebpf.program(p.hook.program)?;
                 let info = program.info().ok()?;
                 let fd = program.fd().ok()?;
                 let misses = bpf::recursion_misses(std::os::fd::AsFd::as_fd(fd)).unwrap_or(0);
                 let ns = u64::try_from(info.run_time().as_nanos()).unwrap_or(u64::MAX);
-                Some((hook.program, ns, info.run_count(), misses))
+                Some((p.hook.program, ns, info.run_count(), misses))
             })
             .collect()
     }
@@ -305,6 +293,13 @@ impl AgentKernel {
 impl Drop for AgentKernel {
     fn drop(&mut self) {
         bpf::detach_all(&mut self.ebpf);
+    }
+}
+
+/// Adds one slot's or one CPU's counters to a cgroup's values.
+fn add_counters(values: &mut Values, counters: &Counters) {
+    for (counter, v) in Counter::ALL.iter().zip(counters.v) {
+        add(values, Key::Counter(*counter), v);
     }
 }
 

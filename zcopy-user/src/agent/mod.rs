@@ -177,11 +177,16 @@ impl Agent {
     /// Refreshes, then renders every family.
     pub fn scrape(&mut self) -> anyhow::Result<String> {
         self.refresh()?;
-        let attached: Vec<(&'static str, String)> =
-            self.kernel.outcomes.iter().filter_map(|(p, o)| Some((p.hook.program, o.as_ref().ok()?.point()))).collect();
+        let attached: Vec<(&'static str, String)> = self
+            .kernel
+            .outcomes
+            .iter()
+            .filter(|(_, o)| o.is_ok())
+            .map(|(p, _)| (p.hook.program, p.hook.point()))
+            .collect();
         let series = self.ledger.series().map(|(s, v)| (families::series_labels(&s), v.clone())).collect();
         let own = self.own_metrics()?;
-        let scrape = Scrape { attached, series, syscall_name, device_kind, own };
+        let scrape = Scrape { attached, series, own };
         scrape.render().context("encoding the metrics")
     }
 
@@ -294,24 +299,5 @@ impl Agent {
                 samples: vec![(Vec::new(), rss)],
             },
         ])
-    }
-}
-
-/// A syscall's name where zcopy knows it, else `nr_N`.
-fn syscall_name(nr: u32) -> String {
-    crate::syscalls::TRACKED
-        .iter()
-        .find(|s| i64::from(nr) == s.nr)
-        .map_or_else(|| format!("nr_{nr}"), |s| s.name.to_owned())
-}
-
-/// A device's kind, as a label value.
-fn device_kind(name: &str) -> &'static str {
-    use crate::model::DeviceKind;
-    match crate::system::netdev::device_kind(name) {
-        DeviceKind::Loopback => "loopback",
-        DeviceKind::Hardware => "hardware",
-        DeviceKind::Virtual => "virtual",
-        DeviceKind::Gone => "gone",
     }
 }

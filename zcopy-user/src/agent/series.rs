@@ -111,17 +111,13 @@ impl Ledger {
                 *v = v.saturating_add(grew);
             }
         }
-        let dead: Vec<u64> = self.score.keys().copied().filter(|id| !alive(*id)).collect();
-        for id in &dead {
-            self.score.remove(id);
-            self.own.remove(id);
-        }
+        self.score.retain(|id, _| alive(*id));
+        self.own.retain(|id, _| alive(*id));
         // A dead cgroup's last read stays while the kernel still has its
         // entries (removal can wait, see kernel::remove): what it adds later
         // is then a delta, not a recount. Gone from the kernel, it goes too.
         self.last.retain(|id, _| alive(*id) || observed.contains_key(id));
-        let dead: Vec<u64> = self.last.keys().copied().filter(|id| !alive(*id)).collect();
-        dead
+        self.last.keys().copied().filter(|id| !alive(*id)).collect()
     }
 
     /// Fills free slots with the unnamed cgroups that moved the most bytes,

@@ -107,8 +107,8 @@ impl KernelLayout {
     /// Reads this kernel's BTF (once; the bytes are returned for aya, which
     /// parses them only if a program needs BTF at load) and tracepoint formats.
     pub fn read() -> (Self, Option<Vec<u8>>) {
-        let version =
-            crate::system::machine::kernel_release().ok().and_then(|r| crate::system::machine::parse_version(&r));
+        let release = crate::system::machine::kernel_release().ok();
+        let version = release.as_deref().and_then(crate::system::machine::parse_version);
         let exit_format = crate::system::mounts::tracepoint_format("sched", "sched_process_exit");
         // SAFETY: sysconf has no preconditions.
         let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -120,7 +120,7 @@ impl KernelLayout {
         let mut layout = Self::from_btf(parsed.as_ref().ok(), exit_format.as_deref(), page_size);
         layout.btf_error = parsed.err();
         layout.version = version;
-        layout.hz = crate::system::machine::kernel_hz();
+        layout.hz = release.as_deref().and_then(crate::system::machine::kernel_hz);
         // Without tracefs (no format to read), the release says: group_dead
         // became sched_process_exit's second argument in 6.16.
         if exit_format.is_none() {

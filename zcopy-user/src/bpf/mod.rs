@@ -294,8 +294,7 @@ impl Tracer {
         for entry in netdev.iter() {
             let (name, per_cpu) = entry.context("reading device transmit counters")?;
             let (bytes, packets) = per_cpu.iter().fold((0, 0), |(b, p), t| (b + t.bytes, p + t.packets));
-            let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
-            let name = String::from_utf8_lossy(&name[..end]).into_owned();
+            let name = nul_padded(&name);
             let kind = crate::system::netdev::device_kind(&name);
             devices.push(DeviceTransmit { name, kind, bytes, packets });
         }
@@ -333,7 +332,7 @@ impl Tracer {
         let mut raw = RawCounters { processes: self.read_processes(None)?, ..RawCounters::default() };
         let comms: HashMap<_, u32, Comm> = HashMap::try_from(map(&self.ebpf, maps::COMMS)?)?;
         for (pid, process) in &mut raw.processes {
-            process.comm = comms.get(pid, 0).ok().map(|c| comm_to_string(&c));
+            process.comm = comms.get(pid, 0).ok().map(|c| nul_padded(&c));
         }
         raw.drops = read_drops(&self.ebpf)?;
         Ok(raw)
@@ -461,9 +460,11 @@ fn comm_from(name: &str) -> Comm {
     comm
 }
 
-fn comm_to_string(comm: &Comm) -> String {
-    let end = comm.iter().position(|b| *b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..end]).into_owned()
+/// A name the kernel stores NUL-padded in 16 bytes (a command name, a
+/// device name), as text.
+pub(crate) fn nul_padded(name: &[u8; 16]) -> String {
+    let end = name.iter().position(|b| *b == 0).unwrap_or(name.len());
+    String::from_utf8_lossy(&name[..end]).into_owned()
 }
 
 pub(crate) fn map<'a>(ebpf: &'a Ebpf, name: &str) -> anyhow::Result<&'a aya::maps::Map> {

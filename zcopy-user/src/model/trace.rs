@@ -121,6 +121,16 @@ pub enum DeviceKind {
 }
 
 impl DeviceKind {
+    /// As a metric label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Loopback => "loopback",
+            Self::Hardware => "hardware",
+            Self::Virtual => "virtual",
+            Self::Gone => "gone",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Loopback => "loopback, no DMA",

@@ -72,7 +72,7 @@ mod tests {
         assert_eq!(super::hz_from_config("CONFIG_HZ_1000=y\n"), None);
         assert_eq!(super::hz_from_config("CONFIG_HZ=0\n"), None);
         // This machine's kernel: where a config is found, HZ is one of Linux's choices.
-        if let Some(hz) = super::kernel_hz() {
+        if let Some(hz) = super::kernel_release().ok().and_then(|r| super::kernel_hz(&r)) {
             assert!([100, 250, 300, 1000].contains(&hz), "HZ {hz}");
         }
     }
@@ -103,8 +103,7 @@ mod version_tests {
 /// The kernel's HZ (CONFIG_HZ), from its build configuration where the
 /// distribution installs it (/boot/config-RELEASE, /lib/modules/RELEASE/config)
 /// or the kernel exposes it (/proc/config.gz). None: not found.
-pub fn kernel_hz() -> Option<u32> {
-    let release = kernel_release().ok()?;
+pub fn kernel_hz(release: &str) -> Option<u32> {
     let plain = [format!("/boot/config-{release}"), format!("/lib/modules/{release}/config")];
     plain.iter().find_map(|p| std::fs::read_to_string(p).ok()).or_else(proc_config).as_deref().and_then(hz_from_config)
 }
