@@ -475,9 +475,9 @@ fn bpf_log_forwards_the_programs_debug_lines() {
     let _serial = serial();
     let out = run(Command::new(zcopy()).args(["trace", "--no-report", "--bpf-log", "--", "true"]));
     assert!(out.status.success());
-    assert!(stderr(&out).contains("enter pid="), "{}", stderr(&out));
+    assert!(stderr(&out).contains("call pid="), "{}", stderr(&out));
     let out = run(Command::new(zcopy()).args(["trace", "--no-report", "--", "true"]));
-    assert!(!stderr(&out).contains("enter pid="), "off by default");
+    assert!(!stderr(&out).contains("call pid="), "off by default");
 }
 
 /// Evicts `path` from the page cache (it must be clean).
@@ -680,7 +680,8 @@ fn setcap_bpf_and_perfmon_is_enough_to_trace() {
     let s: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).expect("summary")).expect("JSON");
     // Exact counts from the raw tracepoints: dd's 1000 reads of /dev/zero.
     assert_eq!(char_device_reads(&s), 1000, "{}", s["copies"]);
-    assert!(s["sources"]["syscalls"].as_str().is_some_and(|t| t.contains("raw")), "{}", s["sources"]);
+    // The raw tracepoint way, not the classic raw_syscalls tracepoints.
+    assert!(s["sources"]["syscalls"].as_str().is_some_and(|t| t.contains("raw tracepoint")), "{}", s["sources"]);
     let doctor = as_nobody(&["doctor"]);
     let text = String::from_utf8_lossy(&doctor.stdout).into_owned() + &stderr(&doctor);
     assert!(!text.contains("MISSING"), "an unprivileged doctor says what it cannot see, not MISSING: {text}");

@@ -42,6 +42,13 @@ pub const SLOT_FD_MASK: u32 = 0xf;
 /// argument (sendto, sendmsg), 0 for none: MSG_ZEROCOPY there marks the
 /// destination as `fd_kind::SOCKET_ZEROCOPY`.
 pub const SLOT_MSG_FLAGS_SHIFT: u32 = 16;
+/// [`SlotConfig::flags`] of an untracked syscall: it never returns (exit,
+/// exit_group), so it has no sys_exit; counted when its thread exits.
+pub const SLOT_NEVER_RETURNS: u32 = 1 << 20;
+/// [`SlotConfig::flags`] of an untracked syscall: it creates a task, which
+/// returns from it with 0 (clone, clone3, fork, vfork); the new task's
+/// return is not a call of its own (the creator's is counted).
+pub const SLOT_CHILD_RETURNS_ZERO: u32 = 1 << 21;
 /// MSG_ZEROCOPY (include/linux/socket.h).
 pub const MSG_ZEROCOPY: u64 = 0x400_0000;
 
@@ -265,6 +272,11 @@ pub const TARGET_EXITED: u32 = 4;
 pub const TARGET_COMM: u32 = 8;
 /// [`TargetFlags`] value: the process made a syscall inside the `--cgroup`.
 pub const TARGET_CGROUP: u32 = 16;
+/// [`TargetFlags`] bit: the process is inside one syscall it entered before
+/// it became a target (a command or worker held on its go byte, a `--comm`
+/// process in its execve); where calls are counted at their exit, that exit
+/// is not counted, as its entry was not seen. Cleared at that exit.
+pub const TARGET_HELD: u32 = 32;
 /// Most `--comm` names (`WANTED_COMMS` entries).
 pub const MAX_WANTED_COMMS: u32 = 16;
 

@@ -17,7 +17,7 @@ use aya_ebpf::{
     macros::{raw_tracepoint, tracepoint},
     programs::{RawTracePointContext, TracePointContext},
 };
-use zcopy_common::{TARGET_CHILD, TARGET_COMM, TARGET_EXITED, drop_reason};
+use zcopy_common::{TARGET_CHILD, TARGET_COMM, TARGET_EXITED, TARGET_HELD, drop_reason};
 
 use crate::{COMMS, TARGETS, WANTED_COMMS, count_drop, current_ids, field, is_target, with_proc_stats};
 
@@ -157,7 +157,7 @@ fn on_exec() -> u32 {
         let _ = COMMS.insert(tgid, comm, 0);
     } else if WANTED_COMMS.get_ptr(comm).is_some() {
         // A process that execs a wanted name becomes a target from here on.
-        if TARGETS.insert(tgid, TARGET_COMM, 0).is_err() {
+        if TARGETS.insert(tgid, TARGET_COMM | TARGET_HELD, 0).is_err() {
             count_drop(drop_reason::TARGETS_FULL);
             return 0;
         }

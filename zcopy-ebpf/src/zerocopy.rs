@@ -6,8 +6,10 @@
 //! scatter-gather needs them copied too. Measured here per sending process:
 //!
 //! 1. A traced process's sockets are registered (`ZC_SOCKS`: struct sock ->
-//!    tgid) at a MSG_ZEROCOPY send (syscall entry) and when io_uring looks
-//!    up a request's file (io_uring:io_uring_file_get).
+//!    tgid) at a MSG_ZEROCOPY send (where the syscall program sees it: its
+//!    entry on the classic way, its exit on the raw way, and at the first
+//!    packet it transmits itself), and when io_uring looks up a request's
+//!    file (io_uring:io_uring_file_get).
 //! 2. net:net_dev_start_xmit (the skb is still the sender's, skb->sk set):
 //!    an skb whose skb_shared_info flags have SKBFL_ZEROCOPY_ENABLE and whose
 //!    socket is registered registers its ubuf_info (`ZC_UARGS`: ubuf_info ->
@@ -79,18 +81,39 @@ static ZC_SOCKS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(16_384, 0);
 #[map]
 static ZC_UARGS: LruHashMap<u64, u32> = LruHashMap::with_max_entries(65_536, 0);
 
+/// The struct sock behind `file` (a struct file of a socket).
+#[inline(always)]
+fn sock_of_file(file: u64) -> Option<u64> {
+    if OFF_SOCKET_SK.load() == 0 || file == 0 {
+        return None;
+    }
+    let socket = read::<u64>(file, OFF_FILE_PRIVATE_DATA.load())?;
+    read::<u64>(socket, OFF_SOCKET_SK.load()).filter(|sk| *sk != 0)
+}
+
 /// Registers the socket behind `file` (a struct file of a socket) as `tgid`'s.
 #[inline(always)]
 pub fn register_file(tgid: u32, file: u64) {
-    if OFF_SOCKET_SK.load() == 0 || file == 0 {
-        return;
-    }
-    let Some(socket) = read::<u64>(file, OFF_FILE_PRIVATE_DATA.load()) else {
-        return;
-    };
-    if let Some(sk) = read::<u64>(socket, OFF_SOCKET_SK.load()).filter(|sk| *sk != 0) {
+    if let Some(sk) = sock_of_file(file) {
         let _ = ZC_SOCKS.insert(&sk, &tgid, 0);
     }
+}
+
+/// The target whose MSG_ZEROCOPY send on socket `sk` the current task is
+/// inside of, registering the socket: where calls are counted at their exit,
+/// a socket is registered there, after its first send's packets went out
+/// in the send itself.
+#[inline(always)]
+fn sender_in_call(sk: u64) -> Option<u32> {
+    let (tgid, _) = current_ids();
+    if sk == 0 || !is_target(tgid) {
+        return None;
+    }
+    let fd = crate::syscalls::current_zero_copy_send_fd()?;
+    (sock_of_file(fdkind::file_of(fd)?)? == sk).then(|| {
+        let _ = ZC_SOCKS.insert(&sk, &tgid, 0);
+        tgid
+    })
 }
 
 /// Registers the socket of the current task's fd `fd` as `tgid`'s.
@@ -130,7 +153,7 @@ pub fn zc_start_xmit(ctx: RawTracePointContext) -> i32 {
     };
     let sk = skb_sock(skb);
     // SAFETY: a map value, read once.
-    let Some(tgid) = (unsafe { ZC_SOCKS.get(&sk) }).copied() else {
+    let Some(tgid) = (unsafe { ZC_SOCKS.get(&sk) }).copied().or_else(|| sender_in_call(sk)) else {
         return 0;
     };
     let _ = ZC_UARGS.insert(&uarg, &tgid, 0);

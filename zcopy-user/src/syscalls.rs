@@ -2,8 +2,9 @@
 //! architecture and what their "bytes" mean.
 
 use zcopy_common::{
-    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_DST_FD_SHIFT, SLOT_MSG_FLAGS_SHIFT, SLOT_READS_INTO_USER,
-    SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SlotConfig,
+    MAX_SLOTS, MAX_SYSCALL_NR, SLOT_BYTES_FROM_LEN_ARG, SLOT_CHILD_RETURNS_ZERO, SLOT_DST_FD_SHIFT,
+    SLOT_MSG_FLAGS_SHIFT, SLOT_NEVER_RETURNS, SLOT_READS_INTO_USER, SLOT_SRC_FD_SHIFT, SLOT_TRACKED,
+    SLOT_WRITES_FROM_USER, SlotConfig,
 };
 
 /// What the `bytes` of a syscall count.
@@ -116,7 +117,6 @@ pub fn by_slot(slot: u32) -> Option<&'static Syscall> {
     TRACKED.get(usize::try_from(slot).ok()?)
 }
 
-/// The `SLOTS` table entries the loader writes: (syscall number, config).
 /// The index of a send's `flags` argument (where MSG_ZEROCOPY goes).
 fn msg_flags_arg(name: &str) -> Option<u8> {
     match name {
@@ -126,7 +126,31 @@ fn msg_flags_arg(name: &str) -> Option<u8> {
     }
 }
 
+/// Untracked syscalls whose exits need telling apart, where calls are
+/// counted at their exit: those that never return (counted when their
+/// thread exits) and those whose new task returns too (not counted twice).
+const EXIT_RULES: &[(i64, u32)] = &[
+    (libc::SYS_exit, SLOT_NEVER_RETURNS),
+    (libc::SYS_exit_group, SLOT_NEVER_RETURNS),
+    (libc::SYS_clone, SLOT_CHILD_RETURNS_ZERO),
+    (libc::SYS_clone3, SLOT_CHILD_RETURNS_ZERO),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_fork, SLOT_CHILD_RETURNS_ZERO),
+    #[cfg(target_arch = "x86_64")]
+    (libc::SYS_vfork, SLOT_CHILD_RETURNS_ZERO),
+];
+
+/// The `SLOTS` table entries the loader writes: (syscall number, config),
+/// the tracked syscalls' and the exit rules'.
 pub fn slot_table() -> impl Iterator<Item = (u32, SlotConfig)> {
+    let rules = EXIT_RULES.iter().filter_map(|&(nr, flags)| {
+        let nr = u32::try_from(nr).ok().filter(|nr| *nr < MAX_SYSCALL_NR)?;
+        Some((nr, SlotConfig { slot: 0, flags }))
+    });
+    tracked_slots().chain(rules)
+}
+
+fn tracked_slots() -> impl Iterator<Item = (u32, SlotConfig)> {
     TRACKED.iter().zip(0u32..).filter_map(|(sc, slot)| {
         let nr = u32::try_from(sc.nr).ok().filter(|nr| *nr < MAX_SYSCALL_NR)?;
         let fd = |arg: Option<u8>, shift: u32| arg.map_or(0, |i| (u32::from(i) + 1) << shift);
@@ -152,8 +176,11 @@ mod tests {
 
     #[test]
     fn every_syscall_gets_a_distinct_number_and_slot() {
-        let table: Vec<_> = slot_table().collect();
+        let table: Vec<_> = tracked_slots().collect();
         assert_eq!(table.len(), TRACKED.len());
+        let all: Vec<u32> = slot_table().map(|(nr, _)| nr).collect();
+        assert_eq!(all.len(), TRACKED.len() + EXIT_RULES.len(), "an exit rule for a tracked syscall");
+        assert!(all.iter().all(|nr| all.iter().filter(|n| *n == nr).count() == 1));
         let mut nrs: Vec<u32> = table.iter().map(|(nr, _)| *nr).collect();
         nrs.sort_unstable();
         nrs.dedup();
@@ -168,7 +195,7 @@ mod tests {
     fn mapping_syscalls_count_their_length_argument() {
         let flags = |name: &str| {
             let slot = TRACKED.iter().position(|s| s.name == name).unwrap();
-            slot_table().nth(slot).unwrap().1.flags
+            tracked_slots().nth(slot).unwrap().1.flags
         };
         assert_ne!(flags("mmap") & SLOT_BYTES_FROM_LEN_ARG, 0);
         assert_eq!(flags("read") & SLOT_BYTES_FROM_LEN_ARG, 0);

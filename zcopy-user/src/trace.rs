@@ -9,7 +9,7 @@ use std::{
 use anyhow::Context as _;
 
 use crate::{
-    bpf::Tracer,
+    bpf::{TargetState, Tracer},
     error::ZcopyError,
     export,
     model::{EndedBy, KernelAccounting, Sample, Summary, Target, TargetMode, Warning},
@@ -230,7 +230,7 @@ async fn trace_command(
     let pid = held.pid();
     // Its read of the go byte must have started, or that read is counted.
     procfs::wait_blocked_in_read(pid, Duration::from_secs(10)).await.context("waiting for the command to be held")?;
-    tracer.add_target(pid)?;
+    tracer.add_target(pid, TargetState::Held)?;
     let pidfd = PidFd::open(pid)?;
     let start = Instant::now();
     held.release()?;
@@ -340,7 +340,7 @@ fn add_existing(
     let me = std::process::id();
     for pid in pids {
         if pid != me && !known.contains(&pid) {
-            tracer.add_target(pid)?;
+            tracer.add_target(pid, TargetState::Running)?;
             known.push(pid);
         }
     }

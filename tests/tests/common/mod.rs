@@ -195,7 +195,7 @@ pub fn zcopy_programs() -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| {
-            ["sys_enter_raw", "sys_exit_raw", "sched_switch_raw", "zc_start_xmit", " name agent_"]
+            ["syscall_never", "sys_exit_raw", "sched_switch_raw", "zc_start_xmit", " name agent_"]
                 .iter()
                 .any(|p| l.contains(p))
         })

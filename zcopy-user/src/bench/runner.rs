@@ -336,7 +336,7 @@ async fn window(
         crate::system::procfs::wait_blocked_in_read(pid, Duration::from_secs(10))
             .await
             .with_context(|| format!("waiting for worker {pid} to wait for go"))?;
-        ctx.tracer.add_target(pid)?;
+        ctx.tracer.add_target(pid, crate::bpf::TargetState::Held)?;
     }
     let net_before = ctx.tracer.net_totals()?;
     let missed_before = ctx.tracer.missed_events();

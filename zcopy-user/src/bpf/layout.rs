@@ -181,7 +181,10 @@ impl KernelLayout {
             Requires::Bio => self.bio.is_some(),
             Requires::CopySites => self.iter_type.is_some() && self.msghdr.is_some() && self.skb_data_len.is_some(),
             Requires::ZeroCopySkb => {
-                self.zero_copy.is_some() && self.skb_data_len.is_some() && self.fd_offsets.is_some()
+                self.zero_copy.is_some()
+                    && self.skb_data_len.is_some()
+                    && self.fd_offsets.is_some()
+                    && self.pt_regs.is_some()
             }
             Requires::SocketCgroup => {
                 self.has(Requires::ZeroCopySkb) && self.socket_cgroup.is_some() && self.netdev_name.is_some()

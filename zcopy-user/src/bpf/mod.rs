@@ -18,8 +18,8 @@ use aya::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_ROOT, TargetFlags, Transmit,
-    drop_reason, maps, netdev,
+    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags,
+    Transmit, drop_reason, maps, netdev,
 };
 
 use crate::{
@@ -237,9 +237,13 @@ impl Tracer {
 
     /// Makes process `pid` (all its threads, and the children it forks from
     /// now on) a target.
-    pub fn add_target(&mut self, pid: u32) -> anyhow::Result<()> {
+    pub fn add_target(&mut self, pid: u32, state: TargetState) -> anyhow::Result<()> {
+        let flags = match state {
+            TargetState::Running => TARGET_ROOT,
+            TargetState::Held => TARGET_ROOT | TARGET_HELD,
+        };
         let mut targets: HashMap<_, u32, TargetFlags> = HashMap::try_from(map_mut(&mut self.ebpf, maps::TARGETS)?)?;
-        targets.insert(pid, TARGET_ROOT, 0).with_context(|| format!("adding PID {pid} to the targets"))?;
+        targets.insert(pid, flags, 0).with_context(|| format!("adding PID {pid} to the targets"))?;
         // Its name now (a process that was already running has no fork or exec
         // record; one that execs later gets its new name in the kernel).
         if let Some(name) = crate::system::procfs::comm_of(pid) {
@@ -381,6 +385,17 @@ impl Tracer {
         }
         Ok(processes)
     }
+}
+
+/// What a new target is doing as it becomes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetState {
+    /// Running (`--pid`, `--comm`, `--cgroup` members found at start): a
+    /// call in progress is counted if it returns during the trace.
+    Running,
+    /// A single-threaded process blocked in one call (a held command's or a
+    /// worker's read of its go byte): that call is not counted.
+    Held,
 }
 
 impl Drop for Tracer {

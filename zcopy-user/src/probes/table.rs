@@ -74,7 +74,7 @@ impl Requires {
                 "the offsets of sock.sk_cgrp_data, cgroup.kn, kernfs_node.id, sk_buff.len and net_device.name (with the zero-copy offsets) from kernel BTF"
             }
             Self::ZeroCopySkb => {
-                "the offsets of sk_buff's sk/head/end/data_len, skb_shared_info's flags/destructor_arg, net_device.features, file.private_data, socket.sk and the fd table from kernel BTF"
+                "the offsets of sk_buff's sk/head/end/data_len, skb_shared_info's flags/destructor_arg, net_device.features, file.private_data, socket.sk, the fd table and pt_regs from kernel BTF"
             }
         }
     }
@@ -124,15 +124,18 @@ pub const PROBES: &[Probe] = &[
         ways: &[
             Way {
                 mechanism: Mechanism::RawTracepoint,
-                hooks: &[raw_tp("sys_enter_raw", "sys_enter"), raw_tp("sys_exit_raw", "sys_exit")],
+                hooks: &[raw_tp("sys_exit_raw", "sys_exit"), raw_tp("syscall_never_returned", "sched_process_exit")],
                 requires: Some(Requires::PtRegs),
-                label: "raw tracepoints sys_enter + sys_exit",
+                label: "raw tracepoint sys_exit (+ exit/exit_group at sched_process_exit)",
                 fields: &[
                     (
                         "syscalls",
-                        "raw tracepoints sys_enter + sys_exit (a call counts when both were seen); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
+                        "raw tracepoint sys_exit: number, arguments and fd kinds from the saved registers at the call's exit (a call in progress when its process became a target is counted if it returns; a held command's or worker's wait for go is not); bytes = return value, or the length argument for mmap/munmap/msync/madvise",
                     ),
-                    ("syscalls_total", "raw tracepoint sys_enter"),
+                    (
+                        "syscalls_total",
+                        "raw tracepoint sys_exit (a new task's return from clone/fork is not a call), and exit/exit_group at raw tracepoint sched_process_exit (a thread exiting inside them)",
+                    ),
                 ],
             },
             Way {
@@ -466,6 +469,8 @@ pub const PROBES: &[Probe] = &[
         what: "zero-copy sends copied anyway (the pinned pages copied by this host's receive path, or for a device without scatter-gather)",
         ways: &[Way {
             mechanism: Mechanism::RawTracepoint,
+            // zc_start_xmit reads the sender's registers (its MSG_ZEROCOPY
+            // send), so ZeroCopySkb includes the pt_regs offsets.
             hooks: &[
                 raw_tp("zc_start_xmit", "net_dev_start_xmit"),
                 raw_tp("zc_netif_receive_skb", "netif_receive_skb"),
