@@ -123,21 +123,12 @@ pub struct SlotConfig {
     pub flags: u32,
 }
 
-/// Key of the per-process, per-syscall counters.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SyscallKey {
-    /// Process id (thread-group id) of the caller.
-    pub tgid: u32,
-    /// Slot of the syscall (see [`SlotConfig`]).
-    pub slot: u32,
-}
-
 /// Per-process, per-syscall counters (one copy per CPU).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SyscallStats {
-    /// Calls whose entry and exit were both seen.
+    /// Calls counted (at their exit on the raw way; whose entry and exit
+    /// were both seen on the classic way).
     pub calls: u64,
     /// Sum of the return values of successful calls, or of their length
     /// argument for the mapping syscalls (`SLOT_BYTES_FROM_LEN_ARG`).
@@ -290,7 +281,6 @@ pub type Comm = [u8; 16];
 pub mod maps {
     pub const TARGETS: &str = "TARGETS";
     pub const SLOTS: &str = "SLOTS";
-    pub const SYSCALLS: &str = "SYSCALLS";
     pub const PROCS: &str = "PROCS";
     pub const INFLIGHT: &str = "INFLIGHT";
     pub const COMMS: &str = "COMMS";
@@ -312,8 +302,8 @@ pub mod maps {
     /// The maps only `zcopy agent`'s programs use.
     pub const AGENT_ONLY: [&str; 5] = [AGENT_SLOTS, AGENT_CGROUPS, AGENT_DEVICES, AGENT_SYSCALLS, AGENT_ZC_UARGS];
     /// The large maps only the tracing programs (trace, bench) use.
-    pub const TRACER_ONLY: [&str; 11] =
-        [TARGETS, SYSCALLS, PROCS, INFLIGHT, RELAYS, COMMS, EVIDENCE, FLOWS, NETDEV, ZC_SOCKS, ZC_UARGS];
+    pub const TRACER_ONLY: [&str; 10] =
+        [TARGETS, PROCS, INFLIGHT, RELAYS, COMMS, EVIDENCE, FLOWS, NETDEV, ZC_SOCKS, ZC_UARGS];
 }
 
 /// `zcopy agent`: counters per cgroup v2 id, machine-wide.
@@ -453,7 +443,6 @@ pub mod agent {
 mod pod {
     // SAFETY: all of these are #[repr(C)], Copy, and have no padding.
     unsafe impl aya::Pod for super::SlotConfig {}
-    unsafe impl aya::Pod for super::SyscallKey {}
     unsafe impl aya::Pod for super::SyscallStats {}
     unsafe impl aya::Pod for super::Inflight {}
     unsafe impl aya::Pod for super::ProcStats {}
@@ -474,7 +463,6 @@ mod tests {
     #[test]
     fn no_implicit_padding() {
         assert_eq!(size_of::<SlotConfig>(), 8);
-        assert_eq!(size_of::<SyscallKey>(), 8);
         assert_eq!(size_of::<SyscallStats>(), 24);
         assert_eq!(size_of::<Inflight>(), 24);
         assert_eq!(size_of::<FlowKey>(), 8);

@@ -27,7 +27,7 @@ use aya_ebpf::{
 };
 use zcopy_common::{
     Comm, Evidence, FlowKey, Inflight, MAX_INFLIGHT, Relay, MAX_SLOTS, MAX_SYSCALL_NR, MAX_TARGETS, MAX_WANTED_COMMS, ProcStats, SlotConfig,
-    SyscallKey, SyscallStats, TARGET_EXITED, TargetFlags, Transmit, drop_reason, netdev,
+    SyscallStats, TARGET_EXITED, TargetFlags, Transmit, drop_reason, netdev,
 };
 
 /// Processes (thread-group ids) being traced. Written by the loader for the
@@ -56,11 +56,6 @@ static SLOTS: Array<SlotConfig> = Array::with_max_entries(MAX_SYSCALL_NR, 0);
 /// Only syscall programs use them (perf_event programs need preallocation).
 const BPF_F_NO_PREALLOC: u32 = 1;
 
-/// Per process and tracked syscall: calls, bytes, errors.
-#[map]
-static SYSCALLS: PerCpuHashMap<SyscallKey, SyscallStats> =
-    PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, BPF_F_NO_PREALLOC);
-
 /// Per process: syscalls, faults, context switches.
 #[map]
 static PROCS: PerCpuHashMap<u32, ProcStats> = PerCpuHashMap::with_max_entries(MAX_TARGETS, 0);
@@ -81,10 +76,13 @@ static COMMS: HashMap<u32, Comm> = HashMap::with_max_entries(MAX_TARGETS, 0);
 #[map]
 static EVIDENCE: PerCpuHashMap<u32, Evidence> = PerCpuHashMap::with_max_entries(MAX_TARGETS, 0);
 
-/// Per process, syscall and fd kinds: calls and bytes, for the copy rules.
+/// Per process, tracked syscall and fd kinds (`fd_kind::NONE` for an
+/// argument that is no fd): calls, bytes, errors. The per-syscall figures
+/// are its sums; the copy rules read it by kinds. Also the relayed bytes
+/// (`RELAY_SLOT`) and io_uring operations.
 #[map]
 static FLOWS: PerCpuHashMap<FlowKey, SyscallStats> =
-    PerCpuHashMap::with_max_entries(MAX_TARGETS * 8, BPF_F_NO_PREALLOC);
+    PerCpuHashMap::with_max_entries(MAX_TARGETS * 16, BPF_F_NO_PREALLOC);
 
 /// Machine-wide device transmits, by device name.
 #[map]

@@ -33,11 +33,11 @@ use zcopy_common::{
     FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, RELAY_SLOT, RELAY_WINDOW_NS, Relay,
     SLOT_BYTES_FROM_LEN_ARG, SLOT_CHILD_RETURNS_ZERO, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_MSG_FLAGS_SHIFT,
     SLOT_NEVER_RETURNS, SLOT_READS_INTO_USER, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SlotConfig,
-    SyscallKey, SyscallStats, TARGET_CGROUP, TARGET_EXITED, TARGET_HELD, drop_reason, fd_kind,
+    SyscallStats, TARGET_CGROUP, TARGET_EXITED, TARGET_HELD, drop_reason, fd_kind,
 };
 
 use crate::{
-    COMMS, FLOWS, INFLIGHT, RELAYS, SLOTS, SYSCALLS, TARGETS, WANTED_CGROUP, count_drop, current_ids, field, is_target,
+    COMMS, FLOWS, INFLIGHT, RELAYS, SLOTS, TARGETS, WANTED_CGROUP, count_drop, current_ids, field, is_target,
     upsert, with_proc_stats,
 };
 
@@ -248,17 +248,14 @@ fn count(tgid: u32, tid: u32, call: &Inflight, ret: i64) {
         ret as u64
     };
 
-    let key = SyscallKey { tgid, slot: call.slot };
-    let add = |stats: &mut SyscallStats| {
+    // One counter per (process, syscall, fd kinds): the per-syscall figures
+    // are its sums over the kinds, made by the loader.
+    let flow = FlowKey { tgid, slot: call.slot as u16, src: call.src, dst: call.dst };
+    upsert(&FLOWS, flow, drop_reason::SYSCALL_MAP_FULL, |stats: &mut SyscallStats| {
         stats.calls += 1;
         stats.bytes += bytes;
         stats.errors += u64::from(failed);
-    };
-    upsert(&SYSCALLS, key, drop_reason::SYSCALL_MAP_FULL, add);
-    if call.src != fd_kind::NONE || call.dst != fd_kind::NONE {
-        let flow = FlowKey { tgid, slot: call.slot as u16, src: call.src, dst: call.dst };
-        upsert(&FLOWS, flow, drop_reason::SYSCALL_MAP_FULL, add);
-    }
+    });
     if bytes > 0 && !failed {
         relay(tgid, tid, call, bytes);
     }

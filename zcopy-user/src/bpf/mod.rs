@@ -18,8 +18,8 @@ use aya::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallKey, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags,
-    Transmit, drop_reason, maps, netdev,
+    Comm, Evidence, FlowKey, ProcStats, RELAY_SLOT, SlotConfig, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags,
+    Transmit, drop_reason, fd_kind, maps, netdev,
 };
 
 use crate::{
@@ -323,11 +323,6 @@ impl Tracer {
         for key in keys {
             absent_ok(flows.remove(&key), maps::FLOWS)?;
         }
-        let mut per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
-            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::SYSCALLS)?)?;
-        for slot in (0u32..).take(syscalls::TRACKED.len()) {
-            absent_ok(per_syscall.remove(&SyscallKey { tgid: pid, slot }), maps::SYSCALLS)?;
-        }
         Ok(())
     }
 
@@ -366,21 +361,19 @@ impl Tracer {
         }
         let flows: PerCpuHashMap<_, FlowKey, SyscallStats> = PerCpuHashMap::try_from(map(&self.ebpf, maps::FLOWS)?)?;
         for entry in flows.iter() {
-            let (key, per_cpu) = entry.context("reading per-fd-kind counters")?;
-            if wanted(key.tgid) {
-                let process = processes.entry(key.tgid).or_default();
-                let flow = process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default();
-                per_cpu.iter().for_each(|s| add_syscall_stats(flow, s));
+            let (key, per_cpu) = entry.context("reading per-syscall and per-fd-kind counters")?;
+            if !wanted(key.tgid) {
+                continue;
             }
-        }
-        let per_syscall: PerCpuHashMap<_, SyscallKey, SyscallStats> =
-            PerCpuHashMap::try_from(map(&self.ebpf, maps::SYSCALLS)?)?;
-        for entry in per_syscall.iter() {
-            let (key, per_cpu) = entry.context("reading per-syscall counters")?;
-            if wanted(key.tgid) {
-                let process = processes.entry(key.tgid).or_default();
-                let slot = process.syscalls.entry(key.slot).or_default();
-                per_cpu.iter().for_each(|s| add_syscall_stats(slot, s));
+            let mut sum = SyscallStats::default();
+            per_cpu.iter().for_each(|s| add_syscall_stats(&mut sum, s));
+            let process = processes.entry(key.tgid).or_default();
+            // A syscall's figures are the sums over its fd kinds.
+            if key.slot < RELAY_SLOT {
+                add_syscall_stats(process.syscalls.entry(u32::from(key.slot)).or_default(), &sum);
+            }
+            if (key.src, key.dst) != (fd_kind::NONE, fd_kind::NONE) {
+                add_syscall_stats(process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default(), &sum);
             }
         }
         Ok(processes)
