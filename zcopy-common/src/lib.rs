@@ -80,6 +80,14 @@ pub struct FlowKey {
     pub dst: u8,
 }
 
+/// The flow slot of the syscalls that are not tracked one by one: their
+/// calls alone (kinds `fd_kind::NONE`). With the tracked slots, every
+/// syscall is counted in exactly one flow counter; a process's syscall total
+/// is their sum (one hash update per syscall).
+pub const UNTRACKED_SLOT: u16 = 0xfe;
+
+const _: () = assert!(MAX_SLOTS < UNTRACKED_SLOT as u32 && UNTRACKED_SLOT < RELAY_SLOT);
+
 /// The flow slot of relayed bytes: per process, source kind (of the read)
 /// and destination kind (of the write), the writes that passed on bytes
 /// the same thread had read (`calls`) and those bytes (`bytes`); see [`Relay`].
@@ -159,7 +167,8 @@ pub struct Inflight {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ProcStats {
-    /// Every syscall entry (raw_syscalls:sys_enter).
+    /// Every syscall: not counted by the programs here but summed by the
+    /// loader from the flow counters (`UNTRACKED_SLOT` and the tracked slots).
     pub syscalls: u64,
     /// exceptions:page_fault_user events.
     pub faults_user: u64,

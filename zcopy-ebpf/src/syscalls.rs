@@ -33,12 +33,12 @@ use zcopy_common::{
     FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, RELAY_SLOT, RELAY_WINDOW_NS, Relay,
     SLOT_BYTES_FROM_LEN_ARG, SLOT_CHILD_RETURNS_ZERO, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_MSG_FLAGS_SHIFT,
     SLOT_NEVER_RETURNS, SLOT_READS_INTO_USER, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SlotConfig,
-    SyscallStats, TARGET_CGROUP, TARGET_EXITED, TARGET_HELD, drop_reason, fd_kind,
+    SyscallStats, TARGET_CGROUP, TARGET_EXITED, TARGET_HELD, UNTRACKED_SLOT, drop_reason, fd_kind,
 };
 
 use crate::{
     COMMS, FLOWS, INFLIGHT, RELAYS, SLOTS, TARGETS, WANTED_CGROUP, count_drop, current_ids, field, is_target,
-    upsert, with_proc_stats,
+    upsert,
 };
 
 const ID: usize = 8;
@@ -73,13 +73,13 @@ pub fn sys_enter(ctx: TracePointContext) -> u32 {
     if !is_target(tgid) && !joined_wanted_cgroup(tgid) {
         return 0;
     }
-    with_proc_stats(tgid, |stats| stats.syscalls += 1);
     // SAFETY: offset from the sys_enter format.
     let nr: i64 = unsafe { field(&ctx, ID) };
     let Some(config) = config_of(nr).filter(|c| c.flags & SLOT_TRACKED != 0) else {
+        count_untracked(tgid);
         return 0;
     };
-    remember(tracked_call(tgid, tid, config, &Args::read(&ctx)));
+    remember(tracked_call(tgid, tid, config, &Args::record(&ctx)));
     debug!(&ctx, "call pid={} tid={} nr={}", tgid, tid, nr);
     0
 }
@@ -170,10 +170,10 @@ fn take(tid: u32) -> Option<Inflight> {
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current_ids();
-    let flags = match TARGETS.get_ptr_mut(tgid) {
-        // SAFETY: a pointer to a map value.
-        Some(flags) if unsafe { *flags } & TARGET_EXITED == 0 => flags,
-        _ if joined_wanted_cgroup(tgid) => core::ptr::null_mut(),
+    // SAFETY: a pointer to a map value, read once.
+    let flags = match TARGETS.get_ptr(tgid).map(|flags| unsafe { *flags }) {
+        Some(flags) if flags & TARGET_EXITED == 0 => flags,
+        _ if joined_wanted_cgroup(tgid) => TARGET_CGROUP,
         _ => return 0,
     };
     let regs: *const u8 = ctx.arg(0);
@@ -183,19 +183,22 @@ pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
         // A new task's return from the call that made it.
         return 0;
     }
-    // SAFETY: a pointer to a map value (null: the cgroup entry just made, not held).
-    if !flags.is_null() && unsafe { *flags } & TARGET_HELD != 0 {
-        // SAFETY: as above; the held call's exit, not counted.
-        unsafe { *flags &= !TARGET_HELD };
+    if flags & TARGET_HELD != 0 {
+        // The held call's exit, not counted; the process runs on.
+        if let Some(flags) = TARGETS.get_ptr_mut(tgid) {
+            // SAFETY: a pointer to a map value.
+            unsafe { *flags &= !TARGET_HELD };
+        }
         return 0;
     }
-    with_proc_stats(tgid, |stats| stats.syscalls += 1);
-    if let Some(config) = config.filter(|c| c.flags & SLOT_TRACKED != 0) {
-        debug!(&ctx, "call pid={} tid={} slot={}", tgid, tid, config.slot);
-        remember(tracked_call(tgid, tid, config, &Args::from_regs(regs)));
-        if let Some(call) = take(tid) {
-            count(tgid, tid, &call, ret);
-        }
+    let Some(config) = config.filter(|c| c.flags & SLOT_TRACKED != 0) else {
+        count_untracked(tgid);
+        return 0;
+    };
+    debug!(&ctx, "call pid={} tid={} slot={}", tgid, tid, config.slot);
+    remember(tracked_call(tgid, tid, config, &Args::Regs(regs)));
+    if let Some(call) = take(tid) {
+        count(tgid, tid, &call, ret);
     }
     0
 }
@@ -216,7 +219,7 @@ pub fn syscall_never_returned(_ctx: RawTracePointContext) -> i32 {
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64);
     if config.is_some_and(|c| c.flags & SLOT_NEVER_RETURNS != 0) {
-        with_proc_stats(tgid, |stats| stats.syscalls += 1);
+        count_untracked(tgid);
     }
     0
 }
@@ -233,7 +236,15 @@ fn tracked_call(tgid: u32, tid: u32, config: SlotConfig, args: &Args) -> Infligh
             crate::zerocopy::register_fd(tgid, fd);
         }
     }
-    Inflight { len_arg: args.a1, slot: config.slot, flags: config.flags, tid, src, dst, _pad: [0; 2] }
+    let len_arg = if config.flags & SLOT_BYTES_FROM_LEN_ARG != 0 { args.get(LEN_ARG).unwrap_or(0) } else { 0 };
+    Inflight { len_arg, slot: config.slot, flags: config.flags, tid, src, dst, _pad: [0; 2] }
+}
+
+/// Counts a target's call of a syscall that is not tracked one by one.
+#[inline(always)]
+fn count_untracked(tgid: u32) {
+    let key = FlowKey { tgid, slot: UNTRACKED_SLOT, src: fd_kind::NONE, dst: fd_kind::NONE };
+    upsert(&FLOWS, key, drop_reason::SYSCALL_MAP_FULL, |stats: &mut SyscallStats| stats.calls += 1);
 }
 
 /// Counts a target's tracked call that returned `ret`.
@@ -313,52 +324,55 @@ fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
     });
 }
 
-/// The syscall arguments zcopy uses: args[1] (a length for the mapping
-/// syscalls), every position an fd can be in (0, 1, 2, 4), and a send's
-/// flags (2, 3).
-struct Args {
-    a0: u64,
-    a1: u64,
-    a2: u64,
-    a3: u64,
-    a4: u64,
+/// Where a call's arguments are read from: the saved registers (raw
+/// tracepoints), each only when it is needed (one probe read each; a
+/// read(2) needs its fd alone), or the classic sys_enter record's args[0..5].
+enum Args {
+    Regs(*const u8),
+    Record([u64; 5]),
 }
 
 impl Args {
-    /// Reads them once. The verifier allows context reads at constant
-    /// offsets only, so they are volatile loads the compiler cannot merge
-    /// into one variable-offset load.
+    /// The classic record's arguments. The verifier allows context reads at
+    /// constant offsets only, so they are five volatile loads the compiler
+    /// cannot merge into one variable-offset load.
     #[inline(always)]
-    fn from_regs(regs: *const u8) -> Self {
-        Self {
-            a0: read_reg(regs, &OFF_REGS_ARG0),
-            a1: read_reg(regs, &OFF_REGS_ARG1),
-            a2: read_reg(regs, &OFF_REGS_ARG2),
-            a3: read_reg(regs, &OFF_REGS_ARG3),
-            a4: read_reg(regs, &OFF_REGS_ARG4),
-        }
-    }
-
-    #[inline(always)]
-    fn read(ctx: &TracePointContext) -> Self {
+    fn record(ctx: &TracePointContext) -> Self {
         let arg = |offset: usize| -> u64 {
             // SAFETY: args[0..6] of the sys_enter format, constant offsets.
             unsafe { core::ptr::read_volatile(ctx.as_ptr().cast::<u8>().add(offset).cast::<u64>()) }
         };
-        Self { a0: arg(ARGS), a1: arg(ARGS + 8), a2: arg(ARGS + 16), a3: arg(ARGS + 24), a4: arg(ARGS + 32) }
+        Self::Record([arg(ARGS), arg(ARGS + 8), arg(ARGS + 16), arg(ARGS + 24), arg(ARGS + 32)])
     }
 
-    /// The argument `encoded` (1 + index, 0: none) names.
+    /// The argument `encoded` (1 + index, 0: none) names: one of args[1]
+    /// (a length for the mapping syscalls), every position an fd can be in
+    /// (0, 1, 2, 4), and a send's flags (2, 3).
     #[inline(always)]
     fn get(&self, encoded: u32) -> Option<u64> {
-        match encoded & SLOT_FD_MASK {
-            1 => Some(self.a0),
-            2 => Some(self.a1),
-            3 => Some(self.a2),
-            4 => Some(self.a3),
-            5 => Some(self.a4),
-            _ => None,
-        }
+        let index = match encoded & SLOT_FD_MASK {
+            n @ 1..=5 => n - 1,
+            _ => return None,
+        };
+        Some(match self {
+            Self::Regs(regs) => {
+                let offset = match index {
+                    0 => &OFF_REGS_ARG0,
+                    1 => &OFF_REGS_ARG1,
+                    2 => &OFF_REGS_ARG2,
+                    3 => &OFF_REGS_ARG3,
+                    _ => &OFF_REGS_ARG4,
+                };
+                read_reg(*regs, offset)
+            }
+            Self::Record([a0, a1, a2, a3, a4]) => match index {
+                0 => *a0,
+                1 => *a1,
+                2 => *a2,
+                3 => *a3,
+                _ => *a4,
+            },
+        })
     }
 
     /// The kind of the fd in the argument `encoded` names.
@@ -368,6 +382,9 @@ impl Args {
     }
 }
 
+/// `Args::get`'s encoding of args[1], the mapping syscalls' length.
+const LEN_ARG: u32 = 2;
+
 /// The destination fd of the MSG_ZEROCOPY send the current task is inside
 /// of, if it is in one (its saved registers: number, flags and fd).
 #[inline(always)]
@@ -375,7 +392,7 @@ pub(crate) fn current_zero_copy_send_fd() -> Option<u64> {
     // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
     let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64)?;
-    let args = Args::from_regs(regs);
+    let args = Args::Regs(regs);
     let flags = args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT)?;
     if flags & MSG_ZEROCOPY == 0 {
         return None;

@@ -18,8 +18,8 @@ use aya::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, ProcStats, RELAY_SLOT, SlotConfig, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags,
-    Transmit, drop_reason, fd_kind, maps, netdev,
+    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags, Transmit,
+    UNTRACKED_SLOT, drop_reason, fd_kind, maps, netdev,
 };
 
 use crate::{
@@ -368,8 +368,12 @@ impl Tracer {
             let mut sum = SyscallStats::default();
             per_cpu.iter().for_each(|s| add_syscall_stats(&mut sum, s));
             let process = processes.entry(key.tgid).or_default();
-            // A syscall's figures are the sums over its fd kinds.
-            if key.slot < RELAY_SLOT {
+            // Every syscall is in one flow counter: the total is their sum,
+            // and a tracked syscall's figures are the sums over its fd kinds.
+            if key.slot <= UNTRACKED_SLOT {
+                process.stats.syscalls += sum.calls;
+            }
+            if key.slot < UNTRACKED_SLOT {
                 add_syscall_stats(process.syscalls.entry(u32::from(key.slot)).or_default(), &sum);
             }
             if (key.src, key.dst) != (fd_kind::NONE, fd_kind::NONE) {
