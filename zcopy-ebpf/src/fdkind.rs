@@ -8,7 +8,7 @@
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_get_current_task, bpf_probe_read_kernel},
+    helpers::{bpf_get_current_task_btf, bpf_probe_read_kernel},
 };
 use zcopy_common::fd_kind;
 
@@ -57,21 +57,45 @@ fn resolve(fd: u64) -> Option<u8> {
     of_file(file_of(fd)?)
 }
 
-/// The `struct file` of the current task's fd `fd`.
+/// Loads a `T` at `base + offset`, where `base` is a kernel pointer the
+/// verifier knows the BTF type of (the current task from
+/// bpf_get_current_task_btf, or a pointer member loaded from one): a plain
+/// load, checked at load time against the kernel's BTF, with no helper call
+/// (a fault reads 0). `offset` comes from a read-only global, a constant to
+/// the verifier.
+///
+/// # Safety
+/// `base` must be such a pointer and `offset` a member of its type of type `T`.
+#[inline(always)]
+pub(crate) unsafe fn load<T: Copy>(base: *const u8, offset: u32) -> T {
+    // SAFETY: see above; the verifier rejects the program otherwise.
+    unsafe { core::ptr::read_volatile(base.wrapping_add(offset as usize).cast::<T>()) }
+}
+
+/// The `struct file` of the current task's fd `fd`: task->files->fdt by
+/// BTF-typed loads; fdt->fd[fd] and what follows are not BTF-typed (an
+/// array of pointers), so they are probe reads.
 #[inline(always)]
 pub fn file_of(fd: u64) -> Option<u64> {
     if FD_KINDS.load() == 0 {
         return None;
     }
-    // SAFETY: returns the current task pointer; it is only read through probe reads.
-    let task = unsafe { bpf_get_current_task() };
-    let files: u64 = read(task, OFF_TASK_FILES.load())?;
-    let fdt: u64 = read(files, OFF_FILES_FDT.load())?;
-    let max: u32 = read(fdt, OFF_FDT_MAX_FDS.load())?;
+    // SAFETY: the current task, a BTF-typed pointer; members at their BTF offsets.
+    let (max, array) = unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        let files: *const u8 = load(task, OFF_TASK_FILES.load());
+        if files.is_null() {
+            return None;
+        }
+        let fdt: *const u8 = load(files, OFF_FILES_FDT.load());
+        if fdt.is_null() {
+            return None;
+        }
+        (load::<u32>(fdt, OFF_FDT_MAX_FDS.load()), load::<u64>(fdt, OFF_FDT_FD.load()))
+    };
     if fd >= u64::from(max) {
         return None;
     }
-    let array: u64 = read(fdt, OFF_FDT_FD.load())?;
     read(array + fd * 8, 0)
 }
 

@@ -176,7 +176,9 @@ pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
         _ if joined_wanted_cgroup(tgid) => TARGET_CGROUP,
         _ => return 0,
     };
-    let regs: *const u8 = ctx.arg(0);
+    // The same registers as the tracepoint's first argument, but BTF-typed:
+    // read with plain loads, not probe reads.
+    let regs = current_regs();
     let ret: i64 = ctx.arg(1);
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64);
     if ret == 0 && config.is_some_and(|c| c.flags & SLOT_CHILD_RETURNS_ZERO != 0) {
@@ -216,7 +218,7 @@ pub fn syscall_never_returned(_ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
+    let regs = current_regs();
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64);
     if config.is_some_and(|c| c.flags & SLOT_NEVER_RETURNS != 0) {
         count_untracked(tgid);
@@ -390,7 +392,7 @@ const LEN_ARG: u32 = 2;
 #[inline(always)]
 pub(crate) fn current_zero_copy_send_fd() -> Option<u64> {
     // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as *const u8;
+    let regs = current_regs();
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64)?;
     let args = Args::Regs(regs);
     let flags = args.get(config.flags >> SLOT_MSG_FLAGS_SHIFT)?;
@@ -410,9 +412,16 @@ fn config_of(nr: i64) -> Option<SlotConfig> {
     SLOTS.get(nr as u32).copied().filter(|c| c.flags != 0)
 }
 
-/// The saved user register at `offset` in the `pt_regs` at `regs` (-1 if unreadable).
+/// The current task's saved user registers, a BTF-typed `struct pt_regs *`.
+#[inline(always)]
+fn current_regs() -> *const u8 {
+    // SAFETY: helpers with no preconditions.
+    unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8 }
+}
+
+/// The saved user register at `offset` in `regs` (from `current_regs`).
 #[inline(always)]
 fn read_reg(regs: *const u8, offset: &Global<u32>) -> u64 {
-    // SAFETY: a read of the kernel's pt_regs through the probe-read helper.
-    unsafe { bpf_probe_read_kernel(regs.wrapping_add(offset.load() as usize).cast::<u64>()) }.unwrap_or(u64::MAX)
+    // SAFETY: regs is BTF-typed and the offsets are pt_regs members (from BTF).
+    unsafe { crate::fdkind::load::<u64>(regs, offset.load()) }
 }
