@@ -147,6 +147,12 @@ fn sockets_and_files_get_every_byte_and_the_receiver_is_counted_apart() {
         (CHUNKS, SIZE),
         "a blocking TCP socket takes each chunk whole"
     );
+    // Each traced run was paired with one with zcopy's programs detached.
+    for c in r["cases"].as_array().expect("cases").iter().filter(|c| c["status"] == "ok") {
+        let (traced, untraced) = (&c["throughput_mib_s"], &c["untraced_throughput_mib_s"]);
+        assert!(untraced["median"].as_f64().is_some_and(|m| m > 0.0), "{c}");
+        assert!(traced["median"].as_f64().is_some_and(|m| m > 0.0), "{c}");
+    }
     let run = &case(&r, "sendfile")["runs"][0];
     let receiver = &run["receiver"];
     assert_ne!(receiver["pid"], s["pid"]);
@@ -263,6 +269,8 @@ fn cache_state_is_prepared_and_checked_with_mincore() {
         return;
     }
     let _serial = serial();
+    // The cold case's traced run follows the warm case's untraced run (the
+    // programs detached, then attached again): its counts are exact too.
     let r = bench(&["--sink", "null", "-s", "read-write", "--cache", "both"]);
     let cases = r["cases"].as_array().expect("cases");
     let resident = |cache: &str| {
@@ -290,7 +298,8 @@ fn unsupported_combinations_are_skipped_with_a_reason() {
         return;
     }
     let _serial = serial();
-    let r = bench(&["--sink", "unix", "-s", "copy-file-range,msg-zerocopy,splice"]);
+    let r = bench(&["--sink", "unix", "-s", "copy-file-range,msg-zerocopy,splice", "--no-untraced"]);
+    assert!(case(&r, "splice")["untraced_throughput_mib_s"].is_null(), "--no-untraced");
     for strategy in ["copy-file-range", "msg-zerocopy"] {
         let c = case(&r, strategy);
         assert_eq!(c["status"], "skipped");

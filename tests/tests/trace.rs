@@ -568,6 +568,36 @@ fn copies_are_classified_by_the_kinds_of_the_fds_and_labelled_inferred() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// fd kinds are resolved per call, at its exit: a descriptor number closed
+/// and reused by a socket, then dup2'd over by a regular file, is each
+/// time classified by what it is then.
+#[test]
+fn a_reused_or_dup2d_descriptor_is_classified_by_its_file_at_the_call() {
+    if !bpf_available("a_reused_or_dup2d_descriptor_is_classified_by_its_file_at_the_call") {
+        return;
+    }
+    let _serial = serial();
+    const N: u64 = 100;
+    let dir = common::tempdir();
+    let file = dir.join("target.bin");
+    let helper = helper();
+    let argv = [helper.to_str().expect("utf-8"), "reuse", "100", file.to_str().expect("utf-8")];
+    let (out, s) = trace_command(&argv);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let copies = s["copies"].as_array().expect("copies");
+    let write_to = |to: &str| {
+        copies
+            .iter()
+            .find(|c| c["syscall"] == "write" && c["from"] == "user memory" && c["to"] == to)
+            .map(|c| (u(&c["calls"]), u(&c["bytes"])))
+            .unwrap_or_else(|| panic!("no write -> {to} in {copies:?}"))
+    };
+    assert_eq!(write_to("char device"), (N, 3 * N));
+    assert_eq!(write_to("socket"), (N, 5 * N));
+    assert_eq!(write_to("file"), (N, 7 * N));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn transmits_are_counted_per_device_and_loopback_is_not_dma() {
     if !bpf_available("transmits_are_counted_per_device_and_loopback_is_not_dma") {

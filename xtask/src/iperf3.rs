@@ -1,6 +1,10 @@
 //! `cargo xtask compare-iperf3`: zcopy's workload engine against iperf3 on
 //! the same machine, in one run, same file, same chunk (iperf3's default TCP
-//! block, 128 KiB), TCP over 127.0.0.1. Prints the table BENCHMARKS.md keeps.
+//! block, 128 KiB), TCP over 127.0.0.1, in interleaved rounds. The engine is
+//! compared untraced (zcopy bench's runs with its programs detached); the
+//! traced throughput is given beside it. Prints the table BENCHMARKS.md
+//! keeps, with each figure's spread, and warns where the spread is wider
+//! than the difference.
 
 use std::{
     io::Write as _,
@@ -68,12 +72,15 @@ fn iperf3_once(file: &Path, flags: &[&str]) -> anyhow::Result<f64> {
     Ok(bps / 8.0 / f64::from(1 << 20))
 }
 
-fn zcopy_mean(root: &Path, strategy: &str, size: &str, runs: u32, json: &Path) -> anyhow::Result<f64> {
+/// zcopy's two throughputs of one transfer: (untraced, traced) MiB/s, from
+/// one `zcopy bench` run, which pairs a traced run with one that has
+/// zcopy's programs detached.
+fn zcopy_once(root: &Path, strategy: &str, size: &str, json: &Path) -> anyhow::Result<(f64, f64)> {
     let status = Command::new(root.join("target/release/zcopy"))
-        .args(["bench", "--sink", "tcp", "-s", strategy, "--size", size, "--chunk", CHUNK, "--runs"])
-        .arg(runs.to_string())
-        .args(["--warmup", "1", "--export-json"])
+        .args(["bench", "--sink", "tcp", "-s", strategy, "--size", size, "--chunk", CHUNK])
+        .args(["--runs", "1", "--warmup", "0", "--no-report", "--export-json"])
         .arg(json)
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .context("running zcopy bench")?;
@@ -81,7 +88,17 @@ fn zcopy_mean(root: &Path, strategy: &str, size: &str, runs: u32, json: &Path) -
         bail!("zcopy bench -s {strategy} failed");
     }
     let report: Value = serde_json::from_str(&std::fs::read_to_string(json)?)?;
-    report["cases"][0]["throughput_mib_s"]["mean"].as_f64().context("no throughput in the zcopy report")
+    let case = &report["cases"][0];
+    let untraced = case["untraced_throughput_mib_s"]["median"].as_f64().context("no untraced throughput")?;
+    let traced = case["throughput_mib_s"]["median"].as_f64().context("no traced throughput")?;
+    Ok((untraced, traced))
+}
+
+/// `v`'s median, min and max.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut sorted = v.to_vec();
+    let median = crate::overhead::median(&mut sorted);
+    (median, sorted.first().copied().unwrap_or(f64::NAN), sorted.last().copied().unwrap_or(f64::NAN))
 }
 
 pub fn compare(root: &Path, size: &str, runs: u32) -> anyhow::Result<()> {
@@ -92,24 +109,62 @@ pub fn compare(root: &Path, size: &str, runs: u32) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("source.bin");
     write_file(&file, parse_size(size)?)?;
-    println!(
-        "| transfer ({size}, {CHUNK} blocks, TCP 127.0.0.1) | iperf3 MiB/s (mean of {runs}) | zcopy MiB/s (mean of {runs}) | zcopy / iperf3 |"
-    );
-    println!("|---|---:|---:|---:|");
+    let json = dir.join("zcopy.json");
+    let mut rows = Vec::new();
+    let mut warnings = Vec::new();
     for (label, flags, strategy) in PAIRS {
-        iperf3_once(&file, flags)?; // warmup
-        let mut rates = Vec::new();
-        for _ in 0..runs {
-            rates.push(iperf3_once(&file, flags)?);
+        // A warmup of each, then rounds that alternate which goes first.
+        iperf3_once(&file, flags)?;
+        zcopy_once(root, strategy, size, &json)?;
+        let (mut iperf, mut untraced, mut traced, mut ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for round in 0..runs {
+            super::step(&format!("{label}: round {}/{runs}", round + 1));
+            let (i, (u, t)) = if round % 2 == 0 {
+                let i = iperf3_once(&file, flags)?;
+                (i, zcopy_once(root, strategy, size, &json)?)
+            } else {
+                let z = zcopy_once(root, strategy, size, &json)?;
+                (iperf3_once(&file, flags)?, z)
+            };
+            iperf.push(i);
+            untraced.push(u);
+            traced.push(t);
+            ratios.push(u / i);
         }
-        let iperf = rates.iter().sum::<f64>() / rates.len() as f64;
-        let zcopy = zcopy_mean(root, strategy, size, runs, &dir.join("zcopy.json"))?;
-        println!(
-            "| {label} (`iperf3 {}` vs `zcopy bench -s {strategy}`) | {iperf:.0} | {zcopy:.0} | {:.2} |",
+        let (i, (u, t)) = (spread(&iperf), (spread(&untraced), spread(&traced)));
+        let ratio = u.0 / i.0;
+        let (_, low, high) = spread(&ratios);
+        if high - low > (ratio - 1.0).abs() {
+            warnings.push(format!(
+                "{label}: the round-by-round ratio spans {low:.2}-{high:.2}, wider than its distance from 1 ({ratio:.2}): these runs do not tell zcopy's engine and iperf3 apart"
+            ));
+        }
+        rows.push(format!(
+            "| {label} (`iperf3 {}` vs `zcopy bench -s {strategy}`) | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.0} ({:+.1}%) | {ratio:.2} ({low:.2}-{high:.2}) |",
             flags.join(" "),
-            zcopy / iperf
-        );
+            i.0,
+            i.1,
+            i.2,
+            u.0,
+            u.1,
+            u.2,
+            t.0,
+            (1.0 - t.0 / u.0) * -100.0,
+        ));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    println!(
+        "\n| transfer ({size}, {CHUNK} blocks, TCP 127.0.0.1) | iperf3 MiB/s, median (min-max) | zcopy untraced MiB/s, median (min-max) | zcopy traced MiB/s, median (change) | zcopy untraced / iperf3, median of medians (round-by-round min-max) |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    for row in &rows {
+        println!("{row}");
+    }
+    println!(
+        "\n{runs} interleaved rounds per transfer (which tool goes first alternates), after one warmup of each. iperf3: the receiver's rate; zcopy: size / (last end - sender's start), untraced = its programs detached."
+    );
+    for w in &warnings {
+        println!("warning: {w}");
+    }
     Ok(())
 }

@@ -138,6 +138,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub verify: bool,
 
+    /// Skip the untraced runs: by default each traced run is paired with
+    /// one with zcopy's programs detached, and the report gives the
+    /// untraced throughput and what tracing cost (this halves the time).
+    #[arg(long)]
+    pub no_untraced: bool,
+
     /// Folder for the source file (default: the system's temporary folder).
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
@@ -240,6 +246,7 @@ impl BenchArgs {
             caches: self.cache.0.clone(),
             runs: self.runs,
             warmup: self.warmup,
+            untraced: !self.no_untraced,
             verify: self.verify,
             dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
         }
@@ -350,6 +357,7 @@ impl ExplainArgs {
             caches: vec![self.cache],
             runs: 1,
             warmup: 0,
+            untraced: false,
             verify: true,
             dir: self.dir.clone().unwrap_or_else(std::env::temp_dir),
         }

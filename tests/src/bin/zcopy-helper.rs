@@ -112,6 +112,43 @@ fn udp(count: usize, size: usize) {
     println!("{{\"sent\":{sent},\"received\":{received}}}");
 }
 
+/// `reuse N FILE`: N times, one descriptor number used for three kinds of
+/// file in a row: /dev/null (write 3 bytes), closed and reused by a unix
+/// socket (write 5 bytes), then a regular file dup2'd over that socket
+/// (write 7 bytes). Each write's fd kind is the one its number has at the
+/// time: N x 3 bytes to a char device, N x 5 to a socket, N x 7 to a file.
+fn reuse(n: usize, file: &str) {
+    let path = CString::new(file).unwrap_or_else(|_| die("file name has a NUL byte"));
+    let write = |fd: i32, len: usize| {
+        let bytes = [1u8; 8];
+        // SAFETY: a valid buffer of at least len bytes.
+        if unsafe { libc::write(fd, bytes.as_ptr().cast(), len) } != len as isize {
+            die(&format!("reuse: write to fd {fd}: {}", std::io::Error::last_os_error()));
+        }
+    };
+    for _ in 0..n {
+        // SAFETY: plain descriptor syscalls on valid arguments.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+            write(null, 3);
+            libc::close(null);
+            let mut pair = [0i32; 2];
+            if libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, pair.as_mut_ptr()) != 0 || pair[0] != null {
+                die("reuse: the socket did not get the closed descriptor's number");
+            }
+            write(pair[0], 5);
+            let f = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC, 0o600);
+            if f < 0 || libc::dup2(f, pair[0]) != pair[0] {
+                die("reuse: open or dup2 failed");
+            }
+            write(pair[0], 7);
+            libc::close(f);
+            libc::close(pair[0]);
+            libc::close(pair[1]);
+        }
+    }
+}
+
 /// The timed work of `cargo xtask bench-overhead`.
 fn overhead(mode: &str, arg: &str) {
     const CHUNK: usize = 64 << 10;
@@ -328,6 +365,9 @@ fn main() {
     }
     if args.first().is_some_and(|a| a == "threads") {
         return threads(arg(&args, 1, "N"), arg(&args, 2, "CALLS"));
+    }
+    if args.first().is_some_and(|a| a == "reuse") {
+        return reuse(arg(&args, 1, "N"), args.get(2).map_or("", String::as_str));
     }
     if args.first().is_some_and(|a| a == "udp") {
         return udp(arg(&args, 1, "COUNT"), arg(&args, 2, "SIZE"));

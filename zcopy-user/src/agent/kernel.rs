@@ -141,7 +141,7 @@ impl AgentKernel {
         }
         let hook = &probe.hook;
         match attach::attach_hook(&mut self.ebpf, hook, layout, btf) {
-            Ok(()) => Ok(Ok(())),
+            Ok(_links) => Ok(Ok(())),
             Err(err) if is_permission(err.as_ref()) => {
                 Err(bpf::permission_or(err, &format!("attach to {}", hook.point())))
             }

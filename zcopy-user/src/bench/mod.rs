@@ -12,13 +12,13 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
     bpf::Tracer,
-    model::{BenchOptions, BenchReport, CaseResult, SideSummary, Stats, Status},
+    model::{BenchOptions, BenchReport, CaseResult, RunResult, SideSummary, Stats, Status},
     system::mounts::{Availability, Mounts},
 };
 use plan::Case;
 
 use crate::system::signals::Interrupts;
-use runner::{RunContext, RunFailure};
+use runner::{RunContext, RunFailure, Tracing};
 
 /// Runs `zcopy bench`: the comparison, its table, report folder and exports;
 /// exits 1 when a case failed.
@@ -141,21 +141,30 @@ async fn run_case(
         return Ok(empty_result(case, options, Status::Skipped, Some(reason.clone())));
     }
     let mut result = empty_result(case, options, Status::Ok, None);
+    let mut untraced: Vec<f64> = Vec::new();
     for i in 0..options.runs_per_case().map_err(anyhow::Error::msg)? {
-        match runner::run_once(ctx, case).await? {
-            Ok(run) => {
-                if i >= options.warmup {
-                    result.runs.push(run);
+        // Traced and untraced runs alternate, each going first every other
+        // round, so that drift of the machine hits both alike.
+        let order: &[Tracing] = match (options.untraced, i % 2) {
+            (false, _) => &[Tracing::On],
+            (true, 0) => &[Tracing::On, Tracing::Off],
+            (true, _) => &[Tracing::Off, Tracing::On],
+        };
+        for &tracing in order {
+            match run_with(ctx, case, tracing).await? {
+                Ok(run) if i < options.warmup => drop(run),
+                Ok(run) if tracing == Tracing::On => result.runs.push(run),
+                Ok(run) => untraced.push(run.throughput_mib_s),
+                Err(RunFailure { message, unsupported }) => {
+                    progress.inc(runs_per_case_left(options, i));
+                    let status = if unsupported { Status::Skipped } else { Status::Failed };
+                    return Ok(CaseResult { status, reason: Some(message), runs: Vec::new(), ..result });
                 }
-            }
-            Err(RunFailure { message, unsupported }) => {
-                progress.inc(runs_per_case_left(options, i));
-                let status = if unsupported { Status::Skipped } else { Status::Failed };
-                return Ok(CaseResult { status, reason: Some(message), runs: Vec::new(), ..result });
             }
         }
         progress.inc(1);
     }
+    result.untraced_throughput_mib_s = Stats::of(&untraced);
     let throughputs: Vec<f64> = result.runs.iter().map(|r| r.throughput_mib_s).collect();
     let walls: Vec<f64> = result.runs.iter().map(|r| r.wall_s).collect();
     result.throughput_mib_s = Stats::of(&throughputs);
@@ -176,6 +185,22 @@ async fn run_case(
     }
     result.claims = crate::analysis::claims::compare(&result);
     Ok(result)
+}
+
+/// One run, traced or with the tracer paused (and attached again after,
+/// whatever the run's outcome).
+async fn run_with(
+    ctx: &mut RunContext<'_>,
+    case: &Case,
+    tracing: Tracing,
+) -> anyhow::Result<Result<RunResult, RunFailure>> {
+    if tracing == Tracing::On {
+        return runner::run_once(ctx, case, tracing).await;
+    }
+    ctx.tracer.pause().context("detaching zcopy's programs for an untraced run")?;
+    let run = runner::run_once(ctx, case, tracing).await;
+    ctx.tracer.resume().context("attaching zcopy's programs again after an untraced run")?;
+    run
 }
 
 fn runs_per_case_left(options: &BenchOptions, done: u32) -> u64 {

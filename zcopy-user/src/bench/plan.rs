@@ -102,6 +102,7 @@ mod tests {
             caches: vec![CacheState::Warm],
             runs: 3,
             warmup: 1,
+            untraced: true,
             verify: false,
             dir: "/tmp".into(),
         }

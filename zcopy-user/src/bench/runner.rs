@@ -226,15 +226,30 @@ fn prepare_cache(path: &Path, cache: CacheState) -> anyhow::Result<f64> {
     source::resident_fraction(path).context("checking page-cache residency with mincore")
 }
 
+/// Whether a run is traced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracing {
+    /// The workers are targets: the run's counters are read.
+    On,
+    /// Every zcopy program detached (the tracer paused): the run measures
+    /// the machine's throughput alone, against which the traced runs' cost
+    /// is told. Its counters are empty.
+    Off,
+}
+
 /// Runs `case` once.
-pub async fn run_once(ctx: &mut RunContext<'_>, case: &Case) -> anyhow::Result<Result<RunResult, RunFailure>> {
+pub async fn run_once(
+    ctx: &mut RunContext<'_>,
+    case: &Case,
+    tracing: Tracing,
+) -> anyhow::Result<Result<RunResult, RunFailure>> {
     ctx.seq += 1;
     let sink_file = ctx.work.join("sink.bin");
     let mut workers = match spawn(ctx, case, &sink_file).await? {
         Ok(workers) => workers,
         Err(f) => return Ok(Err(f)),
     };
-    let window = match window(ctx, case, &mut workers).await? {
+    let window = match window(ctx, case, &mut workers, tracing).await? {
         Ok(window) => window,
         Err(f) => return Ok(Err(f)),
     };
@@ -328,17 +343,21 @@ async fn window(
     ctx: &mut RunContext<'_>,
     case: &Case,
     workers: &mut Workers,
+    tracing: Tracing,
 ) -> anyhow::Result<Result<Window, RunFailure>> {
+    let traced = tracing == Tracing::On;
     let resident_before = prepare_cache(&ctx.source, case.cache)?;
     let pids = workers.pids();
     for &pid in &pids {
-        // Its read of the go byte must have started, or that read is counted.
+        // Its read of the go byte must have started: that call is not counted.
         crate::system::procfs::wait_blocked_in_read(pid, Duration::from_secs(10))
             .await
             .with_context(|| format!("waiting for worker {pid} to wait for go"))?;
-        ctx.tracer.add_target(pid, crate::bpf::TargetState::Held)?;
+        if traced {
+            ctx.tracer.add_target(pid, crate::bpf::TargetState::Held)?;
+        }
     }
-    let net_before = ctx.tracer.net_totals()?;
+    let net_before = if traced { Some(ctx.tracer.net_totals()?) } else { None };
     let missed_before = ctx.tracer.missed_events();
     // The workers' own fault counters at the window's edges: now (blocked
     // before go) and once they stopped themselves.
@@ -348,7 +367,6 @@ async fn window(
     }
     workers.sender.go().await?;
     let stopped = wait_stopped(&pids, ctx.sigchld).await;
-    let net_after = ctx.tracer.net_totals()?;
     let own_faults: Vec<Option<u64>> = pids
         .iter()
         .zip(&own_before)
@@ -358,7 +376,10 @@ async fn window(
             Some(d.minflt + d.majflt)
         })
         .collect();
-    let net_transmit = ctx.coverage.net_device.then(|| net_after.since(&net_before));
+    let net_transmit = match net_before {
+        Some(before) if ctx.coverage.net_device => Some(ctx.tracer.net_totals()?.since(&before)),
+        _ => None,
+    };
     let missed_events = ctx
         .tracer
         .missed_events()
@@ -370,8 +391,12 @@ async fn window(
     // Read the counters while the workers are stopped, then forget them.
     let mut raw = Vec::with_capacity(pids.len());
     for &pid in &pids {
-        raw.push(ctx.tracer.snapshot(pid)?);
-        ctx.tracer.forget(pid)?;
+        if traced {
+            raw.push(ctx.tracer.snapshot(pid)?);
+            ctx.tracer.forget(pid)?;
+        } else {
+            raw.push(RawProcess::default());
+        }
     }
     if let Err(exited) = stopped? {
         let who = if exited == workers.sender.pid {

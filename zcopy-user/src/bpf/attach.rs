@@ -4,10 +4,17 @@
 
 use std::sync::OnceLock;
 
-use anyhow::anyhow;
+use anyhow::{Context as _, anyhow};
 use aya::{
     Btf, Ebpf, Endianness,
-    programs::{FExit, KProbe, PerfEvent, RawTracePoint, TracePoint, perf_event},
+    programs::{
+        FExit, KProbe, PerfEvent, RawTracePoint, TracePoint,
+        fexit::FExitLinkId,
+        kprobe::KProbeLinkId,
+        perf_event::{self, PerfEventLinkId},
+        raw_trace_point::RawTracePointLinkId,
+        trace_point::TracePointLinkId,
+    },
 };
 
 use super::{layout::KernelLayout, permission_or};
@@ -37,13 +44,79 @@ impl<'a> LazyBtf<'a> {
     }
 }
 
-/// Attaches every probe; a permission error on a probe that is not optional
-/// is fatal (the user lacks a capability), any other failure is an outcome.
-pub fn attach_all(ebpf: &mut Ebpf, layout: &KernelLayout, btf: &LazyBtf<'_>) -> anyhow::Result<Vec<Outcome>> {
-    PROBES.iter().map(|p| attach_probe(ebpf, p, layout, btf)).collect()
+/// One attachment of a loaded program, kept so that it can be detached
+/// while the program stays loaded (`zcopy bench`'s untraced runs) and
+/// attached again without a second verification.
+pub(crate) enum Link {
+    Tracepoint(&'static str, TracePointLinkId),
+    Raw(&'static str, RawTracePointLinkId),
+    Fexit(&'static str, FExitLinkId),
+    Kprobe(&'static str, KProbeLinkId),
+    Perf(&'static str, PerfEventLinkId),
 }
 
-fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &LazyBtf<'_>) -> anyhow::Result<Outcome> {
+impl Link {
+    /// Detaches it; its program stays loaded.
+    pub(crate) fn detach(self, ebpf: &mut Ebpf) -> anyhow::Result<()> {
+        fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::programs::Program> {
+            ebpf.program_mut(name).ok_or_else(|| anyhow!("the eBPF object has no program {name}"))
+        }
+        match self {
+            Self::Tracepoint(name, id) => <&mut TracePoint>::try_from(program(ebpf, name)?)?.detach(id)?,
+            Self::Raw(name, id) => <&mut RawTracePoint>::try_from(program(ebpf, name)?)?.detach(id)?,
+            Self::Fexit(name, id) => <&mut FExit>::try_from(program(ebpf, name)?)?.detach(id)?,
+            Self::Kprobe(name, id) => <&mut KProbe>::try_from(program(ebpf, name)?)?.detach(id)?,
+            Self::Perf(name, id) => <&mut PerfEvent>::try_from(program(ebpf, name)?)?.detach(id)?,
+        }
+        Ok(())
+    }
+}
+
+/// Attaches every probe; a permission error on a probe that is not optional
+/// is fatal (the user lacks a capability), any other failure is an outcome.
+/// Also returns the links of the ways that attached.
+pub fn attach_all(
+    ebpf: &mut Ebpf,
+    layout: &KernelLayout,
+    btf: &LazyBtf<'_>,
+) -> anyhow::Result<(Vec<Outcome>, Vec<Link>)> {
+    let mut links = Vec::new();
+    let mut outcomes = Vec::with_capacity(PROBES.len());
+    for probe in PROBES {
+        outcomes.push(attach_probe(ebpf, probe, layout, btf, &mut links)?);
+    }
+    Ok((outcomes, links))
+}
+
+/// Attaches again the hooks of the ways `outcomes` used (their programs are
+/// still loaded), after their links were detached.
+pub(crate) fn reattach(
+    ebpf: &mut Ebpf,
+    outcomes: &[Outcome],
+    layout: &KernelLayout,
+    btf: &LazyBtf<'_>,
+) -> anyhow::Result<Vec<Link>> {
+    let mut links = Vec::new();
+    for outcome in outcomes {
+        let Some(way) = outcome.way.and_then(|i| crate::probes::table::probe(outcome.group).ways.get(i)) else {
+            continue;
+        };
+        for hook in way.hooks {
+            links.extend(
+                attach_hook(ebpf, hook, layout, btf).with_context(|| format!("attaching {} again", hook.point()))?,
+            );
+        }
+    }
+    Ok(links)
+}
+
+fn attach_probe(
+    ebpf: &mut Ebpf,
+    probe: &Probe,
+    layout: &KernelLayout,
+    btf: &LazyBtf<'_>,
+    links: &mut Vec<Link>,
+) -> anyhow::Result<Outcome> {
     let mut refused = Vec::new();
     // A mechanism the kernel refused (EPERM/EACCES: lockdown, LSM, no
     // trampolines for us) is not tried again for a later way.
@@ -58,10 +131,14 @@ fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &Laz
             continue;
         }
         let mut attached: Vec<&Hook> = Vec::new();
+        let mut way_links = Vec::new();
         let mut failed = None;
         for hook in way.hooks {
             match attach_hook(ebpf, hook, layout, btf) {
-                Ok(()) => attached.push(hook),
+                Ok(new) => {
+                    attached.push(hook);
+                    way_links.extend(new);
+                }
                 Err(err) => {
                     failed = Some((hook, err));
                     break;
@@ -69,6 +146,7 @@ fn attach_probe(ebpf: &mut Ebpf, probe: &Probe, layout: &KernelLayout, btf: &Laz
             }
         }
         let Some((hook, err)) = failed else {
+            links.extend(way_links);
             return Ok(Outcome { group: probe.group, way: Some(i), uses: Some(way.mechanism), refused });
         };
         if !probe.optional && is_permission(err.as_ref()) {
@@ -123,25 +201,30 @@ fn traceable(function: &str) -> Option<bool> {
     Some(text.lines().any(|l| l.split_whitespace().next() == Some(function)))
 }
 
-/// Loads (once) and attaches one hook.
+/// Loads (once: a program is loaded on its first attach only) and attaches
+/// one hook; returns its links.
 pub(crate) fn attach_hook(
     ebpf: &mut Ebpf,
     hook: &Hook,
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
-) -> anyhow::Result<()> {
-    let program =
-        ebpf.program_mut(hook.program).ok_or_else(|| anyhow!("the eBPF object has no program {}", hook.program))?;
-    match hook.attach {
-        Attach::Tracepoint { category, name } => {
+) -> anyhow::Result<Vec<Link>> {
+    let name = hook.program;
+    let program = ebpf.program_mut(name).ok_or_else(|| anyhow!("the eBPF object has no program {name}"))?;
+    Ok(match hook.attach {
+        Attach::Tracepoint { category, name: point } => {
             let program: &mut TracePoint = program.try_into()?;
-            program.load()?;
-            program.attach(category, name)?;
+            if program.fd().is_err() {
+                program.load()?;
+            }
+            vec![Link::Tracepoint(name, program.attach(category, point)?)]
         }
-        Attach::RawTracepoint { name } => {
+        Attach::RawTracepoint { name: point } => {
             let program: &mut RawTracePoint = program.try_into()?;
-            program.load()?;
-            program.attach(name)?;
+            if program.fd().is_err() {
+                program.load()?;
+            }
+            vec![Link::Raw(name, program.attach(point)?)]
         }
         Attach::Fexit { functions } => {
             let btf = btf.get().ok_or_else(|| {
@@ -149,8 +232,10 @@ pub(crate) fn attach_hook(
             })?;
             let function = resolve(functions, btf)?;
             let program: &mut FExit = program.try_into()?;
-            program.load(function, btf)?;
-            program.attach().map_err(|e| why_not_traceable(function, e.into()))?;
+            if program.fd().is_err() {
+                program.load(function, btf)?;
+            }
+            vec![Link::Fexit(name, program.attach().map_err(|e| why_not_traceable(function, e.into()))?)]
         }
         Attach::Kprobe { functions } => {
             let function = match btf.get() {
@@ -162,22 +247,28 @@ pub(crate) fn attach_hook(
             if program.fd().is_err() {
                 program.load()?;
             }
-            program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?;
+            vec![Link::Kprobe(name, program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?)]
         }
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;
-            program.load()?;
+            if program.fd().is_err() {
+                program.load()?;
+            }
             let cpus = aya::util::online_cpus()
                 .map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
+            let mut links = Vec::with_capacity(cpus.len());
             for cpu in cpus {
-                program.attach(
-                    perf_event::PerfEventConfig::Software(event),
-                    perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
-                    perf_event::SamplePolicy::Period(1),
-                    false,
-                )?;
+                links.push(Link::Perf(
+                    name,
+                    program.attach(
+                        perf_event::PerfEventConfig::Software(event),
+                        perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
+                        perf_event::SamplePolicy::Period(1),
+                        false,
+                    )?,
+                ));
             }
+            links
         }
-    }
-    Ok(())
+    })
 }

@@ -56,6 +56,11 @@ pub struct Tracer {
     logger: Option<Arc<Mutex<aya_log::EbpfLogger<&'static dyn log::Log>>>>,
     coverage: Coverage,
     outcomes: Vec<Outcome>,
+    /// The attached links; empty while paused.
+    links: Vec<attach::Link>,
+    /// What attaching again after a pause needs.
+    layout: KernelLayout,
+    btf_bytes: Option<Vec<u8>>,
     guards_pid_reuse: bool,
     /// One per probe that could not attach (optional ones aside).
     pub warnings: Vec<Warning>,
@@ -177,13 +182,33 @@ impl Tracer {
         for (nr, config) in syscalls::slot_table() {
             slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
         }
-        let outcomes = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()))?;
+        let (outcomes, links) = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()))?;
         if outcomes.iter().all(|o| !o.attached()) {
             return Err(ZcopyError::NothingAttached(outcomes.iter().flat_map(|o| o.refused.clone()).collect()).into());
         }
         let coverage = plan::coverage(&outcomes, layout.plan());
         let warnings = warnings(&outcomes, &layout);
-        Ok(Self { coverage, ebpf, warnings, outcomes, guards_pid_reuse: layout.exit_group_dead, logger: None })
+        let guards_pid_reuse = layout.exit_group_dead;
+        Ok(Self { coverage, ebpf, warnings, outcomes, links, layout, btf_bytes, guards_pid_reuse, logger: None })
+    }
+
+    /// Detaches every program, leaving them loaded and the counters as they
+    /// are: nothing of zcopy runs in the kernel until `resume` (`zcopy
+    /// bench`'s untraced runs). Detaching a classic tracepoint waits for an
+    /// RCU grace period, so they are detached at once.
+    pub fn pause(&mut self) -> anyhow::Result<()> {
+        let links = std::mem::take(&mut self.links);
+        let ebpf = &mut self.ebpf;
+        links.into_iter().try_for_each(|link| link.detach(ebpf))
+    }
+
+    /// Attaches again what `pause` detached, without loading anything again.
+    pub fn resume(&mut self) -> anyhow::Result<()> {
+        if self.links.is_empty() {
+            let btf = attach::LazyBtf::new(self.btf_bytes.as_deref());
+            self.links = attach::reattach(&mut self.ebpf, &self.outcomes, &self.layout, &btf)?;
+        }
+        Ok(())
     }
 
     /// Whether a target's PID reused after it exits is told apart (the

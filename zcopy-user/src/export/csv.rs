@@ -73,6 +73,7 @@ pub fn render_trace(s: &Summary) -> String {
 
 const HEADER: &str = "strategy,sink,chunk_bytes,cache,status,reason,runs,\
 throughput_mib_s_mean,throughput_mib_s_stddev,throughput_mib_s_median,throughput_mib_s_min,throughput_mib_s_max,\
+untraced_throughput_mib_s_median,tracing_cost,\
 sender_syscalls_per_chunk,sender_syscalls_per_mib,sender_faults,sender_switches_voluntary,sender_switches_involuntary,sender_user_s,sender_sys_s,\
 receiver_syscalls_per_chunk,receiver_syscalls_per_mib,receiver_faults,receiver_switches_voluntary,receiver_switches_involuntary,receiver_user_s,receiver_sys_s,\
 zerocopy_sends,zerocopy_completions,zerocopy_copied,zerocopy_bytes,zerocopy_copied_bytes";
@@ -121,6 +122,8 @@ pub fn render(r: &BenchReport) -> String {
             num(t.map(|t| t.median)),
             num(t.map(|t| t.min)),
             num(t.map(|t| t.max)),
+            num(c.untraced_throughput_mib_s.map(|u| u.median)),
+            num(c.tracing_cost()),
         ];
         cells.extend(side(c.sender.as_ref()));
         cells.extend(side(c.receiver.as_ref()));

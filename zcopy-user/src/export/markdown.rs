@@ -60,16 +60,23 @@ pub fn render(r: &BenchReport) -> String {
     let _ = writeln!(out, "Kernel {}, {} measured run(s) and {} warmup per case.\n", r.kernel, o.runs, o.warmup);
     let _ = writeln!(
         out,
-        "| strategy | chunk | cache | MiB/s (mean ± σ) | median | min … max | sender syscalls/chunk | sender faults | sender cs vol/invol | sender CPU ms usr/sys | receiver syscalls/chunk | receiver faults | receiver cs vol/invol | receiver CPU ms usr/sys |"
+        "| strategy | chunk | cache | MiB/s (mean ± σ) | median | min … max | untraced MiB/s (median) | tracing cost | sender syscalls/chunk | sender faults | sender cs vol/invol | sender CPU ms usr/sys | receiver syscalls/chunk | receiver faults | receiver cs vol/invol | receiver CPU ms usr/sys |"
     );
-    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for c in &r.cases {
         let perf = match (&c.status, c.throughput_mib_s) {
-            (Status::Ok, Some(t)) => {
-                format!("{:.0} ± {:.0} | {:.0} | {:.0} … {:.0}", t.mean, t.stddev, t.median, t.min, t.max)
-            }
-            (Status::Skipped, _) => "skipped | | ".to_owned(),
-            _ => "failed | | ".to_owned(),
+            (Status::Ok, Some(t)) => format!(
+                "{:.0} ± {:.0} | {:.0} | {:.0} … {:.0} | {} | {}",
+                t.mean,
+                t.stddev,
+                t.median,
+                t.min,
+                t.max,
+                c.untraced_throughput_mib_s.map_or_else(|| "-".to_owned(), |u| format!("{:.0}", u.median)),
+                c.tracing_cost().map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
+            ),
+            (Status::Skipped, _) => "skipped | | | | ".to_owned(),
+            _ => "failed | | | | ".to_owned(),
         };
         let _ = writeln!(
             out,

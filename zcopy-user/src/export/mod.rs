@@ -270,6 +270,7 @@ mod tests {
         };
         let measured = CaseResult {
             throughput_mib_s: Stats::of(&[1000.0, 1200.0]),
+            untraced_throughput_mib_s: Stats::of(&[1150.0, 1210.0]),
             wall_s: Stats::of(&[0.064, 0.0533]),
             sender: SideSummary::of(&senders, chunks, 64 << 20),
             receiver: SideSummary::of(&receivers, chunks, 64 << 20),
@@ -297,6 +298,7 @@ mod tests {
                 caches: vec![CacheState::Warm],
                 runs: 2,
                 warmup: 1,
+                untraced: true,
                 verify: true,
                 dir: "/tmp".into(),
             },

@@ -49,6 +49,9 @@ pub struct BenchOptions {
     pub caches: Vec<CacheState>,
     pub runs: u32,
     pub warmup: u32,
+    /// Whether each traced run is paired with an untraced one.
+    #[serde(default)]
+    pub untraced: bool,
     pub verify: bool,
     pub dir: PathBuf,
 }
@@ -157,7 +160,12 @@ pub struct CaseResult {
     pub status: Status,
     pub reason: Option<String>,
     pub chunks_per_run: u64,
+    /// Of the traced runs (the runs below).
     pub throughput_mib_s: Option<Stats>,
+    /// Of as many runs with zcopy's programs detached, alternating with the
+    /// traced ones (none with --no-untraced).
+    #[serde(default)]
+    pub untraced_throughput_mib_s: Option<Stats>,
     pub wall_s: Option<Stats>,
     pub sender: Option<SideSummary>,
     pub receiver: Option<SideSummary>,
@@ -168,6 +176,14 @@ pub struct CaseResult {
 }
 
 impl CaseResult {
+    /// What tracing cost the transfer: the share of the untraced median
+    /// throughput the traced median lacks (negative: traced runs were
+    /// faster, i.e. within the noise). Measured from the two medians.
+    pub fn tracing_cost(&self) -> Option<f64> {
+        let (traced, untraced) = (self.throughput_mib_s.as_ref()?, self.untraced_throughput_mib_s.as_ref()?);
+        (untraced.median > 0.0).then(|| 1.0 - traced.median / untraced.median)
+    }
+
     /// The sender's zero-copy accounting over all runs, as one line.
     pub fn zerocopy_note(&self) -> Option<String> {
         let zc = self.sender.as_ref()?.zerocopy?;
@@ -194,6 +210,7 @@ impl CaseResult {
             reason,
             chunks_per_run: size.div_ceil(chunk.max(1)),
             throughput_mib_s: None,
+            untraced_throughput_mib_s: None,
             wall_s: None,
             sender: None,
             receiver: None,

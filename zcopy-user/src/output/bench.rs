@@ -42,6 +42,8 @@ pub fn render(r: &BenchReport) -> String {
         "median",
         "min",
         "max",
+        "untraced",
+        "cost",
         "snd sys/chunk",
         "snd faults",
         "snd cs v/i",
@@ -61,6 +63,8 @@ pub fn render(r: &BenchReport) -> String {
                 format!("{:.0}", t.median),
                 format!("{:.0}", t.min),
                 format!("{:.0}", t.max),
+                c.untraced_throughput_mib_s.map_or_else(|| "-".to_owned(), |u| format!("{:.0}", u.median)),
+                c.tracing_cost().map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
             ]),
             (status, _) => {
                 let word = match status {
@@ -68,7 +72,8 @@ pub fn render(r: &BenchReport) -> String {
                     Status::Failed => "FAILED",
                     Status::Ok => "no runs",
                 };
-                row.extend([word.to_owned(), String::new(), String::new(), String::new(), String::new()]);
+                row.extend([word.to_owned()]);
+                row.extend(std::iter::repeat_n(String::new(), 6));
             }
         }
         row.extend(side_cells(c.sender.as_ref()));
@@ -90,7 +95,9 @@ pub fn render(r: &BenchReport) -> String {
     }
     let _ = writeln!(
         out,
-        "\n  sys/chunk: syscalls per chunk (tracepoints raw_syscalls); mode transitions are 2 per syscall (inferred).\n  \
+        "\n  MiB/s: the traced runs; untraced: median MiB/s of as many runs with zcopy's programs detached, alternating\n  \
+         with them; cost: the share of it the traced median lacks (measured; within the spread, it is noise).\n  \
+         sys/chunk: syscalls per chunk (tracepoints raw_syscalls); mode transitions are 2 per syscall (inferred).\n  \
          faults: perf page-faults per run; cs v/i: voluntary/involuntary context switches per run (sched_switch);\n  \
          usr/sys: CPU ms per run (getrusage). snd = sender process, rcv = receiver process, counted apart."
     );
