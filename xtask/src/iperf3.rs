@@ -142,8 +142,8 @@ pub fn compare(root: &Path, size: &str, runs: u32) -> anyhow::Result<()> {
             ));
         }
         rows.push(format!(
-            "| {label} (`iperf3 {}` vs `zcopy bench -s {strategy}`) | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.0} ({:+.1}%) | {ratio:.2} ({low:.2}-{high:.2}) |",
-            flags.join(" "),
+            "| {label} (`{}` vs `zcopy bench -s {strategy}`) | {:.0} ({:.0}-{:.0}) | {:.0} ({:.0}-{:.0}) | {:.0} ({:+.1}%) | {ratio:.2} ({low:.2}-{high:.2}) |",
+            std::iter::once("iperf3").chain(flags.iter().copied()).collect::<Vec<_>>().join(" "),
             i.0,
             i.1,
             i.2,

@@ -239,11 +239,16 @@ fn measure(root: &Path, helper: &Path, dir: &Path, rounds: u32, storm_calls: u64
         let syscalls = z["syscalls_total"].as_u64().unwrap_or(0);
         let missed: u64 = z["missed_events"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
         let drops: u64 = z["drops"].as_object().map_or(0, |m| m.values().filter_map(Value::as_u64).sum());
+        // Program runs per syscall: one where calls are counted at their
+        // exit alone (the raw way), an entry and an exit program otherwise.
+        let source = z["sources"]["syscalls_total"].as_str().unwrap_or("");
+        let (per_call, hooks) =
+            if source.contains("raw tracepoint sys_exit") { (1, "sys_exit") } else { (2, "sys_enter + sys_exit") };
         println!(
-            "zcopy, syscall storm: {syscalls} syscalls = {} tracepoint hits (enter + exit) in {storm_s:.3} s: {:.2} M events/s; \
+            "zcopy, syscall storm: {syscalls} syscalls = {} program runs ({hooks}) in {storm_s:.3} s: {:.2} M events/s; \
              missed (recursion) {missed}, dropped (maps full) {drops}",
-            2 * syscalls,
-            2.0 * syscalls as f64 / storm_s / 1e6
+            per_call * syscalls,
+            (per_call * syscalls) as f64 / storm_s / 1e6
         );
         let max_rss = rss_kib.iter().copied().fold(0.0, f64::max);
         println!(

@@ -97,7 +97,7 @@ pub fn render(r: &BenchReport) -> String {
         out,
         "\n  MiB/s: the traced runs; untraced: median MiB/s of as many runs with zcopy's programs detached, alternating\n  \
          with them; cost: the share of it the traced median lacks (measured; within the spread, it is noise).\n  \
-         sys/chunk: syscalls per chunk (tracepoints raw_syscalls); mode transitions are 2 per syscall (inferred).\n  \
+         sys/chunk: syscalls per chunk (syscall tracepoints: the sources say which); mode transitions are 2 per syscall (inferred).\n  \
          faults: perf page-faults per run; cs v/i: voluntary/involuntary context switches per run (sched_switch);\n  \
          usr/sys: CPU ms per run (getrusage). snd = sender process, rcv = receiver process, counted apart."
     );
