@@ -256,7 +256,8 @@ pub fn claims(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>>
     Ok(Some(chart))
 }
 
-/// Throughput with min-max whiskers, and CPU time per run by side and mode.
+/// Throughput with min-max whiskers (traced, and untraced beside it), and
+/// CPU time per run by side and mode.
 pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option<Chart>> {
     let cases = primary(report);
     if cases.is_empty() {
@@ -273,7 +274,21 @@ pub fn throughput_cpu(report: &BenchReport, dir: &Path) -> anyhow::Result<Option
                     .map(|s| Bar { whiskers: Some((s.min, s.max)), ..Bar::new(s.mean, style::color(c.strategy)) })
             })
             .collect();
-        style::bar_panel(&left, "throughput (bars: mean, whiskers: min-max)", "MiB/s", &[("".into(), throughput)])?;
+        let mut groups = vec![("traced".to_owned(), throughput)];
+        // Beside it, the untraced runs (zcopy's programs detached), lighter.
+        if cases.iter().any(|c| c.untraced_throughput_mib_s.is_some()) {
+            let untraced = cases
+                .iter()
+                .map(|c| {
+                    c.untraced_throughput_mib_s.map(|s| Bar {
+                        whiskers: Some((s.min, s.max)),
+                        ..Bar::new(s.mean, style::light(style::color(c.strategy)))
+                    })
+                })
+                .collect();
+            groups.push(("untraced".to_owned(), untraced));
+        }
+        style::bar_panel(&left, "throughput (bars: mean, whiskers: min-max)", "MiB/s", &groups)?;
         let cpu = |sender: bool, sys: bool| -> Vec<Option<Bar>> {
             cases
                 .iter()
