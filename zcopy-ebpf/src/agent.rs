@@ -14,7 +14,7 @@
 
 use aya_ebpf::{
     Global,
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_task_btf, bpf_task_pt_regs},
+    helpers::bpf_get_current_cgroup_id,
     macros::{map, perf_event, raw_tracepoint, tracepoint},
     maps::{Array, LruHashMap, PerCpuArray, PerCpuHashMap},
     programs::{PerfEventContext, RawTracePointContext, TracePointContext},
@@ -99,12 +99,12 @@ fn how_sent() -> Counter {
     if orig_ax == 0 {
         return Counter::SocketSentOtherBytes;
     }
-    // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
-    let regs = unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) } as u64;
-    let Some(nr) = read::<i64>(regs, orig_ax).and_then(|n| u32::try_from(n).ok()) else {
+    // BTF-typed registers: plain loads, no probe-read helper calls.
+    let regs = syscalls::current_regs();
+    let Ok(nr) = u32::try_from(syscalls::read_reg(regs, &syscalls::OFF_REGS_ORIG_AX) as i64) else {
         return Counter::SocketSentOtherBytes;
     };
-    let flags_in = |offset: &Global<u32>| read::<u64>(regs, offset.load()).unwrap_or(0);
+    let flags_in = |offset: &Global<u32>| syscalls::read_reg(regs, offset);
     let asked_zero_copy = |flags: u64| {
         if flags & MSG_ZEROCOPY != 0 { Counter::SocketSentZeroCopyBytes } else { Counter::SocketSentCpuCopyBytes }
     };

@@ -414,14 +414,14 @@ fn config_of(nr: i64) -> Option<SlotConfig> {
 
 /// The current task's saved user registers, a BTF-typed `struct pt_regs *`.
 #[inline(always)]
-fn current_regs() -> *const u8 {
+pub(crate) fn current_regs() -> *const u8 {
     // SAFETY: helpers with no preconditions.
     unsafe { bpf_task_pt_regs(bpf_get_current_task_btf()) as *const u8 }
 }
 
 /// The saved user register at `offset` in `regs` (from `current_regs`).
 #[inline(always)]
-fn read_reg(regs: *const u8, offset: &Global<u32>) -> u64 {
+pub(crate) fn read_reg(regs: *const u8, offset: &Global<u32>) -> u64 {
     // SAFETY: regs is BTF-typed and the offsets are pt_regs members (from BTF).
     unsafe { crate::fdkind::load::<u64>(regs, offset.load()) }
 }
