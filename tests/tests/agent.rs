@@ -291,7 +291,6 @@ fn prometheus_reports_the_exact_bytes_a_cgroup_moved() {
     );
     drop(prometheus);
     assert!(agent.stop().success(), "SIGTERM: exit 0");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -404,7 +403,6 @@ fn cap_bpf_and_cap_perfmon_are_enough_for_the_agent() {
     assert_eq!(sample(&metrics, "zcopy_agent_bpf_stats_enabled"), Some(0.0), "BPF_ENABLE_STATS needs CAP_SYS_ADMIN");
     assert!(agent.stop().success());
     drop(cgroup);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -440,7 +438,6 @@ fn sent_bytes_are_told_apart_by_how_the_send_was_asked_for() {
         assert_eq!(received, Some(size as f64), "{mode}: the receiving thread copied the whole file");
     }
     assert!(agent.stop().success());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// zcopy's agent programs loaded now.

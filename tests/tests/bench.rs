@@ -40,9 +40,7 @@ fn bench(args: &[&str]) -> Value {
         .arg(&json)
         .args(args));
     assert!(out.status.success(), "{args:?}:\n{}", stderr(&out));
-    let report = serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON");
-    let _ = std::fs::remove_dir_all(&dir);
-    report
+    serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("JSON")
 }
 
 fn case<'a>(report: &'a Value, strategy: &str) -> &'a Value {
@@ -495,5 +493,4 @@ fn bench_writes_a_report_folder_that_zcopy_report_reproduces() {
         let same = std::fs::read(first.join(f)).expect("first") == std::fs::read(second.join(f)).expect("second");
         assert!(same, "{f} differs after re-rendering");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

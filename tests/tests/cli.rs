@@ -63,8 +63,7 @@ fn unprivileged_users_are_told_which_capabilities_are_missing() {
 
 #[test]
 fn report_refuses_missing_or_foreign_results_and_writes_nothing() {
-    let dir = std::env::temp_dir().join(format!("zcopy-cli-report-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = common::tempdir();
     let out_dir = dir.join("out");
     let out = run(Command::new(zcopy()).arg("report").arg(dir.join("missing.json")).arg("--out").arg(&out_dir));
     assert_eq!(out.status.code(), Some(1));
@@ -74,7 +73,6 @@ fn report_refuses_missing_or_foreign_results_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("zcopy bench or zcopy trace"), "{}", stderr(&out));
     assert!(!out_dir.exists(), "a refused report wrote a folder");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Numbers that overflow and outputs that cannot be written are refused

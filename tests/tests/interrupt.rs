@@ -125,7 +125,6 @@ fn a_signal_at_any_phase_of_a_bench_stops_it_and_leaves_nothing() {
         assert_eq!(code, Some(128 + signo), "{name} during runs: {rest}");
         assert!(rest.contains(&format!("interrupted by {name}")) && !rest.contains("FAILED"), "{rest}");
         nothing_left_and_unchanged(&dir, &format!("{name} during runs"), &before);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -158,7 +157,6 @@ fn after_sigkill_workers_die_and_the_next_run_cleans_up() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains(&format!("removed {}", left[0].display())), "{text}");
     nothing_left_and_unchanged(&dir, "the run after a SIGKILL", &before);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -196,7 +194,6 @@ fn sigterm_to_a_command_trace_reaches_the_command_and_the_summary_is_printed() {
     });
     std::fs::remove_file(&json).expect("summary");
     nothing_left(&dir, "SIGTERM to a traced command");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Outputs on a read-only file system are refused before any work (a
@@ -245,5 +242,4 @@ fn read_only_outputs_are_refused_before_the_work() {
     let _ = common::run(Command::new("umount").arg(&ro));
     let _ = std::fs::remove_dir(&ro);
     nothing_left_and_unchanged(&work, "read-only outputs", &before);
-    let _ = std::fs::remove_dir_all(&dir);
 }

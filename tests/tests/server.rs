@@ -193,7 +193,6 @@ fn nginx_is_profiled_by_pid_and_its_strategy_named() {
     assert_eq!(flow(&s, "file -> socket")["strategies"][0]["strategy"], "sendfile");
     assert_eq!(to_sockets(&s), received);
     drop(nginx);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `zcopy-helper MODE ARGS...` server; returns it and the port it listens on.
@@ -283,7 +282,6 @@ fn copy_advice_is_for_relays_only() {
         (REQUESTS_IN * 100, got, REQUESTS_IN * 100, Some(false)),
         "{f}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A `zcopy-helper threads N CALLS` waiting for SIGUSR1; returns it, its stdout and its PID.
@@ -382,7 +380,6 @@ fn a_zero_copy_sender_traced_by_pid_shows_what_the_kernel_copied_anyway() {
     assert_eq!(kind("zero_copy_copied"), seen.min(sent), "{}", s["copies"]);
     assert_eq!(kind("zero_copy_send"), sent - seen.min(sent), "{}", s["copies"]);
     eprintln!("zero-copy by pid: {reported} of {sent} bytes copied anyway ({report})");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -415,7 +412,6 @@ fn a_many_threaded_target_is_counted_whole_and_its_exit_ends_the_trace() {
     }
     let last = s["timeline"].as_array().expect("timeline").last().expect("a sample").clone();
     assert_eq!(u(&last["syscalls"]), u(&s["syscalls_total"]));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Spawns `dd` (5000 one-byte reads) until it gets PID `want` (steered with
@@ -458,7 +454,6 @@ fn a_reused_pid_is_not_counted() {
     // An unrelated process with the same PID, while the trace goes on.
     let reused = dd_with_pid(pid);
     let s = finish_zcopy(zc, err, &json);
-    let _ = std::fs::remove_dir_all(&dir);
     let Some(status) = reused else {
         eprintln!("skipped: could not get PID {pid} again (other processes took it)");
         return;
@@ -502,7 +497,6 @@ fn a_cgroup_is_traced_through_its_members() {
     let s = finish_zcopy(zc, err, &json);
     let _ = std::fs::remove_dir(&cgroup);
     assert_eq!(char_device_reads(&s), THREADS * CALLS);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A process that joins the cgroup during the trace is followed in the
@@ -535,7 +529,6 @@ fn a_process_that_joins_the_cgroup_during_the_trace_is_counted_whole() {
     let _ = std::fs::remove_dir(&nested);
     let _ = std::fs::remove_dir(&cgroup);
     assert_eq!(char_device_reads(&s), THREADS * CALLS, "{}", s["processes"]);
-    let _ = std::fs::remove_dir_all(&dir);
 
     // cgroup v1: a named hierarchy of its own, mounted for the test.
     let v1 = common::tempdir();

@@ -107,7 +107,6 @@ fn strace_counts(argv: &[&str]) -> (std::collections::BTreeMap<String, u64>, u64
     let out = run(Command::new("strace").args(["-c", "-f", "-o"]).arg(&file).args(argv).stdout(Stdio::null()));
     assert!(out.status.success(), "strace: {}", stderr(&out));
     let text = std::fs::read_to_string(&file).expect("strace output");
-    let _ = std::fs::remove_dir_all(&dir);
     let mut counts = std::collections::BTreeMap::new();
     let mut total = None;
     for line in text.lines() {
@@ -265,7 +264,6 @@ fn attached_to_a_pid_faults_equal_perf_stat_and_proc() {
         u(&worker["faults"]["minor"]) + u(&worker["faults"]["major"]),
         u(&truth["rusage"]["minflt"]) + u(&truth["rusage"]["majflt"])
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -286,7 +284,6 @@ fn a_duration_ends_the_trace_and_the_process_keeps_running() {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGUSR1) };
     assert!(helper.wait().expect("reap").success(), "the helper ran its workload after the trace");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -373,7 +370,6 @@ fn nothing_is_left_behind() {
     let cwd = common::tempdir();
     let _ = run(Command::new(zcopy()).args(["trace", "--", "no-such-command-zcopy"]).current_dir(&cwd));
     assert_eq!(std::fs::read_dir(&cwd).expect("cwd").count(), 0, "a failed trace left a report folder");
-    let _ = std::fs::remove_dir_all(&cwd);
     let zc = Command::new(zcopy())
         .args(["trace", "--no-report", "--", "sleep", "30"])
         .stderr(Stdio::piped())
@@ -517,7 +513,6 @@ fn reading_an_uncached_file_shows_device_reads_and_page_cache_insertions() {
     assert!(u(&warm["data"]["pagecache_added_bytes"]) < size / 8, "{}", warm["data"]);
     assert!(u(&warm["data"]["block_read_bytes"]) < size / 8, "{}", warm["data"]);
     assert_eq!(u(&warm["data"]["recv_copy_bytes"]), 0);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -565,7 +560,6 @@ fn copies_are_classified_by_the_kinds_of_the_fds_and_labelled_inferred() {
         assert!(source.starts_with("not measured"), "{source}");
         assert!(data["copied_to_user_bytes"].is_null() && data["copied_from_user_bytes"].is_null(), "{data}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// fd kinds are resolved per call, at its exit: a descriptor number closed
@@ -595,7 +589,6 @@ fn a_reused_or_dup2d_descriptor_is_classified_by_its_file_at_the_call() {
     assert_eq!(write_to("char device"), (N, 3 * N));
     assert_eq!(write_to("socket"), (N, 5 * N));
     assert_eq!(write_to("file"), (N, 7 * N));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -716,5 +709,4 @@ fn setcap_bpf_and_perfmon_is_enough_to_trace() {
     let text = String::from_utf8_lossy(&doctor.stdout).into_owned() + &stderr(&doctor);
     assert!(!text.contains("MISSING"), "an unprivileged doctor says what it cannot see, not MISSING: {text}");
     assert!(text.contains("raw_tracepoint  works"), "{text}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Output},
 };
 
@@ -94,14 +94,43 @@ pub fn trace_command(argv: &[&str]) -> (Output, Value) {
     (out, serde_json::from_str(&text).expect("zcopy JSON parses"))
 }
 
-/// A fresh temporary directory.
-pub fn tempdir() -> PathBuf {
+/// A fresh temporary directory, removed when it is dropped, so a test that
+/// fails (panics) leaves nothing behind either.
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for TempDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh temporary directory (see [`TempDir`]).
+pub fn tempdir() -> TempDir {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let dir =
         std::env::temp_dir().join(format!("zcopy-test-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    TempDir(dir)
 }
 
 /// The entry of process `pid` in a summary's `processes`.
