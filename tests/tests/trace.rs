@@ -125,10 +125,11 @@ fn strace_counts(argv: &[&str]) -> (std::collections::BTreeMap<String, u64>, u64
     (counts, total.unwrap_or_else(|| panic!("no total in strace output:\n{text}")))
 }
 
-/// strace -c leaves out exit_group (it never returns); zcopy counts its entry.
-fn assert_matches_strace(argv: &[&str], processes: u64) {
+/// strace -c leaves out exit_group (it never returns); zcopy counts it.
+/// Returns zcopy's summary.
+fn assert_matches_strace(argv: &[&str], processes: u64, env: &[(&str, &str)]) -> Value {
     let (strace, strace_total) = strace_counts(argv);
-    let (out, summary) = trace_command(argv);
+    let (out, summary) = common::trace_command_with(argv, env);
     assert!(out.status.success(), "{}", stderr(&out));
     for (name, figures) in summary["syscalls"].as_object().expect("syscalls") {
         let ours = u(&figures["calls"]);
@@ -140,6 +141,7 @@ fn assert_matches_strace(argv: &[&str], processes: u64) {
         strace_total + processes,
         "{argv:?}: strace total {strace_total} + {processes} exit_group"
     );
+    summary
 }
 
 #[test]
@@ -148,12 +150,28 @@ fn syscall_counts_equal_strace() {
         return;
     }
     let _serial = serial();
-    assert_matches_strace(&["dd", "if=/dev/zero", "of=/dev/null", "bs=4096", "count=20000"], 1);
+    let dd = ["dd", "if=/dev/zero", "of=/dev/null", "bs=4096", "count=20000"];
+    let s = assert_matches_strace(&dd, 1, &[]);
+    assert!(
+        s["sources"]["syscalls"].as_str().is_some_and(|t| t.contains("raw tracepoint sys_exit")),
+        "{}",
+        s["sources"]
+    );
     let helper = helper();
     let mut argv = vec![helper.to_str().expect("utf-8 path").to_owned()];
     argv.extend(helper_args());
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    assert_matches_strace(&argv, 2);
+    assert_matches_strace(&argv, 2, &[]);
+    // The fallback, the classic raw_syscalls tracepoints (an entry and an
+    // exit program), where raw tracepoints are not used: the same counts.
+    let skip = [("ZCOPY_SKIP_MECHANISMS", "raw_tracepoint")];
+    let s = assert_matches_strace(&dd, 1, &skip);
+    assert!(
+        s["sources"]["syscalls"].as_str().is_some_and(|t| t.contains("tracepoints raw_syscalls")),
+        "{}",
+        s["sources"]
+    );
+    assert_matches_strace(&argv, 2, &skip);
 }
 
 /// Starts the helper waiting for SIGUSR1; returns it and its pid.

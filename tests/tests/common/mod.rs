@@ -84,13 +84,18 @@ pub fn stderr(out: &Output) -> String {
 
 /// Runs `zcopy trace --no-report --export-json FILE -- argv...`; returns (output, summary).
 pub fn trace_command(argv: &[&str]) -> (Output, Value) {
+    trace_command_with(argv, &[])
+}
+
+/// `trace_command` with environment variables for zcopy.
+pub fn trace_command_with(argv: &[&str], env: &[(&str, &str)]) -> (Output, Value) {
     let dir = tempdir();
     let json = dir.join("summary.json");
-    let out =
-        run(Command::new(zcopy()).args(["trace", "--no-report", "--export-json"]).arg(&json).arg("--").args(argv));
+    let mut cmd = Command::new(zcopy());
+    cmd.envs(env.iter().copied()).args(["trace", "--no-report", "--export-json"]).arg(&json).arg("--").args(argv);
+    let out = run(&mut cmd);
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no JSON from zcopy ({e}); stderr:\n{}", stderr(&out)));
-    let _ = std::fs::remove_dir_all(&dir);
     (out, serde_json::from_str(&text).expect("zcopy JSON parses"))
 }
 

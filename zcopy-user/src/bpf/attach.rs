@@ -21,6 +21,7 @@ use super::{layout::KernelLayout, permission_or};
 use crate::{
     error::{chain, is_permission},
     probes::{
+        features::Mechanism,
         hooks::{Attach, Hook},
         plan::Outcome,
         table::{PROBES, Probe},
@@ -80,12 +81,37 @@ pub fn attach_all(
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
 ) -> anyhow::Result<(Vec<Outcome>, Vec<Link>)> {
+    let skipped = skipped_mechanisms()?;
     let mut links = Vec::new();
     let mut outcomes = Vec::with_capacity(PROBES.len());
     for probe in PROBES {
-        outcomes.push(attach_probe(ebpf, probe, layout, btf, &mut links)?);
+        outcomes.push(attach_probe(ebpf, probe, layout, btf, &skipped, &mut links)?);
     }
     Ok((outcomes, links))
+}
+
+/// The environment variable naming mechanisms not to use.
+pub const SKIP_MECHANISMS: &str = "ZCOPY_SKIP_MECHANISMS";
+
+/// The mechanisms `ZCOPY_SKIP_MECHANISMS` names (comma-separated, e.g.
+/// `raw_tracepoint`): their ways are not tried, and the next way of each
+/// probe is. For running the fallback ways on a kernel where the preferred
+/// ones load (zcopy's tests do), or for working around a way that
+/// misbehaves on some kernel.
+fn skipped_mechanisms() -> anyhow::Result<Vec<Mechanism>> {
+    let Some(text) = std::env::var_os(SKIP_MECHANISMS) else {
+        return Ok(Vec::new());
+    };
+    let text = text.to_string_lossy();
+    text.split(',')
+        .filter(|n| !n.trim().is_empty())
+        .map(|name| {
+            Mechanism::ALL.into_iter().find(|m| m.name() == name.trim()).ok_or_else(|| {
+                let known: Vec<&str> = Mechanism::ALL.iter().map(|m| m.name()).collect();
+                anyhow!("{SKIP_MECHANISMS}: {name:?} is no mechanism zcopy uses; name some of: {}", known.join(", "))
+            })
+        })
+        .collect()
 }
 
 /// Attaches again the hooks of the ways `outcomes` used (their programs are
@@ -115,15 +141,20 @@ fn attach_probe(
     probe: &Probe,
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
+    skipped: &[Mechanism],
     links: &mut Vec<Link>,
 ) -> anyhow::Result<Outcome> {
     let mut refused = Vec::new();
     // A mechanism the kernel refused (EPERM/EACCES: lockdown, LSM, no
     // trampolines for us) is not tried again for a later way.
-    let mut denied: Vec<crate::probes::features::Mechanism> = Vec::new();
+    let mut denied: Vec<Mechanism> = Vec::new();
     for (i, way) in probe.ways.iter().enumerate() {
         if let Some(requires) = way.requires.filter(|r| !layout.has(*r)) {
             refused.push(format!("{}: needs {}", way.label, requires.describe()));
+            continue;
+        }
+        if skipped.contains(&way.mechanism) {
+            refused.push(format!("{}: not tried ({SKIP_MECHANISMS})", way.label));
             continue;
         }
         if denied.contains(&way.mechanism) {
