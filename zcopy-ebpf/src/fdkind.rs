@@ -5,8 +5,9 @@
 //! classified by its new file. There is no cache: a per-(process, fd) cache
 //! must still read fd[fd] to validate itself (all but the last two reads of
 //! the chain), and it could not see a descriptor io_uring closes; the chain
-//! up to fdt is BTF-typed loads, not helper calls. The member offsets come from the kernel's BTF, set by the
-//! loader (`FD_KINDS` stays 0, and every fd is "unknown", without them).
+//! up to fdt is BTF-typed loads, not helper calls. The member offsets come
+//! from the kernel's BTF, set by the loader (`FD_KINDS` stays 0, and every
+//! fd is "unknown", without them).
 //! Structs: include/linux/sched.h task_struct.files, fdtable.h
 //! files_struct.fdt / fdtable.{max_fds,fd}, fs.h file.{f_inode,f_flags},
 //! inode.i_mode.

@@ -101,11 +101,17 @@ fn current_ids() -> (u32, u32) {
     ((id >> 32) as u32, id as u32)
 }
 
+/// The flags of `tgid` if it is being traced.
+#[inline(always)]
+fn target_flags(tgid: u32) -> Option<TargetFlags> {
+    // SAFETY: a pointer to a map value, read once.
+    TARGETS.get_ptr(tgid).map(|flags| unsafe { *flags }).filter(|flags| flags & TARGET_EXITED == 0)
+}
+
 /// Whether `tgid` is being traced.
 #[inline(always)]
 fn is_target(tgid: u32) -> bool {
-    // SAFETY: a pointer to a map value, read once.
-    TARGETS.get_ptr(tgid).is_some_and(|flags| unsafe { *flags } & TARGET_EXITED == 0)
+    target_flags(tgid).is_some()
 }
 
 /// Counts one event that could not be counted.

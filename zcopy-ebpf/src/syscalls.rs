@@ -22,7 +22,7 @@
 use aya_ebpf::{
     EbpfContext, Global,
     helpers::{
-        bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_get_current_task_btf, bpf_probe_read_kernel,
+        bpf_get_current_ancestor_cgroup_id, bpf_get_current_comm, bpf_get_current_task_btf,
         bpf_task_pt_regs,
     },
     macros::{raw_tracepoint, tracepoint},
@@ -33,12 +33,12 @@ use zcopy_common::{
     FlowKey, Inflight, MAX_INFLIGHT, MAX_SYSCALL_NR, MSG_ZEROCOPY, RELAY_SLOT, RELAY_WINDOW_NS, Relay,
     SLOT_BYTES_FROM_LEN_ARG, SLOT_CHILD_RETURNS_ZERO, SLOT_DST_FD_SHIFT, SLOT_FD_MASK, SLOT_MSG_FLAGS_SHIFT,
     SLOT_NEVER_RETURNS, SLOT_READS_INTO_USER, SLOT_SRC_FD_SHIFT, SLOT_TRACKED, SLOT_WRITES_FROM_USER, SlotConfig,
-    SyscallStats, TARGET_CGROUP, TARGET_EXITED, TARGET_HELD, UNTRACKED_SLOT, drop_reason, fd_kind,
+    SyscallStats, TARGET_CGROUP, TARGET_HELD, UNTRACKED_SLOT, drop_reason, fd_kind,
 };
 
 use crate::{
     COMMS, FLOWS, INFLIGHT, RELAYS, SLOTS, TARGETS, WANTED_CGROUP, count_drop, current_ids, field, is_target,
-    upsert,
+    target_flags, upsert,
 };
 
 const ID: usize = 8;
@@ -170,11 +170,10 @@ fn take(tid: u32) -> Option<Inflight> {
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit_raw(ctx: RawTracePointContext) -> i32 {
     let (tgid, tid) = current_ids();
-    // SAFETY: a pointer to a map value, read once.
-    let flags = match TARGETS.get_ptr(tgid).map(|flags| unsafe { *flags }) {
-        Some(flags) if flags & TARGET_EXITED == 0 => flags,
-        _ if joined_wanted_cgroup(tgid) => TARGET_CGROUP,
-        _ => return 0,
+    let flags = match target_flags(tgid) {
+        Some(flags) => flags,
+        None if joined_wanted_cgroup(tgid) => TARGET_CGROUP,
+        None => return 0,
     };
     // The same registers as the tracepoint's first argument, but BTF-typed:
     // read with plain loads, not probe reads.
@@ -217,9 +216,7 @@ pub fn syscall_never_returned(_ctx: RawTracePointContext) -> i32 {
     if TARGETS.get_ptr(tgid).is_none() {
         return 0;
     }
-    // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
-    let regs = current_regs();
-    let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64);
+    let config = config_of(read_reg(current_regs(), &OFF_REGS_ORIG_AX) as i64);
     if config.is_some_and(|c| c.flags & SLOT_NEVER_RETURNS != 0) {
         count_untracked(tgid);
     }
@@ -327,8 +324,8 @@ fn relay(tgid: u32, tid: u32, call: &Inflight, bytes: u64) {
 }
 
 /// Where a call's arguments are read from: the saved registers (raw
-/// tracepoints), each only when it is needed (one probe read each; a
-/// read(2) needs its fd alone), or the classic sys_enter record's args[0..5].
+/// tracepoints; `current_regs`), each only when it is needed (a read(2)
+/// needs its fd alone), or the classic sys_enter record's args[0..5].
 enum Args {
     Regs(*const u8),
     Record([u64; 5]),
@@ -391,7 +388,6 @@ const LEN_ARG: u32 = 2;
 /// of, if it is in one (its saved registers: number, flags and fd).
 #[inline(always)]
 pub(crate) fn current_zero_copy_send_fd() -> Option<u64> {
-    // SAFETY: helpers with no preconditions; the registers are only read through probe reads.
     let regs = current_regs();
     let config = config_of(read_reg(regs, &OFF_REGS_ORIG_AX) as i64)?;
     let args = Args::Regs(regs);
