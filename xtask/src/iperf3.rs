@@ -151,7 +151,7 @@ pub fn compare(root: &Path, size: &str, runs: u32) -> anyhow::Result<()> {
             u.1,
             u.2,
             t.0,
-            (1.0 - t.0 / u.0) * -100.0,
+            (t.0 / u.0 - 1.0) * 100.0,
         ));
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -48,26 +48,33 @@ impl<'a> LazyBtf<'a> {
 /// One attachment of a loaded program, kept so that it can be detached
 /// while the program stays loaded (`zcopy bench`'s untraced runs) and
 /// attached again without a second verification.
-pub(crate) enum Link {
-    Tracepoint(&'static str, TracePointLinkId),
-    Raw(&'static str, RawTracePointLinkId),
-    Fexit(&'static str, FExitLinkId),
-    Kprobe(&'static str, KProbeLinkId),
-    Perf(&'static str, PerfEventLinkId),
+pub(crate) struct Link {
+    /// The program's name in the object.
+    pub program: &'static str,
+    id: LinkId,
+}
+
+enum LinkId {
+    Tracepoint(TracePointLinkId),
+    Raw(RawTracePointLinkId),
+    Fexit(FExitLinkId),
+    Kprobe(KProbeLinkId),
+    Perf(PerfEventLinkId),
 }
 
 impl Link {
-    /// Detaches it; its program stays loaded.
-    pub(crate) fn detach(self, ebpf: &mut Ebpf) -> anyhow::Result<()> {
-        fn program<'a>(ebpf: &'a mut Ebpf, name: &str) -> anyhow::Result<&'a mut aya::programs::Program> {
-            ebpf.program_mut(name).ok_or_else(|| anyhow!("the eBPF object has no program {name}"))
-        }
-        match self {
-            Self::Tracepoint(name, id) => <&mut TracePoint>::try_from(program(ebpf, name)?)?.detach(id)?,
-            Self::Raw(name, id) => <&mut RawTracePoint>::try_from(program(ebpf, name)?)?.detach(id)?,
-            Self::Fexit(name, id) => <&mut FExit>::try_from(program(ebpf, name)?)?.detach(id)?,
-            Self::Kprobe(name, id) => <&mut KProbe>::try_from(program(ebpf, name)?)?.detach(id)?,
-            Self::Perf(name, id) => <&mut PerfEvent>::try_from(program(ebpf, name)?)?.detach(id)?,
+    fn new(program: &'static str, id: LinkId) -> Self {
+        Self { program, id }
+    }
+
+    /// Detaches it from `program`, its program, which stays loaded.
+    pub(crate) fn detach(self, program: &mut aya::programs::Program) -> anyhow::Result<()> {
+        match self.id {
+            LinkId::Tracepoint(id) => <&mut TracePoint>::try_from(program)?.detach(id)?,
+            LinkId::Raw(id) => <&mut RawTracePoint>::try_from(program)?.detach(id)?,
+            LinkId::Fexit(id) => <&mut FExit>::try_from(program)?.detach(id)?,
+            LinkId::Kprobe(id) => <&mut KProbe>::try_from(program)?.detach(id)?,
+            LinkId::Perf(id) => <&mut PerfEvent>::try_from(program)?.detach(id)?,
         }
         Ok(())
     }
@@ -248,14 +255,14 @@ pub(crate) fn attach_hook(
             if program.fd().is_err() {
                 program.load()?;
             }
-            vec![Link::Tracepoint(name, program.attach(category, point)?)]
+            vec![Link::new(name, LinkId::Tracepoint(program.attach(category, point)?))]
         }
         Attach::RawTracepoint { name: point } => {
             let program: &mut RawTracePoint = program.try_into()?;
             if program.fd().is_err() {
                 program.load()?;
             }
-            vec![Link::Raw(name, program.attach(point)?)]
+            vec![Link::new(name, LinkId::Raw(program.attach(point)?))]
         }
         Attach::Fexit { functions } => {
             let btf = btf.get().ok_or_else(|| {
@@ -266,7 +273,7 @@ pub(crate) fn attach_hook(
             if program.fd().is_err() {
                 program.load(function, btf)?;
             }
-            vec![Link::Fexit(name, program.attach().map_err(|e| why_not_traceable(function, e.into()))?)]
+            vec![Link::new(name, LinkId::Fexit(program.attach().map_err(|e| why_not_traceable(function, e.into()))?))]
         }
         Attach::Kprobe { functions } => {
             let function = match btf.get() {
@@ -278,7 +285,10 @@ pub(crate) fn attach_hook(
             if program.fd().is_err() {
                 program.load()?;
             }
-            vec![Link::Kprobe(name, program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?)]
+            vec![Link::new(
+                name,
+                LinkId::Kprobe(program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?),
+            )]
         }
         Attach::PerfSoftware(event) => {
             let program: &mut PerfEvent = program.try_into()?;
@@ -289,15 +299,13 @@ pub(crate) fn attach_hook(
                 .map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
             let mut links = Vec::with_capacity(cpus.len());
             for cpu in cpus {
-                links.push(Link::Perf(
-                    name,
-                    program.attach(
-                        perf_event::PerfEventConfig::Software(event),
-                        perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
-                        perf_event::SamplePolicy::Period(1),
-                        false,
-                    )?,
-                ));
+                let id = program.attach(
+                    perf_event::PerfEventConfig::Software(event),
+                    perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
+                    perf_event::SamplePolicy::Period(1),
+                    false,
+                )?;
+                links.push(Link::new(name, LinkId::Perf(id)));
             }
             links
         }

@@ -30,6 +30,7 @@ use crate::{
         raw::{add_evidence, add_proc_stats, add_syscall_stats},
     },
     probes::{
+        features::Mechanism,
         plan::{self, Outcome},
         table,
     },
@@ -58,7 +59,8 @@ pub struct Tracer {
     outcomes: Vec<Outcome>,
     /// The attached links; empty while paused.
     links: Vec<attach::Link>,
-    /// What attaching again after a pause needs.
+    /// What attaching again after a pause needs (the BTF only where a way
+    /// in use needs it).
     layout: KernelLayout,
     btf_bytes: Option<Vec<u8>>,
     guards_pid_reuse: bool,
@@ -189,17 +191,34 @@ impl Tracer {
         let coverage = plan::coverage(&outcomes, layout.plan());
         let warnings = warnings(&outcomes, &layout);
         let guards_pid_reuse = layout.exit_group_dead;
+        // Attaching again after a pause needs the kernel's BTF only for the
+        // fexit and kprobe hooks (their functions' names): the 5 MiB are
+        // kept only where one of those ways is in use.
+        let btf_bytes = btf_bytes
+            .filter(|_| outcomes.iter().any(|o| matches!(o.uses, Some(Mechanism::Fentry | Mechanism::Kprobe))));
         Ok(Self { coverage, ebpf, warnings, outcomes, links, layout, btf_bytes, guards_pid_reuse, logger: None })
     }
 
     /// Detaches every program, leaving them loaded and the counters as they
     /// are: nothing of zcopy runs in the kernel until `resume` (`zcopy
     /// bench`'s untraced runs). Detaching a classic tracepoint waits for an
-    /// RCU grace period, so they are detached at once.
+    /// RCU grace period, so each program's links are detached in a thread of
+    /// their own, as `detach_all` does.
     pub fn pause(&mut self) -> anyhow::Result<()> {
-        let links = std::mem::take(&mut self.links);
-        let ebpf = &mut self.ebpf;
-        links.into_iter().try_for_each(|link| link.detach(ebpf))
+        let mut links = std::mem::take(&mut self.links);
+        std::thread::scope(|scope| {
+            let detaching: Vec<_> = self
+                .ebpf
+                .programs_mut()
+                .filter_map(|(name, program)| {
+                    let (its, rest): (Vec<_>, Vec<_>) =
+                        std::mem::take(&mut links).into_iter().partition(|l| l.program == name);
+                    links = rest;
+                    (!its.is_empty()).then(|| scope.spawn(move || its.into_iter().try_for_each(|l| l.detach(program))))
+                })
+                .collect();
+            detaching.into_iter().try_for_each(|d| d.join().map_err(|_| anyhow::anyhow!("detaching panicked"))?)
+        })
     }
 
     /// Attaches again what `pause` detached, without loading anything again.

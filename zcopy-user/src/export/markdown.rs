@@ -65,16 +65,13 @@ pub fn render(r: &BenchReport) -> String {
     let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for c in &r.cases {
         let perf = match (&c.status, c.throughput_mib_s) {
-            (Status::Ok, Some(t)) => format!(
-                "{:.0} ± {:.0} | {:.0} | {:.0} … {:.0} | {} | {}",
-                t.mean,
-                t.stddev,
-                t.median,
-                t.min,
-                t.max,
-                c.untraced_throughput_mib_s.map_or_else(|| "-".to_owned(), |u| format!("{:.0}", u.median)),
-                c.tracing_cost().map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
-            ),
+            (Status::Ok, Some(t)) => {
+                let [untraced, cost] = crate::output::bench::untraced_cells(c);
+                format!(
+                    "{:.0} ± {:.0} | {:.0} | {:.0} … {:.0} | {untraced} | {cost}",
+                    t.mean, t.stddev, t.median, t.min, t.max
+                )
+            }
             (Status::Skipped, _) => "skipped | | | | ".to_owned(),
             _ => "failed | | | | ".to_owned(),
         };

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{BenchReport, SideSummary, Status, size::format_size};
+use crate::model::{BenchReport, CaseResult, SideSummary, Status, size::format_size};
 
 fn f(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.digits$}"))
@@ -18,6 +18,15 @@ fn side_cells(s: Option<&SideSummary>) -> [String; 4] {
             format!("{:.0}/{:.0}", 1e3 * s.user_s.mean, 1e3 * s.sys_s.mean),
         ],
     }
+}
+
+/// The untraced median MiB/s and the tracing cost of a case ("-": none),
+/// for the terminal table and the Markdown export alike.
+pub(crate) fn untraced_cells(c: &CaseResult) -> [String; 2] {
+    [
+        c.untraced_throughput_mib_s.map_or_else(|| "-".to_owned(), |u| format!("{:.0}", u.median)),
+        c.tracing_cost().map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
+    ]
 }
 
 /// Renders the report.
@@ -57,15 +66,10 @@ pub fn render(r: &BenchReport) -> String {
     for c in &r.cases {
         let mut row = vec![c.strategy.to_string(), format_size(c.chunk), c.cache.name().to_owned()];
         match (&c.status, &c.throughput_mib_s) {
-            (Status::Ok, Some(t)) => row.extend([
-                format!("{:.0}", t.mean),
-                format!("{:.0}", t.stddev),
-                format!("{:.0}", t.median),
-                format!("{:.0}", t.min),
-                format!("{:.0}", t.max),
-                c.untraced_throughput_mib_s.map_or_else(|| "-".to_owned(), |u| format!("{:.0}", u.median)),
-                c.tracing_cost().map_or_else(|| "-".to_owned(), |f| format!("{:.1}%", f * 100.0)),
-            ]),
+            (Status::Ok, Some(t)) => {
+                row.extend([t.mean, t.stddev, t.median, t.min, t.max].map(|v| format!("{v:.0}")));
+                row.extend(untraced_cells(c));
+            }
             (status, _) => {
                 let word = match status {
                     Status::Skipped => "skipped",
