@@ -15,8 +15,69 @@ use std::{
 use anyhow::{Context as _, bail, ensure};
 use serde_json::Value;
 
-/// The kernels of the tier: Debian 12's 6.1 LTS and its 6.12 LTS backport.
-pub const KERNELS: &[&str] = &["linux-image-6.1.0-57-cloud-amd64", "linux-image-6.12.107+deb12-cloud-amd64-unsigned"];
+/// Where a stock kernel's package comes from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Suite {
+    /// The machine's own Debian 12 sources.
+    Bookworm,
+    /// Debian's `trixie-backports`, through a private apt state in
+    /// target/vm/apt (the machine's sources are never changed).
+    TrixieBackports,
+}
+
+impl Suite {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Bookworm => "Debian 12 (bookworm)",
+            Self::TrixieBackports => "Debian trixie-backports",
+        }
+    }
+}
+
+/// One kernel of the tier: the package holding its image (exact version in
+/// its name), and the image package users install, where that is another.
+struct Kernel {
+    package: &'static str,
+    installed_as: &'static str,
+    suite: Suite,
+}
+
+/// The kernels of the tier, oldest first: Debian 12's 6.1 LTS and 6.12 LTS,
+/// and trixie-backports' 6.18 and 7.3.
+const KERNELS: &[Kernel] = &[
+    Kernel {
+        package: "linux-image-6.1.0-57-cloud-amd64",
+        installed_as: "linux-image-6.1.0-57-cloud-amd64",
+        suite: Suite::Bookworm,
+    },
+    Kernel {
+        package: "linux-image-6.12.107+deb12-cloud-amd64-unsigned",
+        installed_as: "linux-image-6.12.107+deb12-cloud-amd64",
+        suite: Suite::Bookworm,
+    },
+    Kernel {
+        package: "linux-image-6.18.12+deb13-cloud-amd64",
+        installed_as: "linux-image-6.18.12+deb13-cloud-amd64",
+        suite: Suite::TrixieBackports,
+    },
+    // 7.3's image package is a small one that depends on this, whose kernel
+    // is usr/lib/modules/VERSION/vmlinuz.unsigned.
+    Kernel {
+        package: "linux-binary-unsigned-7.3.4+deb13-cloud-amd64",
+        installed_as: "linux-image-7.3.4+deb13-cloud-amd64",
+        suite: Suite::TrixieBackports,
+    },
+];
+
+/// The tier's kernels, for messages: "6.1, 6.12, 6.18, 7.3".
+pub fn names() -> String {
+    let versions: Vec<String> = KERNELS
+        .iter()
+        .filter_map(|k| k.installed_as.strip_prefix("linux-image-")?.split(['-', '+']).next())
+        .map(|v| v.split('.').take(2).collect::<Vec<_>>().join("."))
+        .collect();
+    format!("Debian's {}", versions.join(", "))
+}
 
 /// What the VM needs from this machine, by command and Debian package.
 const TOOLS: &[(&str, &str)] = &[("qemu-system-x86_64", "qemu-system-x86"), ("cpio", "cpio")];
@@ -31,7 +92,7 @@ const SLEEPS: u64 = 3;
 const DATAGRAMS: u64 = 100;
 const DATAGRAM: u64 = 1000;
 /// The cached file read with dd, in MiB.
-const FILE_MIB: u64 = 4;
+const FILE_MIB: u64 = 8;
 /// MSG_ZEROCOPY sends of 64 KiB the agent's check makes (8 MiB).
 const ZC_SENDS: u64 = 128;
 /// The port `zcopy agent` serves on in the checks.
@@ -115,6 +176,8 @@ pub fn here(bin_dir: &Path) -> anyhow::Result<Found> {
 /// One kernel's results.
 pub struct Found {
     pub release: String,
+    /// A stock kernel's package (as users install it) and suite; None for this machine's kernel.
+    source: Option<(&'static str, Suite)>,
     pub doctor: Value,
     pub bench: Value,
     pub read: Value,
@@ -144,12 +207,16 @@ pub fn run(root: &Path, bin_dir: &Path) -> anyhow::Result<Vec<Found>> {
     let initrd = initramfs(&vm, bin_dir)?;
     KERNELS
         .iter()
-        .map(|package| {
-            let vmlinuz = fetch(&vm, package)?;
+        .map(|kernel| {
+            let package = kernel.package;
+            let vmlinuz = fetch(&vm, kernel)?;
             crate::step(&format!("booting {package} under qemu (TCG) with zcopy inside"));
             let console = boot(&vmlinuz, &initrd)?;
             let sections = sections(&console);
-            check(package, &sections).with_context(|| format!("on {package}; its console:\n{console}"))
+            let mut found =
+                check(package, &sections).with_context(|| format!("on {package}; its console:\n{console}"))?;
+            found.source = Some((kernel.installed_as, kernel.suite));
+            Ok(found)
         })
         .collect()
 }
@@ -167,15 +234,20 @@ fn ensure_tools() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The kernel image of `package`, downloaded from Debian's registry once (cached in target/vm).
-fn fetch(vm: &Path, package: &str) -> anyhow::Result<PathBuf> {
+/// The kernel image of `kernel`, downloaded from Debian's registry once (cached in target/vm).
+fn fetch(vm: &Path, kernel: &Kernel) -> anyhow::Result<PathBuf> {
+    let package = kernel.package;
     let dir = vm.join(package);
-    if let Some(found) = vmlinuz_in(&dir.join("boot")) {
+    if let Some(found) = vmlinuz_in(&dir) {
         return Ok(found);
     }
-    crate::step(&format!("downloading {package} from Debian's package registry"));
+    crate::step(&format!("downloading {package} from {}", kernel.suite.name()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let status = Command::new("apt-get").args(["download", package]).current_dir(&dir).status()?;
+    let mut apt = Command::new("apt-get");
+    if kernel.suite == Suite::TrixieBackports {
+        apt.args(private_apt(vm)?);
+    }
+    let status = apt.args(["download", package]).current_dir(&dir).status()?;
     ensure!(status.success(), "apt-get download {package} failed ({status}): is Debian's registry reachable?");
     let deb = std::fs::read_dir(&dir)?
         .filter_map(Result::ok)
@@ -184,15 +256,67 @@ fn fetch(vm: &Path, package: &str) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("no .deb for {package} in {}", dir.display()))?;
     let status = Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir).status()?;
     ensure!(status.success(), "dpkg-deb -x {} failed ({status})", deb.display());
-    vmlinuz_in(&dir.join("boot")).with_context(|| format!("{package} has no boot/vmlinuz-*"))
+    vmlinuz_in(&dir).with_context(|| format!("{package} has no boot/vmlinuz-* nor usr/lib/modules/*/vmlinuz*"))
 }
 
-fn vmlinuz_in(boot: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(boot)
-        .ok()?
+/// apt-get options for a private state in `vm`/apt whose one source is
+/// trixie-backports, at the URI the machine's own Debian source uses; its
+/// lists are fetched on first use. The machine's sources stay as they are.
+fn private_apt(vm: &Path) -> anyhow::Result<Vec<String>> {
+    let apt = vm.join("apt");
+    let sources = apt.join("sources.list");
+    let options = vec![
+        format!("-oDir::Etc::SourceList={}", sources.display()),
+        "-oDir::Etc::SourceParts=/dev/null".to_owned(),
+        format!("-oDir::State::Lists={}", apt.join("lists").display()),
+        format!("-oDir::Cache={}", apt.join("cache").display()),
+    ];
+    let fetched = std::fs::read_dir(apt.join("lists"))
+        .into_iter()
+        .flatten()
         .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz-")))
+        .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"));
+    if fetched {
+        return Ok(options);
+    }
+    for d in ["lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(apt.join(d)).with_context(|| format!("creating {}", apt.join(d).display()))?;
+    }
+    let line = format!(
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {} trixie-backports main\n",
+        debian_uri()
+    );
+    std::fs::write(&sources, line).with_context(|| format!("writing {}", sources.display()))?;
+    crate::step("apt-get update of a private list of trixie-backports (in target/vm/apt)");
+    let status = Command::new("apt-get").args(&options).args(["update", "-qq"]).status()?;
+    ensure!(status.success(), "apt-get update of trixie-backports failed ({status}): is Debian's registry reachable?");
+    Ok(options)
+}
+
+/// The URI of the machine's Debian archive (its sources' first `.../debian`), or Debian's default.
+fn debian_uri() -> String {
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        files.extend(dir.filter_map(Result::ok).map(|e| e.path()));
+    }
+    files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .flat_map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|w| (w.starts_with("http://") || w.starts_with("https://")) && w.trim_end_matches('/').ends_with("/debian"))
+        .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned())
+}
+
+/// The kernel image in an extracted package: boot/vmlinuz-* (Debian 12,
+/// 6.18), or usr/lib/modules/VERSION/vmlinuz* (7.3's linux-binary package).
+fn vmlinuz_in(dir: &Path) -> Option<PathBuf> {
+    let files = |d: PathBuf| std::fs::read_dir(d).into_iter().flatten().filter_map(Result::ok).map(|e| e.path());
+    let named = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz"));
+    files(dir.join("boot"))
+        .find(named)
+        .or_else(|| files(dir.join("usr/lib/modules")).flat_map(files).find(named))
 }
 
 /// An initramfs with static busybox, stripped zcopy and zcopy-helper and the
@@ -390,10 +514,13 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
         by_rule.is_some_and(|b| b >= file && b - file <= tolerance),
         "{package}: dd's reads of files: {by_rule:?} bytes, expected {file} (+ at most {tolerance})"
     );
+    // Measured by the copy probes where they attach: the file and the go
+    // byte, exactly (in the VMs; on this machine within the loader's reads).
     if let Some(measured) = read["data"]["copied_to_user_bytes"].as_u64() {
+        let want = file + 1;
         ensure!(
-            measured >= file,
-            "{package}: the copy routines saw {measured} bytes kernel -> user, fewer than the {file} read"
+            measured >= want && measured - want <= tolerance,
+            "{package}: the copy probes saw {measured} bytes kernel -> user, expected {want} (the file and the go byte, + at most {tolerance})"
         );
     }
 
@@ -445,6 +572,7 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
     let agent_zero_copy = agent_zero_copy(package, sections, &agent_missing)?;
     Ok(Found {
         release,
+        source: None,
         doctor,
         bench,
         read,
@@ -535,17 +663,48 @@ fn agent(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<A
     Ok((sent.map(|s| (s, hook)), missing))
 }
 
-/// docs/kernels.md from what was found: kernel by kernel, every probe's
-/// way (or why none), and the CPU-copy claims cells of the bench.
-pub fn document(found: &[Found]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "# zcopy on stock kernels\n");
-    let _ = writeln!(
-        out,
-        "Generated by `cargo xtask kernels` from Debian's kernel packages booted under qemu with zcopy \
-         inside; `cargo xtask test` boots them again and fails if this file no longer matches. \
-         Counts are exact in the VM; throughput there is meaningless (TCG).\n"
-    );
+/// What the tier found: this machine's kernel, and the stock kernels.
+pub struct Matrix {
+    pub host: Found,
+    pub stock: Vec<Found>,
+}
+
+impl Matrix {
+    /// docs/kernels.md: the stock kernels alone. Nothing in it depends on
+    /// the machine that ran the tier, so it is the same on every host whose
+    /// VMs show the same (the host's kernel, build and CPU differ by machine).
+    pub fn document(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# zcopy on stock kernels\n");
+        let _ = writeln!(
+            out,
+            "Generated by `cargo xtask kernels` from Debian's kernel packages booted under qemu with zcopy \
+             inside; `cargo xtask test` boots them again and fails if this file no longer matches. \
+             Counts are exact in the VM; throughput there is meaningless (TCG). The machine's own kernel \
+             is checked too, and its column printed by the run, never written here: it differs by machine.\n"
+        );
+        let _ = writeln!(out, "## The kernels and where each comes from\n");
+        let _ = writeln!(out, "| kernel | package | from |\n|---|---|---|");
+        for f in &self.stock {
+            let (installed, suite) = f.source.map_or(("?", "?"), |(p, s)| (p, s.name()));
+            let _ = writeln!(out, "| Linux {} | `{installed}` | {suite} |", f.release);
+        }
+        let _ = writeln!(out);
+        tables(&mut out, &self.stock);
+        out
+    }
+
+    /// This machine's column, for the run's output (checked, not compared).
+    pub fn host_report(&self) -> String {
+        let mut out = format!("this machine's kernel, Linux {} (checked; not compared with {}):\n", self.host.release, "docs/kernels.md");
+        tables(&mut out, std::slice::from_ref(&self.host));
+        out
+    }
+}
+
+/// The matrix's tables, a column per kernel of `found`: every probe's way
+/// (or why none), the CPU-copy claims cells of the bench, the measured copies.
+fn tables(out: &mut String, found: &[Found]) {
     let _ = writeln!(out, "## Probes: the way each figure group attached, or why none did\n");
     let mut header = "| |".to_owned();
     let mut rule = "|---|".to_owned();
@@ -630,9 +789,10 @@ pub fn document(found: &[Found]) -> String {
         })
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&Found) -> String>);
+    let dd = format!("dd of a cached {FILE_MIB} MiB file (bs=64k): copied kernel -> user (+ the go byte)");
     let rows: [Row<'_>; 7] = [
         (
-            "dd of a cached 4 MiB file: copied kernel -> user (+ the go byte)",
+            &dd,
             Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64())),
         ),
         (
@@ -674,5 +834,60 @@ pub fn document(found: &[Found]) -> String {
         }
         let _ = writeln!(out, "{row}");
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn found(release: &str, copied: Option<u64>, mechanism: &str) -> Found {
+        Found {
+            release: release.to_owned(),
+            source: None,
+            doctor: json!({"plan": [{"what": "syscall counts", "decision": "uses", "mechanism": mechanism}]}),
+            bench: json!({"cases": []}),
+            read: json!({"data": {"copied_to_user_bytes": copied}}),
+            udp_copied: copied,
+            zerocopy_copied: None,
+            zerocopy_fate: Some(8 << 20),
+            agent_sent: None,
+            agent_missing: Vec::new(),
+            agent_zero_copy: None,
+        }
+    }
+
+    fn stock() -> Vec<Found> {
+        let mut vm = found("6.1.0-57-cloud-amd64", Some(8_388_609), "raw_tracepoint");
+        vm.source = Some((KERNELS[0].installed_as, KERNELS[0].suite));
+        vec![vm]
+    }
+
+    #[test]
+    fn the_document_ignores_the_host() {
+        let here = Matrix { host: found("6.18.44-fc-v769", None, "raw_tracepoint"), stock: stock() };
+        let elsewhere = Matrix { host: found("6.8.0-31-generic", Some(123), "tracepoint"), stock: stock() };
+        assert_eq!(here.document(), elsewhere.document());
+        assert!(!here.document().contains("fc-v769") && !elsewhere.document().contains("6.8.0-31"));
+        // The host's own figures are printed by the run.
+        assert!(elsewhere.host_report().contains("6.8.0-31-generic") && elsewhere.host_report().contains("123 bytes"));
+    }
+
+    #[test]
+    fn the_document_changes_with_a_stock_kernel() {
+        let host = || found("6.18.44-fc-v769", None, "raw_tracepoint");
+        let before = Matrix { host: host(), stock: stock() };
+        let mut changed = stock();
+        changed[0].read = json!({"data": {"copied_to_user_bytes": null}});
+        let after = Matrix { host: host(), stock: changed };
+        assert_ne!(before.document(), after.document());
+        assert!(before.document().contains("8388609 bytes (measured)"));
+        assert!(before.document().contains("`linux-image-6.1.0-57-cloud-amd64` | Debian 12 (bookworm)"));
+    }
+
+    #[test]
+    fn the_tier_names_its_kernels() {
+        assert_eq!(names(), "Debian's 6.1, 6.12, 6.18, 7.3");
+    }
 }

@@ -189,8 +189,16 @@ pub fn render(r: &Report) -> String {
     }
     for p in &r.plan {
         match &p.decision {
-            Decision::Uses { mechanism, .. } => {
+            Decision::Uses { mechanism, not_measured, .. } => {
                 let _ = writeln!(out, "  {:<58} uses {}", p.what, mechanism.name());
+                if !not_measured.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "  {:<58}   (not measured on this kernel, the other sites are: {})",
+                        "",
+                        not_measured.join(", ")
+                    );
+                }
             }
             Decision::FallsBack { instead, because, .. } => {
                 let _ = writeln!(out, "  {:<58} falls back: {instead}", p.what);

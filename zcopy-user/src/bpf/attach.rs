@@ -134,7 +134,7 @@ pub(crate) fn reattach(
         let Some(way) = outcome.way.and_then(|i| crate::probes::table::probe(outcome.group).ways.get(i)) else {
             continue;
         };
-        for hook in way.hooks {
+        for (_, hook) in way.hooks.iter().enumerate().filter(|(i, _)| !outcome.missing.contains(i)) {
             links.extend(
                 attach_hook(ebpf, hook, layout, btf).with_context(|| format!("attaching {} again", hook.point()))?,
             );
@@ -170,12 +170,19 @@ fn attach_probe(
         }
         let mut attached: Vec<&Hook> = Vec::new();
         let mut way_links = Vec::new();
+        let mut missing = Vec::new();
         let mut failed = None;
-        for hook in way.hooks {
+        for (index, hook) in way.hooks.iter().enumerate() {
             match attach_hook(ebpf, hook, layout, btf) {
                 Ok(new) => {
                     attached.push(hook);
                     way_links.extend(new);
+                }
+                // A copy site this kernel lacks or cannot trace: the others still count.
+                Err(err) if hook.optional && !is_permission(err.as_ref()) => {
+                    log::info!("{} unavailable: {}", hook.point(), chain(err.as_ref()));
+                    refused.push(format!("{}: {} (not measured; the other sites are)", hook.point(), chain(err.as_ref())));
+                    missing.push(index);
                 }
                 Err(err) => {
                     failed = Some((hook, err));
@@ -183,9 +190,13 @@ fn attach_probe(
                 }
             }
         }
+        if failed.is_none() && attached.is_empty() {
+            refused.push(format!("{}: none of its hooks attached", way.label));
+            continue;
+        }
         let Some((hook, err)) = failed else {
             links.extend(way_links);
-            return Ok(Outcome { group: probe.group, way: Some(i), uses: Some(way.mechanism), refused });
+            return Ok(Outcome { group: probe.group, way: Some(i), uses: Some(way.mechanism), refused, missing });
         };
         if !probe.optional && is_permission(err.as_ref()) {
             return Err(permission_or(err, &format!("attach to {}", hook.point())));
@@ -199,7 +210,7 @@ fn attach_probe(
             super::unload_named(ebpf, done.program);
         }
     }
-    Ok(Outcome { group: probe.group, way: None, uses: None, refused })
+    Ok(Outcome { group: probe.group, way: None, uses: None, refused, missing: Vec::new() })
 }
 
 /// The first of a function's names (newest first) this kernel has.

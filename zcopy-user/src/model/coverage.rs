@@ -30,6 +30,10 @@ pub struct Coverage {
     /// How the kernel's copy routines are counted, if at all.
     #[serde(default)]
     pub copy_routines: CopyProbes,
+    /// The copy sites of the used copy way that did not attach on this
+    /// kernel (bit i: the way's hook i): its figures cover the others only.
+    #[serde(default, skip_serializing_if = "HookMask::is_empty")]
+    pub copy_sites_missing: HookMask,
     /// A traced sender's zero-copy skbs are followed to where the kernel
     /// copies their pages anyway (net_dev_start_xmit, netif_receive_skb).
     #[serde(default)]
@@ -54,6 +58,21 @@ impl WayChoices {
         {
             self.0 = (self.0 & !(3 << shift)) | (way << shift);
         }
+    }
+}
+
+/// Hooks of a way that did not attach (bit i: the way's hook i).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct HookMask(pub u32);
+
+impl HookMask {
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn contains(self, index: usize) -> bool {
+        u32::try_from(index).ok().and_then(|i| self.0.checked_shr(i)).is_some_and(|v| v & 1 == 1)
     }
 }
 
@@ -96,6 +115,7 @@ impl Coverage {
         fd_kinds: true,
         io_uring_ops: true,
         copy_routines: CopyProbes::Fexit,
+        copy_sites_missing: HookMask(0),
         zero_copy_fate: true,
     };
 }

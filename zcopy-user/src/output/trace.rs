@@ -154,7 +154,7 @@ fn copies(out: &mut String, s: &Summary) {
 /// probe table), or, for results saved before coverage was, the saved sources.
 fn source(s: &Summary, group: Group) -> String {
     match s.coverage {
-        Some(c) => plan::label(group, c).to_owned(),
+        Some(c) => plan::label(group, c),
         None => table::probe(group)
             .fields()
             .next()

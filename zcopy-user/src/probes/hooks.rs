@@ -28,6 +28,11 @@ pub struct Hook {
     /// Program name in the eBPF object.
     pub program: &'static str,
     pub attach: Attach,
+    /// A copy site its way can do without: where this kernel lacks it (or
+    /// cannot trace it), the way's other hooks still attach, and its figures
+    /// are labelled as covering the sites that did, this one named as not
+    /// measured.
+    pub optional: bool,
 }
 
 impl Hook {
@@ -66,21 +71,36 @@ pub fn software_event_name(event: SoftwareEvent) -> &'static str {
 }
 
 pub(crate) const fn tp(program: &'static str, category: &'static str, name: &'static str) -> Hook {
-    Hook { program, attach: Attach::Tracepoint { category, name } }
+    Hook { program, attach: Attach::Tracepoint { category, name }, optional: false }
 }
 
 pub(crate) const fn perf(program: &'static str, event: SoftwareEvent) -> Hook {
-    Hook { program, attach: Attach::PerfSoftware(event) }
+    Hook { program, attach: Attach::PerfSoftware(event), optional: false }
 }
 
 pub(crate) const fn raw_tp(program: &'static str, name: &'static str) -> Hook {
-    Hook { program, attach: Attach::RawTracepoint { name } }
+    Hook { program, attach: Attach::RawTracepoint { name }, optional: false }
 }
 
 pub(crate) const fn fexit(program: &'static str, functions: &'static [&'static str]) -> Hook {
-    Hook { program, attach: Attach::Fexit { functions } }
+    Hook { program, attach: Attach::Fexit { functions }, optional: false }
 }
 
 pub(crate) const fn kprobe(program: &'static str, functions: &'static [&'static str]) -> Hook {
-    Hook { program, attach: Attach::Kprobe { functions } }
+    Hook { program, attach: Attach::Kprobe { functions }, optional: false }
+}
+
+/// fexit on a copy site (see [`Hook::optional`]).
+pub(crate) const fn site(program: &'static str, functions: &'static [&'static str]) -> Hook {
+    Hook { program, attach: Attach::Fexit { functions }, optional: true }
+}
+
+impl Hook {
+    /// The names of its function(s), for "not measured: ..." ("pipe_read / anon_pipe_read").
+    pub fn functions(&self) -> String {
+        match self.attach {
+            Attach::Fexit { functions } | Attach::Kprobe { functions } => functions.join(" / "),
+            _ => self.point(),
+        }
+    }
 }

@@ -12,7 +12,10 @@ use super::{
     features::Mechanism,
     table::{Group, PROBES, Probe, Way, probe},
 };
-use crate::model::{CopyProbes, Coverage, coverage::WayChoices};
+use crate::model::{
+    CopyProbes, Coverage,
+    coverage::{HookMask, WayChoices},
+};
 
 /// What happened to one probe when zcopy attached its programs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,8 +26,12 @@ pub struct Outcome {
     pub way: Option<usize>,
     /// Its mechanism.
     pub uses: Option<Mechanism>,
-    /// Why each way tried before it (or every way) did not attach.
+    /// Why each way tried before it (or every way) did not attach, and why
+    /// each of its optional hooks that did not attach did not.
     pub refused: Vec<String>,
+    /// The used way's optional hooks that did not attach (indices in its hooks).
+    #[serde(skip)]
+    pub missing: Vec<usize>,
 }
 
 impl Outcome {
@@ -34,6 +41,11 @@ impl Outcome {
 
     pub fn used_way(&self) -> Option<&'static Way> {
         self.way.and_then(|i| probe(self.group).ways.get(i))
+    }
+
+    /// The used way's hooks that did not attach, as a mask (bit i: hook i).
+    pub fn missing_mask(&self) -> HookMask {
+        HookMask(self.missing.iter().filter(|&&i| i < 32).fold(0, |m, &i| m | (1 << i)))
     }
 }
 
@@ -74,6 +86,11 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
             Some(_) => CopyProbes::Sites,
             None => CopyProbes::None,
         },
+        copy_sites_missing: outcomes
+            .iter()
+            .find(|o| o.group == Group::CopyRoutines)
+            .map(Outcome::missing_mask)
+            .unwrap_or_default(),
         // Its sockets are registered by the syscall programs, too.
         zero_copy_fate: has(Group::ZeroCopyFate) && syscalls,
     }
@@ -99,6 +116,28 @@ pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
     attached.then(|| probe.ways.get(c.ways.get(index))).flatten()
 }
 
+/// The used way's hooks that did not attach, for `probe` (only the copy
+/// sites are optional).
+fn missing_of(probe: &Probe, c: Coverage) -> HookMask {
+    if probe.group == Group::CopyRoutines { c.copy_sites_missing } else { HookMask::default() }
+}
+
+/// The functions of `way`'s hooks in `missing`: "anon_pipe_read / pipe_read".
+pub fn missing_sites(way: &Way, missing: HookMask) -> Vec<String> {
+    way.hooks.iter().enumerate().filter(|(i, _)| missing.contains(*i)).map(|(_, h)| h.functions()).collect()
+}
+
+/// What a figure measured by `way` says of its source: `how`, and, where
+/// some of its sites did not attach, that it covers the others only.
+pub fn way_source(way: &Way, how: &str, missing: HookMask) -> String {
+    let sites = missing_sites(way, missing);
+    if sites.is_empty() {
+        how.to_owned()
+    } else {
+        format!("{how}; covers the sites that attached only, not measured on this kernel: {}", sites.join(", "))
+    }
+}
+
 /// Provenance of each figure of a trace, by JSON field path: one entry per
 /// field of every probe, plus the figures inferred from them.
 pub fn sources(c: Coverage) -> BTreeMap<String, String> {
@@ -106,8 +145,8 @@ pub fn sources(c: Coverage) -> BTreeMap<String, String> {
     for p in PROBES {
         let used = used_way(p, c);
         for field in p.fields() {
-            let text = match used.and_then(|w| w.fields.iter().find(|(f, _)| *f == field)) {
-                Some((_, how)) => format!("measured: {how}"),
+            let text = match used.and_then(|w| Some((w, w.fields.iter().find(|(f, _)| *f == field)?))) {
+                Some((way, (_, how))) => format!("measured: {}", way_source(way, how, missing_of(p, c))),
                 None if p.optional => format!(
                     "not measured here: {} (see `zcopy doctor`); copies are inferred (see copies)",
                     refusal_summary(p)
@@ -144,11 +183,22 @@ fn refusal_summary(p: &Probe) -> String {
     format!("{} could not be attached", points.join(", nor "))
 }
 
-/// The terminal's source column for a group: the way used, or why there is none.
-pub fn label(group: Group, c: Coverage) -> &'static str {
+/// The terminal's source column for a group: the way used (and the sites
+/// it lacks here), or why there is none.
+pub fn label(group: Group, c: Coverage) -> String {
     let p = probe(group);
-    used_way(p, c)
-        .map_or(if p.optional { "not measured here (see `zcopy doctor`)" } else { "not attached" }, |w| w.label)
+    match used_way(p, c) {
+        Some(way) => {
+            let sites = missing_sites(way, missing_of(p, c));
+            if sites.is_empty() {
+                way.label.to_owned()
+            } else {
+                format!("{} (not measured here: {})", way.label, sites.join(", "))
+            }
+        }
+        None if p.optional => "not measured here (see `zcopy doctor`)".to_owned(),
+        None => "not attached".to_owned(),
+    }
 }
 
 /// What zcopy does for one probe, as `zcopy doctor` shows it.
@@ -159,7 +209,10 @@ pub enum Decision {
     Uses {
         mechanism: Mechanism,
         hooks: Vec<String>,
-        sources: BTreeMap<&'static str, &'static str>,
+        sources: BTreeMap<&'static str, String>,
+        /// Its copy sites this kernel lacks (or cannot trace): not measured.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        not_measured: Vec<String>,
     },
     FallsBack {
         instead: &'static str,
@@ -174,15 +227,22 @@ pub fn decisions(outcomes: &[Outcome]) -> Vec<(&'static str, Decision)> {
         .iter()
         .map(|p| {
             let outcome = outcomes.iter().find(|o| o.group == p.group);
-            let decision = match (outcome.and_then(Outcome::used_way), outcome) {
-                (Some(way), _) => Decision::Uses {
+            let decision = match outcome.and_then(|o| Some((o.used_way()?, o))) {
+                Some((way, o)) => Decision::Uses {
                     mechanism: way.mechanism,
-                    hooks: way.hooks.iter().map(super::hooks::Hook::point).collect(),
-                    sources: way.fields.iter().copied().collect(),
+                    hooks: way
+                        .hooks
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| !o.missing.contains(i))
+                        .map(|(_, h)| h.point())
+                        .collect(),
+                    sources: way.fields.iter().map(|(f, how)| (*f, way_source(way, how, o.missing_mask()))).collect(),
+                    not_measured: missing_sites(way, o.missing_mask()),
                 },
-                (None, o) => Decision::FallsBack {
+                None => Decision::FallsBack {
                     instead: p.fallback,
-                    because: o.map(|o| o.refused.clone()).unwrap_or_default(),
+                    because: outcome.map(|o| o.refused.clone()).unwrap_or_default(),
                     fields: p.fields().collect(),
                 },
             };
@@ -200,7 +260,13 @@ mod tests {
             .iter()
             .map(|p| {
                 let way = used(p.group);
-                Outcome { group: p.group, way, uses: way.map(|i| p.ways[i].mechanism), refused: Vec::new() }
+                Outcome {
+                    group: p.group,
+                    way,
+                    uses: way.map(|i| p.ways[i].mechanism),
+                    refused: Vec::new(),
+                    missing: Vec::new(),
+                }
             })
             .collect()
     }
@@ -257,5 +323,33 @@ mod tests {
                 (d, w) => panic!("{what}: doctor {d:?}, trace {:?}", w.map(|w| w.label)),
             }
         }
+    }
+
+    #[test]
+    fn a_missing_copy_site_is_named_and_the_others_still_measure() {
+        let sites = probe(Group::CopyRoutines).ways.iter().position(|w| w.hooks.iter().all(|h| h.optional)).unwrap();
+        let pipe_read = probe(Group::CopyRoutines).ways[sites]
+            .hooks
+            .iter()
+            .position(|h| h.program == "pipe_read_exit")
+            .unwrap();
+        let mut o = outcomes(|g| Some(if g == Group::CopyRoutines { sites } else { 0 }));
+        o.iter_mut().find(|o| o.group == Group::CopyRoutines).unwrap().missing = vec![pipe_read];
+        let c = coverage(&o, Layout { fd_kinds: true, io_kiocb: true });
+        assert_eq!(c.copy_routines, CopyProbes::Sites);
+        let s = sources(c);
+        let text = &s["data.copied_bytes"];
+        assert!(text.starts_with("measured: fexit on the functions that call the copy routines"), "{text}");
+        assert!(text.ends_with("covers the sites that attached only, not measured on this kernel: anon_pipe_read / pipe_read"), "{text}");
+        assert!(label(Group::CopyRoutines, c).ends_with("(not measured here: anon_pipe_read / pipe_read)"));
+        // doctor says the same as the trace's sources, and names the site.
+        let (_, d) = decisions(&o).into_iter().find(|(w, _)| *w == probe(Group::CopyRoutines).what).unwrap();
+        let Decision::Uses { sources: doctor, not_measured, hooks, .. } = d else { panic!("{d:?}") };
+        assert_eq!(format!("measured: {}", doctor["data.copied_bytes"]), *text);
+        assert_eq!(not_measured, ["anon_pipe_read / pipe_read"]);
+        assert!(!hooks.iter().any(|h| h.contains("pipe_read")), "{hooks:?}");
+        // Saved and read back, the coverage still knows.
+        let back: Coverage = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(sources(back)["data.copied_bytes"], *text);
     }
 }

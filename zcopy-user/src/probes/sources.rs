@@ -13,7 +13,7 @@ use crate::model::Coverage;
 pub fn bench(coverage: Coverage) -> BTreeMap<String, String> {
     // "measured: <the probe that attached>, <what the bench adds>", or why not.
     let from = |group: Group, scope: &str| match used_way(probe(group), coverage) {
-        Some(way) => format!("measured: {}, {scope}", way.label),
+        Some(_) => format!("measured: {}, {scope}", label(group, coverage)),
         None => format!("unavailable: {}", label(group, coverage)),
     };
     let fixed = [

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{
     features::Mechanism,
-    hooks::{Hook, fexit, kprobe, perf, raw_tp, tp},
+    hooks::{Hook, fexit, kprobe, perf, raw_tp, site, tp},
 };
 
 /// A group of figures fed by one probe.
@@ -441,23 +441,25 @@ pub const PROBES: &[Probe] = &[
             Way {
                 mechanism: Mechanism::Fentry,
                 hooks: &[
-                    fexit("filemap_read_exit", &["filemap_read"]),
-                    fexit("shmem_file_read_iter_exit", &["shmem_file_read_iter"]),
-                    fexit("generic_perform_write_exit", &["generic_perform_write"]),
-                    fexit("pipe_read_exit", &["pipe_read"]),
-                    fexit("pipe_write_exit", &["pipe_write"]),
-                    fexit("tcp_sendmsg_locked_exit", &["tcp_sendmsg_locked"]),
-                    fexit("unix_stream_sendmsg_exit", &["unix_stream_sendmsg"]),
-                    fexit("skb_copy_datagram_iter_exit", &["skb_copy_datagram_iter"]),
-                    fexit("udp_sendmsg_exit", &["udp_sendmsg"]),
-                    fexit("udpv6_sendmsg_exit", &["udpv6_sendmsg"]),
-                    fexit("skb_copy_ubufs_exit", &["skb_copy_ubufs"]),
+                    site("filemap_read_exit", &["filemap_read"]),
+                    site("shmem_file_read_iter_exit", &["shmem_file_read_iter"]),
+                    site("generic_perform_write_exit", &["generic_perform_write"]),
+                    // 6.15 split the pipe's file operations: anonymous pipes
+                    // read and write in anon_pipe_*, which fifo_pipe_* call.
+                    site("pipe_read_exit", &["anon_pipe_read", "pipe_read"]),
+                    site("pipe_write_exit", &["anon_pipe_write", "pipe_write"]),
+                    site("tcp_sendmsg_locked_exit", &["tcp_sendmsg_locked"]),
+                    site("unix_stream_sendmsg_exit", &["unix_stream_sendmsg"]),
+                    site("skb_copy_datagram_iter_exit", &["skb_copy_datagram_iter"]),
+                    site("udp_sendmsg_exit", &["udp_sendmsg"]),
+                    site("udpv6_sendmsg_exit", &["udpv6_sendmsg"]),
+                    site("skb_copy_ubufs_exit", &["skb_copy_ubufs"]),
                 ],
                 requires: Some(Requires::CopySites),
                 label: "fexit on the functions that copy (copy sites)",
                 fields: &[(
                     "data.copied_bytes",
-                    "fexit on the functions that call the copy routines: filemap_read, shmem_file_read_iter, generic_perform_write, pipe_read, pipe_write, tcp_sendmsg_locked, unix_stream_sendmsg, udp_sendmsg and udpv6_sendmsg (not with MSG_ZEROCOPY or MSG_SPLICE_PAGES), skb_copy_datagram_iter (bytes each moved through its iov_iter; user or kernel side from the iter's type, a pipe iter taking page references is no copy); skb_copy_ubufs (a zero-copy send's pages copied after all: kernel -> kernel, in the task that delivered it). Paths through other functions are not counted",
+                    "fexit on the functions that call the copy routines: filemap_read, shmem_file_read_iter, generic_perform_write, pipe_read and pipe_write (anon_pipe_read and anon_pipe_write from 6.15), tcp_sendmsg_locked, unix_stream_sendmsg, udp_sendmsg and udpv6_sendmsg (not with MSG_ZEROCOPY or MSG_SPLICE_PAGES), skb_copy_datagram_iter (bytes each moved through its iov_iter; user or kernel side from the iter's type, a pipe iter taking page references is no copy); skb_copy_ubufs (a zero-copy send's pages copied after all: kernel -> kernel, in the task that delivered it). Paths through other functions are not counted",
                 )],
             },
         ],
