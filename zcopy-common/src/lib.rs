@@ -257,8 +257,13 @@ pub mod drop_reason {
     pub const AGENT_DEVICES_FULL: u32 = 6;
     /// `zcopy agent`: its per-cgroup syscall map was full.
     pub const AGENT_SYSCALLS_FULL: u32 = 7;
+    /// A kernel-stack sample could not be counted: the stack map was full
+    /// (more distinct stacks than [`super::MAX_STACKS`]).
+    pub const STACKS_FULL: u32 = 8;
+    /// A kernel-stack sample could not be counted: bpf_get_stack failed.
+    pub const STACK_UNREADABLE: u32 = 9;
     /// Number of reasons.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 10;
 }
 
 /// [`TargetFlags`] value: the process was named by the user.
@@ -307,12 +312,39 @@ pub mod maps {
     pub const RELAYS: &str = "RELAYS";
     pub const ZC_SOCKS: &str = "ZC_SOCKS";
     pub const ZC_UARGS: &str = "ZC_UARGS";
+    pub const STACKS: &str = "STACKS";
+    pub const STACK_SCRATCH: &str = "STACK_SCRATCH";
 
     /// The maps only `zcopy agent`'s programs use.
     pub const AGENT_ONLY: [&str; 5] = [AGENT_SLOTS, AGENT_CGROUPS, AGENT_DEVICES, AGENT_SYSCALLS, AGENT_ZC_UARGS];
     /// The large maps only the tracing programs (trace, bench) use.
-    pub const TRACER_ONLY: [&str; 10] =
-        [TARGETS, PROCS, INFLIGHT, RELAYS, COMMS, EVIDENCE, FLOWS, NETDEV, ZC_SOCKS, ZC_UARGS];
+    pub const TRACER_ONLY: [&str; 11] =
+        [TARGETS, PROCS, INFLIGHT, RELAYS, COMMS, EVIDENCE, FLOWS, NETDEV, ZC_SOCKS, ZC_UARGS, STACKS];
+}
+
+/// Kernel frames kept per cpu-clock sample, innermost first. The data path's
+/// deepest stacks (a TCP send through loopback into the receiver's softirq)
+/// are about 40 deep; the activity is decided by the innermost frames, so a
+/// deeper stack loses only its outermost callers (the flame graph's root).
+pub const MAX_STACK_DEPTH: usize = 48;
+
+/// Distinct (process, kernel stack) keys counted at once.
+pub const MAX_STACKS: u32 = 16_384;
+
+/// A cpu-clock sample's key: the process and its kernel stack itself (not a
+/// stack id: ids of a stack-trace map collide and cannot be freed, which is
+/// why bpftrace moved to keying by the stack). `depth` 0 with `user` 1: the
+/// CPU was running the process's user code.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackKey {
+    pub tgid: u32,
+    /// Frames in `ips`.
+    pub depth: u16,
+    /// 1: the sample interrupted user mode (no kernel frames).
+    pub user: u16,
+    /// Return addresses, innermost first; zero past `depth`.
+    pub ips: [u64; MAX_STACK_DEPTH],
 }
 
 /// `zcopy agent`: counters per cgroup v2 id, machine-wide.
@@ -458,6 +490,7 @@ mod pod {
     unsafe impl aya::Pod for super::Evidence {}
     unsafe impl aya::Pod for super::Transmit {}
     unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::StackKey {}
     unsafe impl aya::Pod for super::agent::Counters {}
     unsafe impl aya::Pod for super::agent::Slot {}
     unsafe impl aya::Pod for super::agent::DeviceKey {}

@@ -16,6 +16,7 @@ mod faults;
 mod fdkind;
 mod iouring;
 mod probes;
+mod samples;
 mod sched;
 mod syscalls;
 mod zerocopy;

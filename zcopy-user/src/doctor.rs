@@ -47,7 +47,7 @@ pub struct FeaturePlan {
 /// programs and attaching them exactly as a trace does (the same code and
 /// the same probe table), then detaching them.
 fn plan_here() -> Result<Vec<FeaturePlan>, String> {
-    let tracer = bpf::Tracer::load(false).map_err(|e| format!("{e:#}"))?;
+    let tracer = bpf::Tracer::load(false, crate::analysis::profile::TRACE_HZ).map_err(|e| format!("{e:#}"))?;
     Ok(plan::decisions(tracer.outcomes()).into_iter().map(|(what, decision)| FeaturePlan { what, decision }).collect())
 }
 
@@ -109,7 +109,11 @@ pub fn examine(mounts: &Mounts) -> Report {
         .flat_map(|w| w.hooks.iter())
         .filter_map(|h| match h.attach {
             Attach::Tracepoint { category, name } => Some((category, name)),
-            Attach::PerfSoftware(_) | Attach::RawTracepoint { .. } | Attach::Fexit { .. } | Attach::Kprobe { .. } => {
+            Attach::PerfSoftware(_)
+            | Attach::PerfSampled(_)
+            | Attach::RawTracepoint { .. }
+            | Attach::Fexit { .. }
+            | Attach::Kprobe { .. } => {
                 None
             }
         })

@@ -45,6 +45,8 @@ pub struct TraceOptions {
     /// `--export-json/--export-csv/--export-markdown`.
     pub exports: Vec<(crate::export::Format, PathBuf)>,
     pub bpf_log: bool,
+    /// cpu-clock samples per second and CPU (0: off).
+    pub sample_hz: u64,
     /// The report folder to write, if any.
     pub report: Option<PathBuf>,
     /// Print a line of rates this often.
@@ -158,6 +160,7 @@ pub fn command(args: crate::cli::TraceArgs) -> anyhow::Result<i32> {
         json_stdout: args.json,
         exports: args.export.requests(),
         bpf_log: args.bpf_log,
+        sample_hz: args.sample_hz,
         report,
         interval: args.interval,
     };
@@ -171,7 +174,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     // to a traced command), and the summary so far is printed.
     let mut interrupts = Interrupts::watch()?;
     let load_start = Instant::now();
-    let mut tracer = Tracer::load(opts.bpf_log)?;
+    let mut tracer = Tracer::load(opts.bpf_log, opts.sample_hz)?;
     let load_s = load_start.elapsed().as_secs_f64();
     if opts.bpf_log {
         tracer.forward_logs()?;
@@ -204,6 +207,7 @@ pub async fn run(opts: TraceOptions, mounts: &Mounts) -> anyhow::Result<i32> {
     summary.kernel = crate::system::machine::kernel_release().unwrap_or_else(|e| format!("unknown ({e})"));
     summary.machine = crate::system::machine::describe();
     summary.tracer = Some(crate::model::TracerCost { load_s, peak_rss_kib: peak_rss_kib() });
+    summary.profile = crate::analysis::profile::of_counters(&raw, coverage, opts.sample_hz);
     if opts.json_stdout {
         export::write_json(&summary, std::path::Path::new("-"))?;
     } else {

@@ -140,7 +140,7 @@ impl AgentKernel {
             return Ok(Err(format!("{}: needs {}", probe.hook.point(), requires.describe())));
         }
         let hook = &probe.hook;
-        match attach::attach_hook(&mut self.ebpf, hook, layout, btf) {
+        match attach::attach_hook(&mut self.ebpf, hook, layout, btf, 0) {
             Ok(_links) => Ok(Ok(())),
             Err(err) if is_permission(err.as_ref()) => {
                 Err(bpf::permission_or(err, &format!("attach to {}", hook.point())))

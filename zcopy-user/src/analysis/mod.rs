@@ -4,4 +4,5 @@ pub mod advice;
 pub mod claims;
 pub mod copies;
 pub mod path;
+pub mod profile;
 pub mod summary;

@@ -212,6 +212,7 @@ impl Summary {
             kernel: String::new(),
             machine: String::new(),
             tracer: None,
+            profile: None,
         }
     }
 }

@@ -62,7 +62,7 @@ async fn compare(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
     options.validate().map_err(anyhow::Error::msg)?;
     let need = options.disk_needed().map_err(anyhow::Error::msg)?;
     let work = source::WorkDir::create(&options.dir, need)?;
-    let mut tracer = Tracer::load(false)?;
+    let mut tracer = Tracer::load(false, options.sample_hz)?;
     let mut warnings = tracer.warnings.clone();
     if let Availability::Missing(why) = &mounts.tracefs {
         warnings.push(crate::model::Warning::NoTracefs { why: why.clone() });

@@ -87,12 +87,13 @@ pub fn attach_all(
     ebpf: &mut Ebpf,
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
+    sample_hz: u64,
 ) -> anyhow::Result<(Vec<Outcome>, Vec<Link>)> {
     let skipped = skipped_mechanisms()?;
     let mut links = Vec::new();
     let mut outcomes = Vec::with_capacity(PROBES.len());
     for probe in PROBES {
-        outcomes.push(attach_probe(ebpf, probe, layout, btf, &skipped, &mut links)?);
+        outcomes.push(attach_probe(ebpf, probe, layout, btf, sample_hz, &skipped, &mut links)?);
     }
     Ok((outcomes, links))
 }
@@ -128,6 +129,7 @@ pub(crate) fn reattach(
     outcomes: &[Outcome],
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
+    sample_hz: u64,
 ) -> anyhow::Result<Vec<Link>> {
     let mut links = Vec::new();
     for outcome in outcomes {
@@ -136,7 +138,7 @@ pub(crate) fn reattach(
         };
         for (_, hook) in way.hooks.iter().enumerate().filter(|(i, _)| !outcome.missing.contains(i)) {
             links.extend(
-                attach_hook(ebpf, hook, layout, btf).with_context(|| format!("attaching {} again", hook.point()))?,
+                attach_hook(ebpf, hook, layout, btf, sample_hz).with_context(|| format!("attaching {} again", hook.point()))?,
             );
         }
     }
@@ -148,6 +150,7 @@ fn attach_probe(
     probe: &Probe,
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
+    sample_hz: u64,
     skipped: &[Mechanism],
     links: &mut Vec<Link>,
 ) -> anyhow::Result<Outcome> {
@@ -173,7 +176,7 @@ fn attach_probe(
         let mut missing = Vec::new();
         let mut failed = None;
         for (index, hook) in way.hooks.iter().enumerate() {
-            match attach_hook(ebpf, hook, layout, btf) {
+            match attach_hook(ebpf, hook, layout, btf, sample_hz) {
                 Ok(new) => {
                     attached.push(hook);
                     way_links.extend(new);
@@ -257,6 +260,7 @@ pub(crate) fn attach_hook(
     hook: &Hook,
     layout: &KernelLayout,
     btf: &LazyBtf<'_>,
+    sample_hz: u64,
 ) -> anyhow::Result<Vec<Link>> {
     let name = hook.program;
     let program = ebpf.program_mut(name).ok_or_else(|| anyhow!("the eBPF object has no program {name}"))?;
@@ -301,24 +305,40 @@ pub(crate) fn attach_hook(
                 LinkId::Kprobe(program.attach(function, 0).map_err(|e| why_not_traceable(function, e.into()))?),
             )]
         }
-        Attach::PerfSoftware(event) => {
-            let program: &mut PerfEvent = program.try_into()?;
-            if program.fd().is_err() {
-                program.load()?;
+        Attach::PerfSoftware(event) => attach_perf(program, name, event, perf_event::SamplePolicy::Period(1))?,
+        Attach::PerfSampled(event) => {
+            if sample_hz == 0 {
+                return Err(anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOENT))
+                    .context("sampling is off (--sample-hz 0)"));
             }
-            let cpus = aya::util::online_cpus()
-                .map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
-            let mut links = Vec::with_capacity(cpus.len());
-            for cpu in cpus {
-                let id = program.attach(
-                    perf_event::PerfEventConfig::Software(event),
-                    perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
-                    perf_event::SamplePolicy::Period(1),
-                    false,
-                )?;
-                links.push(Link::new(name, LinkId::Perf(id)));
-            }
-            links
+            attach_perf(program, name, event, perf_event::SamplePolicy::Frequency(sample_hz))?
         }
     })
+}
+
+/// A perf software event on every online CPU, all processes (the programs
+/// filter to the targets), with `policy`.
+fn attach_perf(
+    program: &mut aya::programs::Program,
+    name: &'static str,
+    event: perf_event::SoftwareEvent,
+    policy: perf_event::SamplePolicy,
+) -> anyhow::Result<Vec<Link>> {
+    let program: &mut PerfEvent = program.try_into()?;
+    if program.fd().is_err() {
+        program.load()?;
+    }
+    let cpus =
+        aya::util::online_cpus().map_err(|(path, err)| anyhow::Error::new(err).context(format!("reading {path}")))?;
+    let mut links = Vec::with_capacity(cpus.len());
+    for cpu in cpus {
+        let id = program.attach(
+            perf_event::PerfEventConfig::Software(event),
+            perf_event::PerfEventScope::AllProcessesOneCpu { cpu },
+            policy,
+            false,
+        )?;
+        links.push(Link::new(name, LinkId::Perf(id)));
+    }
+    Ok(links)
 }

@@ -18,7 +18,7 @@ use aya::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, ProcStats, SlotConfig, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags, Transmit,
+    Comm, Evidence, FlowKey, ProcStats, SlotConfig, StackKey, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags, Transmit,
     UNTRACKED_SLOT, drop_reason, fd_kind, maps, netdev,
 };
 
@@ -64,6 +64,8 @@ pub struct Tracer {
     layout: KernelLayout,
     btf_bytes: Option<Vec<u8>>,
     guards_pid_reuse: bool,
+    /// The cpu-clock sampling frequency (0: off).
+    sample_hz: u64,
     /// One per probe that could not attach (optional ones aside).
     pub warnings: Vec<Warning>,
 }
@@ -177,14 +179,14 @@ impl Tracer {
     /// read the kernel's layout, load the object with it as globals, attach
     /// (outcomes), derive coverage. `bpf_log` turns on the programs' aya-log
     /// output (off: the log calls are removed at load).
-    pub fn load(bpf_log: bool) -> anyhow::Result<Self> {
+    pub fn load(bpf_log: bool, sample_hz: u64) -> anyhow::Result<Self> {
         let (layout, btf_bytes) = KernelLayout::read();
         let mut ebpf = load_object(&layout, bpf_log, Programs::Tracer)?;
         let mut slots: Array<_, SlotConfig> = Array::try_from(map_mut(&mut ebpf, maps::SLOTS)?)?;
         for (nr, config) in syscalls::slot_table() {
             slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
         }
-        let (outcomes, links) = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()))?;
+        let (outcomes, links) = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()), sample_hz)?;
         if outcomes.iter().all(|o| !o.attached()) {
             return Err(ZcopyError::NothingAttached(outcomes.iter().flat_map(|o| o.refused.clone()).collect()).into());
         }
@@ -196,7 +198,18 @@ impl Tracer {
         // kept only where one of those ways is in use.
         let btf_bytes = btf_bytes
             .filter(|_| outcomes.iter().any(|o| matches!(o.uses, Some(Mechanism::Fentry | Mechanism::Kprobe))));
-        Ok(Self { coverage, ebpf, warnings, outcomes, links, layout, btf_bytes, guards_pid_reuse, logger: None })
+        Ok(Self {
+            coverage,
+            ebpf,
+            warnings,
+            outcomes,
+            links,
+            layout,
+            btf_bytes,
+            guards_pid_reuse,
+            sample_hz,
+            logger: None,
+        })
     }
 
     /// Detaches every program, leaving them loaded and the counters as they
@@ -225,7 +238,7 @@ impl Tracer {
     pub fn resume(&mut self) -> anyhow::Result<()> {
         if self.links.is_empty() {
             let btf = attach::LazyBtf::new(self.btf_bytes.as_deref());
-            self.links = attach::reattach(&mut self.ebpf, &self.outcomes, &self.layout, &btf)?;
+            self.links = attach::reattach(&mut self.ebpf, &self.outcomes, &self.layout, &btf, self.sample_hz)?;
         }
         Ok(())
     }
@@ -367,7 +380,18 @@ impl Tracer {
         for key in keys {
             absent_ok(flows.remove(&key), maps::FLOWS)?;
         }
+        let mut stacks: PerCpuHashMap<_, StackKey, u64> =
+            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::STACKS)?)?;
+        let keys: Vec<StackKey> = stacks.keys().filter_map(Result::ok).filter(|k| k.tgid == pid).collect();
+        for key in keys {
+            absent_ok(stacks.remove(&key), maps::STACKS)?;
+        }
         Ok(())
+    }
+
+    /// The cpu-clock sampling frequency the programs were attached with (0: off).
+    pub fn sample_hz(&self) -> u64 {
+        self.sample_hz
     }
 
     /// Reads every counter, summed over CPUs.
@@ -423,6 +447,16 @@ impl Tracer {
             if (key.src, key.dst) != (fd_kind::NONE, fd_kind::NONE) {
                 add_syscall_stats(process.flows.entry((u32::from(key.slot), key.src, key.dst)).or_default(), &sum);
             }
+        }
+        let stacks: PerCpuHashMap<_, StackKey, u64> = PerCpuHashMap::try_from(map(&self.ebpf, maps::STACKS)?)?;
+        for entry in stacks.iter() {
+            let (key, per_cpu) = entry.context("reading the cpu-clock samples")?;
+            if !wanted(key.tgid) {
+                continue;
+            }
+            let depth = usize::from(key.depth).min(key.ips.len());
+            let frames = if key.user == 1 { Vec::new() } else { key.ips[..depth].to_vec() };
+            *processes.entry(key.tgid).or_default().stacks.entry(frames).or_default() += per_cpu.iter().sum::<u64>();
         }
         Ok(processes)
     }
@@ -497,6 +531,8 @@ fn read_drops(ebpf: &Ebpf) -> anyhow::Result<BTreeMap<String, u64>> {
         (drop_reason::INFLIGHT_FULL, "inflight_collision"),
         (drop_reason::TARGETS_FULL, "targets_map_full"),
         (drop_reason::NETDEV_MAP_FULL, "netdev_map_full"),
+        (drop_reason::STACKS_FULL, "stack_samples_map_full"),
+        (drop_reason::STACK_UNREADABLE, "stack_sample_unreadable"),
     ];
     names
         .into_iter()

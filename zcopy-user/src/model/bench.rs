@@ -54,6 +54,9 @@ pub struct BenchOptions {
     pub untraced: bool,
     pub verify: bool,
     pub dir: PathBuf,
+    /// cpu-clock samples per second and CPU (0: off).
+    #[serde(default)]
+    pub sample_hz: u64,
 }
 
 /// Name and version of the JSON schema.

@@ -34,6 +34,9 @@ pub struct Coverage {
     /// kernel (bit i: the way's hook i): its figures cover the others only.
     #[serde(default, skip_serializing_if = "HookMask::is_empty")]
     pub copy_sites_missing: HookMask,
+    /// cpu-clock samples of the targets' kernel stacks were taken.
+    #[serde(default)]
+    pub samples: bool,
     /// A traced sender's zero-copy skbs are followed to where the kernel
     /// copies their pages anyway (net_dev_start_xmit, netif_receive_skb).
     #[serde(default)]
@@ -116,6 +119,7 @@ impl Coverage {
         io_uring_ops: true,
         copy_routines: CopyProbes::Fexit,
         copy_sites_missing: HookMask(0),
+        samples: true,
         zero_copy_fate: true,
     };
 }

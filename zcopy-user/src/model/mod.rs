@@ -14,6 +14,7 @@ pub mod coverage;
 pub mod flows;
 pub mod ledger;
 pub mod path;
+pub mod profile;
 pub mod provenance;
 pub mod raw;
 pub mod size;

@@ -15,6 +15,9 @@ pub enum How {
     Inferred,
     /// The kernel reported it to the traced program (MSG_ZEROCOPY completions, SEND_ZC notifications).
     Reported,
+    /// Estimated from periodic samples (cpu-clock): shown with its sample
+    /// count and a confidence interval, never as exact.
+    Sampled,
     /// No source was available here; the reason is named beside it.
     NotAvailable,
 }
@@ -25,6 +28,7 @@ impl How {
             Self::Measured => "measured",
             Self::Inferred => "inferred",
             Self::Reported => "reported",
+            Self::Sampled => "sampled",
             Self::NotAvailable => "not available",
         }
     }

@@ -17,6 +17,9 @@ pub struct RawProcess {
     pub flows: BTreeMap<(u32, u8, u8), SyscallStats>,
     /// Per tracked-syscall slot.
     pub syscalls: BTreeMap<u32, SyscallStats>,
+    /// cpu-clock samples per kernel stack (return addresses, innermost
+    /// first; empty: the CPU was in user mode).
+    pub stacks: BTreeMap<Vec<u64>, u64>,
 }
 
 /// Everything read from the kernel maps, per process id.

@@ -324,6 +324,9 @@ pub struct Summary {
     /// What the tracing cost zcopy itself.
     #[serde(default)]
     pub tracer: Option<TracerCost>,
+    /// Where the kernel's CPU time went (sampled); None where sampling was off or refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::profile::Profile>,
     /// Kernel release and machine it ran on (for report captions).
     #[serde(default)]
     pub kernel: String,

@@ -4,4 +4,5 @@ pub mod bench;
 pub mod claims;
 pub mod explain;
 pub mod interval;
+pub mod profile;
 pub mod trace;

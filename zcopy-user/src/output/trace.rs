@@ -29,8 +29,8 @@ pub fn render(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "zcopy trace: {} after {:.3} s\n", describe_target(&s.target), s.wall_s);
 
-    let sections: [fn(&mut String, &Summary); 8] =
-        [syscalls, figures, flows, copies, zero_copy, accounting, processes, problems];
+    let sections: [fn(&mut String, &Summary); 9] =
+        [syscalls, figures, profile, flows, copies, zero_copy, accounting, processes, problems];
     for section in sections {
         section(&mut out, s);
     }
@@ -160,6 +160,13 @@ fn source(s: &Summary, group: Group) -> String {
             .next()
             .and_then(|f| s.sources.get(f))
             .map_or_else(|| "-".to_owned(), |t| t.trim_start_matches("measured: ").to_owned()),
+    }
+}
+
+/// Where the kernel's CPU time went, sampled.
+fn profile(out: &mut String, s: &Summary) {
+    if let Some(p) = &s.profile {
+        out.push_str(&super::profile::render(p));
     }
 }
 

@@ -11,6 +11,9 @@ pub enum Attach {
     Tracepoint { category: &'static str, name: &'static str },
     /// A perf software event on every online CPU, sample period 1.
     PerfSoftware(SoftwareEvent),
+    /// A perf software event on every online CPU, sampled at the
+    /// frequency the user chose (`--sample-hz`).
+    PerfSampled(SoftwareEvent),
     /// A raw tracepoint (no tracefs; its own recursion guard per program).
     RawTracepoint { name: &'static str },
     /// fexit on a kernel function (needs BTF, BPF trampolines, and the
@@ -41,6 +44,7 @@ impl Hook {
         match self.attach {
             Attach::Tracepoint { category, name } => format!("tracepoint {category}:{name}"),
             Attach::PerfSoftware(event) => format!("perf software event {}", software_event_name(event)),
+            Attach::PerfSampled(event) => format!("perf software event {} (sampled)", software_event_name(event)),
             Attach::RawTracepoint { name } => format!("raw tracepoint {name}"),
             Attach::Fexit { functions } => format!("fexit {}", functions.join(" / ")),
             Attach::Kprobe { functions } => format!("kprobe {}", functions.join(" / ")),
@@ -51,7 +55,7 @@ impl Hook {
     pub fn mechanism(&self) -> Mechanism {
         match self.attach {
             Attach::Tracepoint { .. } => Mechanism::Tracepoint,
-            Attach::PerfSoftware(_) => Mechanism::PerfEvent,
+            Attach::PerfSoftware(_) | Attach::PerfSampled(_) => Mechanism::PerfEvent,
             Attach::RawTracepoint { .. } => Mechanism::RawTracepoint,
             Attach::Fexit { .. } => Mechanism::Fentry,
             Attach::Kprobe { .. } => Mechanism::Kprobe,
@@ -66,6 +70,7 @@ pub fn software_event_name(event: SoftwareEvent) -> &'static str {
         SoftwareEvent::PageFaultsMin => "minor-faults",
         SoftwareEvent::PageFaultsMaj => "major-faults",
         SoftwareEvent::ContextSwitches => "context-switches",
+        SoftwareEvent::CpuClock => "cpu-clock",
         _ => "software event",
     }
 }
@@ -76,6 +81,10 @@ pub(crate) const fn tp(program: &'static str, category: &'static str, name: &'st
 
 pub(crate) const fn perf(program: &'static str, event: SoftwareEvent) -> Hook {
     Hook { program, attach: Attach::PerfSoftware(event), optional: false }
+}
+
+pub(crate) const fn sampled(program: &'static str, event: SoftwareEvent) -> Hook {
+    Hook { program, attach: Attach::PerfSampled(event), optional: false }
 }
 
 pub(crate) const fn raw_tp(program: &'static str, name: &'static str) -> Hook {

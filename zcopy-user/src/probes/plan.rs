@@ -91,6 +91,7 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
             .find(|o| o.group == Group::CopyRoutines)
             .map(Outcome::missing_mask)
             .unwrap_or_default(),
+        samples: has(Group::Samples),
         // Its sockets are registered by the syscall programs, too.
         zero_copy_fate: has(Group::ZeroCopyFate) && syscalls,
     }
@@ -111,6 +112,7 @@ pub fn used_way(probe: &Probe, c: Coverage) -> Option<&'static Way> {
         Group::NetDevice => c.net_device,
         Group::CopyRoutines => c.copy_routines.attached(),
         Group::ZeroCopyFate => c.zero_copy_fate,
+        Group::Samples => c.samples,
     };
     let index = PROBES.iter().position(|p| p.group == probe.group)?;
     attached.then(|| probe.ways.get(c.ways.get(index))).flatten()
@@ -146,7 +148,9 @@ pub fn sources(c: Coverage) -> BTreeMap<String, String> {
         let used = used_way(p, c);
         for field in p.fields() {
             let text = match used.and_then(|w| Some((w, w.fields.iter().find(|(f, _)| *f == field)?))) {
-                Some((way, (_, how))) => format!("measured: {}", way_source(way, how, missing_of(p, c))),
+                Some((way, (_, how))) => {
+                    format!("{}: {}", p.group.provenance(), way_source(way, how, missing_of(p, c)))
+                }
                 None if p.optional => format!(
                     "not measured here: {} (see `zcopy doctor`); copies are inferred (see copies)",
                     refusal_summary(p)

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{
     features::Mechanism,
-    hooks::{Hook, fexit, kprobe, perf, raw_tp, site, tp},
+    hooks::{Hook, fexit, kprobe, perf, raw_tp, sampled, site, tp},
 };
 
 /// A group of figures fed by one probe.
@@ -28,6 +28,14 @@ pub enum Group {
     NetDevice,
     CopyRoutines,
     ZeroCopyFate,
+    Samples,
+}
+
+impl Group {
+    /// How its figures are known: counted (every event), or sampled.
+    pub fn provenance(self) -> &'static str {
+        if self == Self::Samples { "sampled" } else { "measured" }
+    }
 }
 
 /// Kernel struct layout a way needs, read from BTF at load.
@@ -486,6 +494,22 @@ pub const PROBES: &[Probe] = &[
             )],
         }],
         fallback: "reported as null: a traced sender's zero-copy sends are then counted as zero-copy (the bench has the kernel's completion reports)",
+        optional: true,
+    },
+    Probe {
+        group: Group::Samples,
+        what: "where the kernel's CPU time goes (cpu-clock samples of kernel stacks)",
+        ways: &[Way {
+            mechanism: Mechanism::PerfEvent,
+            hooks: &[sampled("cpu_sample", SoftwareEvent::CpuClock)],
+            requires: None,
+            label: "perf software event cpu-clock, kernel stacks (sampled)",
+            fields: &[(
+                "profile",
+                "perf software event cpu-clock on every CPU at --sample-hz, a target's samples counted in the kernel by (process, kernel stack); stacks from bpf_get_stack, names from /proc/kallsyms; each activity's share with a 95% Wilson interval",
+            )],
+        }],
+        fallback: "no time by activity: the report has counts only",
         optional: true,
     },
 ];

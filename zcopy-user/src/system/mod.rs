@@ -1,6 +1,7 @@
 //! What zcopy needs from the running system: capabilities, mounts, /proc.
 
 pub mod caps;
+pub mod kallsyms;
 pub mod machine;
 pub mod mounts;
 pub mod netdev;
