@@ -39,6 +39,8 @@ pub enum Command {
     Report(RenderArgs),
     /// Serve per-cgroup copy and zero-copy counters at /metrics for Prometheus, until stopped.
     Agent(AgentArgs),
+    /// Classify the kernel stacks of a `perf script` (from `perf record -g -e cpu-clock`) by zcopy's activity table; needs no privileges.
+    Activities(ActivitiesArgs),
     /// Internal: one sender or receiver of `zcopy bench` (SPEC is JSON).
     #[command(hide = true)]
     Worker { spec: String },
@@ -431,6 +433,25 @@ fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
             crate::agent::DEFAULT_PORT
         )
     })
+}
+
+#[derive(Debug, Args)]
+pub struct ActivitiesArgs {
+    /// The output of `perf script` (- for standard input).
+    #[arg(value_name = "PERF_SCRIPT")]
+    pub input: PathBuf,
+
+    /// Only the samples of processes with this command name (repeat for several; e.g. with `perf record -a`).
+    #[arg(long, value_name = "NAME")]
+    pub comm: Vec<String>,
+
+    /// The frequency the profile was recorded at (`perf record -F`), for CPU ms.
+    #[arg(long, value_name = "HZ", default_value_t = 4000, value_parser = parse_hz)]
+    pub hz: u64,
+
+    /// Print the profile as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor(args) => doctor::command(&args),
         Command::Trace(args) => trace::command(args),
         Command::Agent(args) => agent::command(&args),
+        Command::Activities(args) => analysis::profile::command(&args),
     }
 }
 

@@ -170,6 +170,8 @@ pub const ACTIVITIES: &[Rule] = &[
             all("skb_release_data"),
             all("skb_release_head_state"),
             all("__alloc_pages*"),
+            since("__alloc_frozen_pages*", "6.15"),
+            all("vma_alloc_folio*"),
             all("alloc_pages*"),
             all("__folio_alloc*"),
             all("folio_alloc*"),
@@ -298,6 +300,10 @@ pub const ACTIVITIES: &[Rule] = &[
             all("__switch_to*"),
             all("switch_mm*"),
             all("default_wake_function"),
+            // The socket's wakeup callbacks: waking the reader or writer.
+            all("sock_def_readable"),
+            all("sk_stream_write_space"),
+            all("sock_def_write_space"),
             all("autoremove_wake_function"),
         ],
     },
@@ -461,58 +467,145 @@ pub fn build<'a>(
     lost: u64,
     symbols: &Result<KernelSymbols, String>,
 ) -> Profile {
-    let mut by: BTreeMap<(Activity, Option<String>), u64> = BTreeMap::new();
-    let mut folded: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut samples, mut user_samples, mut truncated) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
     for (comm, stacks) in stacks {
         for (ips, &count) in stacks {
-            samples += count;
-            if ips.is_empty() {
-                user_samples += count;
-            }
-            if ips.len() >= zcopy_common::MAX_STACK_DEPTH {
-                truncated += count;
-            }
-            let Ok(symbols) = symbols else { continue };
-            let frames = symbols.frames(ips);
-            *by.entry(classify(&frames)).or_default() += count;
-            let mut line = sanitize(comm);
-            if frames.is_empty() {
-                line.push_str(";[user]");
-            }
-            for f in frames.iter().rev() {
-                line.push(';');
-                line.push_str(&sanitize(f));
-            }
-            *folded.entry(line).or_default() += count;
+            let frames = symbols.as_ref().ok().map(|s| s.frames(ips));
+            tally.add(comm, ips.len(), frames.as_deref(), count);
         }
     }
-    let ms_per_sample = if hz == 0 { 0.0 } else { 1000.0 / hz as f64 };
-    let mut activities: Vec<ActivityRow> = by
-        .into_iter()
-        .map(|((activity, detail), n)| ActivityRow {
-            activity,
-            detail,
-            share: Share::of(n, samples),
-            cpu_ms: n as f64 * ms_per_sample,
-        })
-        .collect();
-    activities.sort_by(|a, b| b.share.samples.cmp(&a.share.samples).then(a.activity.cmp(&b.activity)));
-    let mut folded: Vec<(String, u64)> = folded.into_iter().collect();
-    folded.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Profile {
-        hz,
-        samples,
-        user_samples,
-        lost,
-        truncated,
-        symbols: match symbols {
-            Ok(_) => Symbols::Kallsyms,
-            Err(why) => Symbols::Unavailable(why.clone()),
-        },
-        activities,
-        folded,
+    tally.profile(hz, lost, match symbols {
+        Ok(_) => Symbols::Kallsyms,
+        Err(why) => Symbols::Unavailable(why.clone()),
+    })
+}
+
+/// Samples added up by activity and by collapsed stack.
+#[derive(Default)]
+struct Tally {
+    by: BTreeMap<(Activity, Option<String>), u64>,
+    folded: BTreeMap<String, u64>,
+    samples: u64,
+    user_samples: u64,
+    truncated: u64,
+}
+
+impl Tally {
+    /// `count` samples of `comm` with a kernel stack of `depth` frames,
+    /// named `frames` where names are known.
+    fn add(&mut self, comm: &str, depth: usize, frames: Option<&[String]>, count: u64) {
+        self.samples += count;
+        if depth == 0 {
+            self.user_samples += count;
+        }
+        if depth >= zcopy_common::MAX_STACK_DEPTH {
+            self.truncated += count;
+        }
+        let Some(frames) = frames else { return };
+        *self.by.entry(classify(frames)).or_default() += count;
+        let mut line = sanitize(comm);
+        if frames.is_empty() {
+            line.push_str(";[user]");
+        }
+        for f in frames.iter().rev() {
+            line.push(';');
+            line.push_str(&sanitize(f));
+        }
+        *self.folded.entry(line).or_default() += count;
     }
+
+    fn profile(self, hz: u64, lost: u64, symbols: Symbols) -> Profile {
+        let ms_per_sample = if hz == 0 { 0.0 } else { 1000.0 / hz as f64 };
+        let samples = self.samples;
+        let mut activities: Vec<ActivityRow> = self
+            .by
+            .into_iter()
+            .map(|((activity, detail), n)| ActivityRow {
+                activity,
+                detail,
+                share: Share::of(n, samples),
+                cpu_ms: n as f64 * ms_per_sample,
+            })
+            .collect();
+        activities.sort_by(|a, b| b.share.samples.cmp(&a.share.samples).then(a.activity.cmp(&b.activity)));
+        let mut folded: Vec<(String, u64)> = self.folded.into_iter().collect();
+        folded.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Profile {
+            hz,
+            samples,
+            user_samples: self.user_samples,
+            lost,
+            truncated: self.truncated,
+            symbols,
+            activities,
+            folded,
+        }
+    }
+}
+
+/// The profile of a `perf script` text (from `perf record -g`): each
+/// sample's kernel frames (those of `[kernel.kallsyms]` or a BPF program),
+/// classified by the same table. `hz` is the recording's frequency.
+pub fn from_perf_script(text: &str, hz: u64, comms: &[String]) -> Profile {
+    let mut tally = Tally::default();
+    let mut sample: Option<(String, Vec<String>)> = None;
+    let finish = |sample: Option<(String, Vec<String>)>, tally: &mut Tally| {
+        if let Some((comm, frames)) = sample
+            && (comms.is_empty() || comms.contains(&comm))
+        {
+            tally.add(&comm, frames.len(), Some(&frames), 1);
+        }
+    };
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            finish(sample.take(), &mut tally);
+        } else if line.starts_with(char::is_whitespace) {
+            // "\tffffffff81234567 _copy_to_iter+0x57 ([kernel.kallsyms])"
+            let mut parts = line.split_whitespace();
+            let (_, symbol, dso) = (parts.next(), parts.next(), parts.next().unwrap_or_default());
+            let kernel = dso.contains("[kernel.kallsyms]") || dso.contains("[bpf") || dso.contains("bpf_prog");
+            if let (Some((_, frames)), Some(symbol), true) = (sample.as_mut(), symbol, kernel) {
+                frames.push(symbol.split_once("+0x").map_or(symbol, |(name, _)| name).to_owned());
+            }
+        } else {
+            finish(sample.take(), &mut tally);
+            let comm = line.split_whitespace().next().unwrap_or("?").to_owned();
+            sample = Some((comm, Vec::new()));
+        }
+    }
+    finish(sample.take(), &mut tally);
+    tally.profile(hz, 0, Symbols::Kallsyms)
+}
+
+/// Most bytes `zcopy activities` reads: a `perf script` of a long profile
+/// is large, but not this large.
+const MAX_SCRIPT: u64 = 1 << 30;
+
+/// `zcopy activities`: a perf script's stacks by activity.
+pub fn command(args: &crate::cli::ActivitiesArgs) -> anyhow::Result<i32> {
+    use std::io::Read as _;
+    use anyhow::Context as _;
+    let mut text = String::new();
+    let what = args.input.display().to_string();
+    let read = if what == "-" {
+        std::io::stdin().lock().take(MAX_SCRIPT).read_to_string(&mut text)
+    } else {
+        std::fs::File::open(&args.input)
+            .with_context(|| format!("opening {what}: give the output of `perf script`"))?
+            .take(MAX_SCRIPT)
+            .read_to_string(&mut text)
+    };
+    read.with_context(|| format!("reading {what}: it must be the text of `perf script` (UTF-8)"))?;
+    let profile = from_perf_script(&text, args.hz, &args.comm);
+    if profile.samples == 0 {
+        anyhow::bail!("{what} has no samples: give the output of `perf script` of a `perf record -g -e cpu-clock` profile");
+    }
+    if args.json {
+        crate::export::write_json(&profile, std::path::Path::new("-"))?;
+    } else {
+        print!("{}", crate::output::profile::render(&profile));
+    }
+    Ok(0)
 }
 
 /// The profile of every process in `raw` (None where sampling was off or
@@ -620,6 +713,16 @@ mod tests {
         assert_eq!(p.folded[0], ("dd_x;do_syscall_64;filemap_read;_copy_to_iter".to_owned(), 30));
         let none = build([("dd", &stacks)], 1000, 0, &Err("no kallsyms".into()));
         assert!(none.activities.is_empty() && none.samples == 40);
+    }
+
+    #[test]
+    fn perf_script_stacks_are_classified_by_the_same_table() {
+        let text = "dd 123 [000] 1.0: 1001001 cpu-clock:ppp:\n\tffffffff81000010 _copy_to_iter+0x10 ([kernel.kallsyms])\n\tffffffff81001010 filemap_read+0x10 ([kernel.kallsyms])\n\t7f0000001234 read+0x12 (/usr/lib/libc.so.6)\n\ndd 123 [000] 1.1: 1001001 cpu-clock:ppp:\n\t7f0000001234 memcpy+0x12 (/usr/lib/libc.so.6)\n\n";
+        let p = from_perf_script(text, 999, &[]);
+        assert_eq!(from_perf_script(text, 999, &["cat".to_owned()]).samples, 0);
+        assert_eq!((p.samples, p.user_samples), (2, 1));
+        assert_eq!(p.samples_of(Activity::CopyToUserFileRead), 1);
+        assert_eq!(p.samples_of(Activity::UserSpace), 1);
     }
 
     #[test]

@@ -105,6 +105,7 @@ mod tests {
             untraced: true,
             verify: false,
             dir: "/tmp".into(),
+            sample_hz: 0,
         }
     }
 

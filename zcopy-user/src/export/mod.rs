@@ -301,6 +301,7 @@ mod tests {
                 untraced: true,
                 verify: true,
                 dir: "/tmp".into(),
+                sample_hz: 0,
             },
             cases,
             sources: crate::probes::sources::bench(crate::model::Coverage::FULL),
