@@ -414,10 +414,34 @@ pub fn compare(case: &CaseResult) -> Vec<Comparison> {
                     format!("{}{receive_note}", copies.reason),
                 ),
                 cell("DMA copies", claim.dma_copies, dma.clone(), dma_reason.clone()),
+                copy_time(claim.cpu_copies, sender),
             ];
             Comparison { row: claim.row.into(), cells }
         })
         .collect()
+}
+
+/// The claim's copies against what the sender's copies cost: a time, not
+/// a count, so no verdict; sampled, with its interval and sample count.
+fn copy_time(claimed: f64, sender: &SideSummary) -> Cell {
+    let what = "CPU time in copies per MiB (ms, sampled)";
+    let (measured, reason) = match &sender.kernel_time {
+        Some(t) => (
+            Figure::sampled(
+                t.copy_ms_per_mib,
+                format!("perf cpu-clock samples of the sender's kernel stacks at {} Hz, classified by activity", t.hz),
+            ),
+            format!(
+                "{:.3} ms per MiB (95% {:.3}-{:.3}) from {} samples over the runs, for the {claimed} copies the claim counts",
+                t.copy_ms_per_mib, t.copy_ms_per_mib_low, t.copy_ms_per_mib_high, t.samples
+            ),
+        ),
+        None => (
+            Figure::not_available("no samples: --sample-hz 0, the cpu-clock program did not attach, or kernel addresses could not be named"),
+            "the claim's copies have no measured cost here".to_owned(),
+        ),
+    };
+    Cell { what: what.into(), claimed, measured, verdict: Verdict::Unknown, reason }
 }
 
 /// "Small files (under about 16 KiB) are cheaper with read() than with mmap":
@@ -504,6 +528,7 @@ mod tests {
                 retransmitted_bytes: 0,
             }),
             cpu_copies_per_chunk: None,
+            profile: None,
         };
         // Without fd kinds: the design's read copies (none here) and the reported copies.
         let m = sender_copies(Strategy::MsgZerocopy, SinkKind::Tcp, &side, 65536.0, 16.0);

@@ -89,6 +89,7 @@ async fn compare(options: BenchOptions, mounts: &Mounts) -> anyhow::Result<Bench
         verify: options.verify,
         sigchld: &mut sigchld,
         seq: 0,
+        symbols: crate::system::kallsyms::KernelSymbols::read(),
     };
 
     let cases = options.cases();

@@ -48,6 +48,8 @@ pub struct RunContext<'a> {
     pub verify: bool,
     pub sigchld: &'a mut Signal,
     pub seq: u32,
+    /// The kernel's symbols, read once, for the workers' sampled stacks.
+    pub symbols: Result<crate::system::kallsyms::KernelSymbols, String>,
 }
 
 /// A worker process; dropped before it was reaped (a failed or interrupted
@@ -192,7 +194,8 @@ async fn wait_stopped(pids: &[u32], sigchld: &mut Signal) -> anyhow::Result<Resu
     }
 }
 
-fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, own_faults: Option<u64>) -> SideRun {
+fn side(ctx: &RunContext<'_>, pid: u32, raw: &RawProcess, report: &WorkerReport, own_faults: Option<u64>) -> SideRun {
+    let coverage = ctx.coverage;
     let figures = ProcessSummary::from_raw(pid, raw, coverage);
     let mut copies = if coverage.fd_kinds { crate::analysis::copies::flows(&raw.flows) } else { Vec::new() };
     if let Some(zc) = report.zerocopy {
@@ -213,6 +216,16 @@ fn side(coverage: Coverage, pid: u32, raw: &RawProcess, report: &WorkerReport, o
         bytes: report.bytes,
         zerocopy: report.zerocopy,
         cpu_copies_per_chunk: None,
+        profile: (coverage.samples && ctx.tracer.sample_hz() > 0).then(|| {
+            let mut p = crate::analysis::profile::build(
+                [(raw.comm.as_deref().unwrap_or("worker"), &raw.stacks)],
+                ctx.tracer.sample_hz(),
+                0,
+                &ctx.symbols,
+            );
+            p.folded.clear();
+            p
+        }),
     }
 }
 
@@ -451,10 +464,10 @@ async fn collect(
         resident_before,
         net_transmit,
         missed_events,
-        sender: side(ctx.coverage, workers.sender.pid, &raw[0], &sender_report, own_faults[0]),
+        sender: side(ctx, workers.sender.pid, &raw[0], &sender_report, own_faults[0]),
         receiver: match (workers.receiver.as_ref(), receiver_report.as_ref(), raw.get(1)) {
             (Some(r), Some(report), Some(raw)) => {
-                Some(side(ctx.coverage, r.pid, raw, report, own_faults.get(1).copied().flatten()))
+                Some(side(ctx, r.pid, raw, report, own_faults.get(1).copied().flatten()))
             }
             _ => None,
         },

@@ -219,6 +219,7 @@ mod tests {
             bytes: 64 << 20,
             zerocopy,
             cpu_copies_per_chunk: None,
+            profile: None,
         }
     }
 

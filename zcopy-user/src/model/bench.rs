@@ -95,6 +95,9 @@ pub struct SideRun {
     /// kept. Reports draw this, never today's rules applied again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu_copies_per_chunk: Option<super::Figure>,
+    /// Where the worker's kernel time went (sampled; no collapsed stacks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<super::profile::Profile>,
 }
 
 /// One measured run.
@@ -139,6 +142,73 @@ pub struct SideSummary {
     pub user_s: Stats,
     pub sys_s: Stats,
     pub zerocopy: Option<ZeroCopyStats>,
+    /// CPU time by activity over every run, per MiB moved (sampled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel_time: Option<KernelTime>,
+}
+
+/// A side's sampled CPU time by activity, over all its runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelTime {
+    /// Samples per second and CPU.
+    pub hz: u64,
+    /// Samples over all runs, and of those lost in the kernel.
+    pub samples: u64,
+    pub lost: u64,
+    /// By activity, most first: samples, share with its 95% interval, and
+    /// estimated CPU ms per MiB moved.
+    pub activities: Vec<ActivityCost>,
+    /// Estimated CPU ms per MiB in copies between user and kernel memory,
+    /// with the 95% interval of their share turned into ms.
+    pub copy_ms_per_mib: f64,
+    pub copy_ms_per_mib_low: f64,
+    pub copy_ms_per_mib_high: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityCost {
+    pub activity: super::profile::Activity,
+    #[serde(flatten)]
+    pub share: super::profile::Share,
+    pub ms_per_mib: f64,
+}
+
+impl KernelTime {
+    /// Adds up the runs' profiles; None if none was sampled or named.
+    pub fn of(profiles: &[&super::profile::Profile], mib_per_run: f64) -> Option<Self> {
+        use super::profile::{Share, Symbols};
+        let first = profiles.first()?;
+        if profiles.iter().any(|p| p.symbols != Symbols::Kallsyms) || first.hz == 0 {
+            return None;
+        }
+        let samples: u64 = profiles.iter().map(|p| p.samples).sum();
+        let lost = profiles.iter().map(|p| p.lost).sum();
+        let mut by: BTreeMap<super::profile::Activity, u64> = BTreeMap::new();
+        for p in profiles {
+            for r in &p.activities {
+                *by.entry(r.activity).or_default() += r.share.samples;
+            }
+        }
+        let mib = mib_per_run * profiles.len() as f64;
+        let ms_per_sample = 1000.0 / first.hz as f64;
+        let ms_per_mib = |n: f64| if mib > 0.0 { n * ms_per_sample / mib } else { 0.0 };
+        let mut activities: Vec<ActivityCost> = by
+            .into_iter()
+            .map(|(activity, n)| ActivityCost { activity, share: Share::of(n, samples), ms_per_mib: ms_per_mib(n as f64) })
+            .collect();
+        activities.sort_by(|a, b| b.share.samples.cmp(&a.share.samples));
+        let copies: u64 = activities.iter().filter(|a| a.activity.is_copy()).map(|a| a.share.samples).sum();
+        let copy = Share::of(copies, samples);
+        Some(Self {
+            hz: first.hz,
+            samples,
+            lost,
+            activities,
+            copy_ms_per_mib: ms_per_mib(copies as f64),
+            copy_ms_per_mib_low: ms_per_mib(copy.low * samples as f64),
+            copy_ms_per_mib_high: ms_per_mib(copy.high * samples as f64),
+        })
+    }
 }
 
 /// Status of a case.
@@ -284,6 +354,7 @@ impl SideSummary {
             user_s: Stats::of(&sides.iter().map(|s| s.user_s).collect::<Vec<_>>())?,
             sys_s: Stats::of(&sides.iter().map(|s| s.sys_s).collect::<Vec<_>>())?,
             zerocopy,
+            kernel_time: KernelTime::of(&sides.iter().filter_map(|s| s.profile.as_ref()).collect::<Vec<_>>(), mib),
         })
     }
 }

@@ -37,6 +37,10 @@ impl Figure {
     }
 
     /// No source for it here: `why` names the probe that did not attach.
+    pub fn sampled(value: f64, from: impl Into<String>) -> Self {
+        Self { value: Some(value), how: How::Sampled, from: from.into() }
+    }
+
     pub fn not_available(why: impl Into<String>) -> Self {
         Self { value: None, how: How::NotAvailable, from: why.into() }
     }

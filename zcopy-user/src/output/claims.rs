@@ -59,7 +59,7 @@ pub fn render(cases: &[CaseResult], markdown: bool) -> String {
 
 /// Adds the reason of `cell` to `reasons`, once.
 fn note(reasons: &mut Vec<String>, case: &CaseResult, cell: &crate::model::Cell) {
-    let why = if cell.verdict == Verdict::Unknown {
+    let why = if cell.verdict == Verdict::Unknown && cell.measured.value.is_none() {
         format!("{} {} ({}): not available: {}", case.strategy, cell.what, case.cache.name(), cell.measured.from)
     } else {
         format!("{} {} ({}): {}", case.strategy, cell.what, case.cache.name(), cell.reason)
@@ -76,8 +76,8 @@ fn terminal(cases: &[CaseResult]) -> String {
     if cases.iter().any(|c| !c.claims.is_empty() && !c.strategy.is_scenario()) {
         let _ = writeln!(
             out,
-            "  {:<20} {:<5} {:<18} {:<19} {:<19} {:<19} {:<19}",
-            "strategy", "cache", "claim", "syscalls", "mode transitions", "CPU copies", "DMA copies"
+            "  {:<20} {:<5} {:<18} {:<19} {:<19} {:<19} {:<19} {:<19}",
+            "strategy", "cache", "claim", "syscalls", "mode transitions", "CPU copies", "DMA copies", "copy ms/MiB"
         );
     }
     let mut reasons: Vec<String> = Vec::new();
@@ -105,9 +105,17 @@ fn terminal(cases: &[CaseResult]) -> String {
                 .cells
                 .iter()
                 .map(|cell| {
-                    let star = if cell.measured.how == How::Inferred { "*" } else { "" };
+                    let star = match cell.measured.how {
+                        How::Inferred => "*",
+                        How::Sampled => "~",
+                        _ => "",
+                    };
                     if cell.verdict != Verdict::Holds {
                         note(&mut reasons, case, cell);
+                    }
+                    if cell.measured.how == How::Sampled {
+                        // A cost, not a count: no claimed figure, no verdict.
+                        return format!("{:.3}{star}", cell.measured.value.unwrap_or_default());
                     }
                     format!("{:.0} -> {}{star} {}", cell.claimed, value(&cell.measured), mark(cell.verdict))
                 })
@@ -124,7 +132,7 @@ fn terminal(cases: &[CaseResult]) -> String {
     }
     let _ = writeln!(
         out,
-        "  (claimed -> measured per chunk; * inferred: a rule applied to measured syscalls and bytes; n/a: its probe did not attach)"
+        "  (claimed -> measured per chunk; * inferred: a rule applied to measured syscalls and bytes; ~ sampled: estimated from cpu-clock samples, interval below; n/a: its probe did not attach)"
     );
     for why in reasons {
         let _ = writeln!(out, "  why: {why}");
