@@ -454,7 +454,8 @@ fn doctor_tries_every_program_type_and_plans_around_failures() {
         match p["decision"].as_str() {
             Some("uses") => {
                 for (field, how) in p["sources"].as_object().expect("sources of a used probe") {
-                    assert_eq!(sources[field], format!("measured: {}", how.as_str().unwrap()), "{}", p["what"]);
+                    let provenance = p["provenance"].as_str().expect("provenance");
+                    assert_eq!(sources[field], format!("{provenance}: {}", how.as_str().unwrap()), "{}", p["what"]);
                 }
             }
             Some("falls_back") => {

@@ -485,7 +485,7 @@ fn check(package: &str, sections: &BTreeMap<String, String>) -> anyhow::Result<F
         match p["decision"].as_str() {
             Some("uses") => {
                 for (field, how) in p["sources"].as_object().context("plan sources")? {
-                    let provenance = if field == "profile" { "sampled" } else { "measured" };
+                    let provenance = p["provenance"].as_str().unwrap_or("measured");
                     let want = format!("{provenance}: {}", how.as_str().unwrap_or_default());
                     ensure!(
                         sources.get(field) == Some(&Value::from(want.clone())),

@@ -212,6 +212,8 @@ pub enum Decision {
     /// `sources` is what the trace's JSON `sources` says for each field (after "measured: ").
     Uses {
         mechanism: Mechanism,
+        /// How its figures are known: "measured" (counted) or "sampled".
+        provenance: &'static str,
         hooks: Vec<String>,
         sources: BTreeMap<&'static str, String>,
         /// Its copy sites this kernel lacks (or cannot trace): not measured.
@@ -234,6 +236,7 @@ pub fn decisions(outcomes: &[Outcome]) -> Vec<(&'static str, Decision)> {
             let decision = match outcome.and_then(|o| Some((o.used_way()?, o))) {
                 Some((way, o)) => Decision::Uses {
                     mechanism: way.mechanism,
+                    provenance: p.group.provenance(),
                     hooks: way
                         .hooks
                         .iter()
