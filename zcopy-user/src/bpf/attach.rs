@@ -20,6 +20,7 @@ use aya::{
 use super::{layout::KernelLayout, permission_or};
 use crate::{
     error::{chain, is_permission},
+    model::coverage::HookMask,
     probes::{
         features::Mechanism,
         hooks::{Attach, Hook},
@@ -136,7 +137,7 @@ pub(crate) fn reattach(
         let Some(way) = outcome.way.and_then(|i| crate::probes::table::probe(outcome.group).ways.get(i)) else {
             continue;
         };
-        for (_, hook) in way.hooks.iter().enumerate().filter(|(i, _)| !outcome.missing.contains(i)) {
+        for (_, hook) in way.hooks.iter().enumerate().filter(|(i, _)| !outcome.missing.contains(*i)) {
             links.extend(
                 attach_hook(ebpf, hook, layout, btf, sample_hz).with_context(|| format!("attaching {} again", hook.point()))?,
             );
@@ -173,7 +174,7 @@ fn attach_probe(
         }
         let mut attached: Vec<&Hook> = Vec::new();
         let mut way_links = Vec::new();
-        let mut missing = Vec::new();
+        let mut missing = HookMask::default();
         let mut failed = None;
         for (index, hook) in way.hooks.iter().enumerate() {
             match attach_hook(ebpf, hook, layout, btf, sample_hz) {
@@ -185,7 +186,7 @@ fn attach_probe(
                 Err(err) if hook.optional && !is_permission(err.as_ref()) => {
                     log::info!("{} unavailable: {}", hook.point(), chain(err.as_ref()));
                     refused.push(format!("{}: {} (not measured; the other sites are)", hook.point(), chain(err.as_ref())));
-                    missing.push(index);
+                    missing = missing.with(index);
                 }
                 Err(err) => {
                     failed = Some((hook, err));
@@ -213,7 +214,7 @@ fn attach_probe(
             super::unload_named(ebpf, done.program);
         }
     }
-    Ok(Outcome { group: probe.group, way: None, uses: None, refused, missing: Vec::new() })
+    Ok(Outcome { group: probe.group, way: None, uses: None, refused, missing: HookMask::default() })
 }
 
 /// The first of a function's names (newest first) this kernel has.

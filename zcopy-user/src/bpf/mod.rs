@@ -374,18 +374,8 @@ impl Tracer {
         let mut evidence: PerCpuHashMap<_, u32, Evidence> =
             PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::EVIDENCE)?)?;
         absent_ok(evidence.remove(&pid), maps::EVIDENCE)?;
-        let mut flows: PerCpuHashMap<_, FlowKey, SyscallStats> =
-            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::FLOWS)?)?;
-        let keys: Vec<FlowKey> = flows.keys().filter_map(Result::ok).filter(|k| k.tgid == pid).collect();
-        for key in keys {
-            absent_ok(flows.remove(&key), maps::FLOWS)?;
-        }
-        let mut stacks: PerCpuHashMap<_, StackKey, u64> =
-            PerCpuHashMap::try_from(map_mut(&mut self.ebpf, maps::STACKS)?)?;
-        let keys: Vec<StackKey> = stacks.keys().filter_map(Result::ok).filter(|k| k.tgid == pid).collect();
-        for key in keys {
-            absent_ok(stacks.remove(&key), maps::STACKS)?;
-        }
+        remove_keys::<FlowKey, SyscallStats>(&mut self.ebpf, maps::FLOWS, |k| k.tgid == pid)?;
+        remove_keys::<StackKey, u64>(&mut self.ebpf, maps::STACKS, |k| k.tgid == pid)?;
         Ok(())
     }
 
@@ -482,6 +472,17 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         detach_all(&mut self.ebpf);
     }
+}
+
+/// Deletes the keys of per-CPU hash `name` that `gone` picks; an entry gone
+/// meanwhile is fine, any other failure is an error (see [`Tracer::forget`]).
+fn remove_keys<K: aya::Pod, V: aya::Pod>(ebpf: &mut Ebpf, name: &str, gone: impl Fn(&K) -> bool) -> anyhow::Result<()> {
+    let mut map: PerCpuHashMap<_, K, V> = PerCpuHashMap::try_from(map_mut(ebpf, name)?)?;
+    let keys: Vec<K> = map.keys().filter_map(Result::ok).filter(|k| gone(k)).collect();
+    for key in keys {
+        absent_ok(map.remove(&key), name)?;
+    }
+    Ok(())
 }
 
 /// Detaches every program of `ebpf` at once (see [`Tracer`]'s drop).

@@ -196,7 +196,7 @@ impl KernelTime {
             .into_iter()
             .map(|(activity, n)| ActivityCost { activity, share: Share::of(n, samples), ms_per_mib: ms_per_mib(n as f64) })
             .collect();
-        activities.sort_by(|a, b| b.share.samples.cmp(&a.share.samples));
+        activities.sort_by_key(|a| std::cmp::Reverse(a.share.samples));
         let copies: u64 = activities.iter().filter(|a| a.activity.is_copy()).map(|a| a.share.samples).sum();
         let copy = Share::of(copies, samples);
         Some(Self {

@@ -74,6 +74,16 @@ impl HookMask {
         self.0 == 0
     }
 
+    /// The mask with hook `index` added (an index past 31 has no bit: a
+    /// way has far fewer hooks, which the probe table's tests check).
+    #[must_use]
+    pub fn with(self, index: usize) -> Self {
+        match u32::try_from(index).ok().and_then(|i| 1u32.checked_shl(i)) {
+            Some(bit) => Self(self.0 | bit),
+            None => self,
+        }
+    }
+
     pub fn contains(self, index: usize) -> bool {
         u32::try_from(index).ok().and_then(|i| self.0.checked_shr(i)).is_some_and(|v| v & 1 == 1)
     }

@@ -29,9 +29,9 @@ pub struct Outcome {
     /// Why each way tried before it (or every way) did not attach, and why
     /// each of its optional hooks that did not attach did not.
     pub refused: Vec<String>,
-    /// The used way's optional hooks that did not attach (indices in its hooks).
+    /// The used way's optional hooks that did not attach.
     #[serde(skip)]
-    pub missing: Vec<usize>,
+    pub missing: HookMask,
 }
 
 impl Outcome {
@@ -41,11 +41,6 @@ impl Outcome {
 
     pub fn used_way(&self) -> Option<&'static Way> {
         self.way.and_then(|i| probe(self.group).ways.get(i))
-    }
-
-    /// The used way's hooks that did not attach, as a mask (bit i: hook i).
-    pub fn missing_mask(&self) -> HookMask {
-        HookMask(self.missing.iter().filter(|&&i| i < 32).fold(0, |m, &i| m | (1 << i)))
     }
 }
 
@@ -89,7 +84,7 @@ pub fn coverage(outcomes: &[Outcome], layout: Layout) -> Coverage {
         copy_sites_missing: outcomes
             .iter()
             .find(|o| o.group == Group::CopyRoutines)
-            .map(Outcome::missing_mask)
+            .map(|o| o.missing)
             .unwrap_or_default(),
         samples: has(Group::Samples),
         // Its sockets are registered by the syscall programs, too.
@@ -241,11 +236,11 @@ pub fn decisions(outcomes: &[Outcome]) -> Vec<(&'static str, Decision)> {
                         .hooks
                         .iter()
                         .enumerate()
-                        .filter(|(i, _)| !o.missing.contains(i))
+                        .filter(|(i, _)| !o.missing.contains(*i))
                         .map(|(_, h)| h.point())
                         .collect(),
-                    sources: way.fields.iter().map(|(f, how)| (*f, way_source(way, how, o.missing_mask()))).collect(),
-                    not_measured: missing_sites(way, o.missing_mask()),
+                    sources: way.fields.iter().map(|(f, how)| (*f, way_source(way, how, o.missing))).collect(),
+                    not_measured: missing_sites(way, o.missing),
                 },
                 None => Decision::FallsBack {
                     instead: p.fallback,
@@ -272,7 +267,7 @@ mod tests {
                     way,
                     uses: way.map(|i| p.ways[i].mechanism),
                     refused: Vec::new(),
-                    missing: Vec::new(),
+                    missing: HookMask::default(),
                 }
             })
             .collect()
@@ -341,7 +336,7 @@ mod tests {
             .position(|h| h.program == "pipe_read_exit")
             .unwrap();
         let mut o = outcomes(|g| Some(if g == Group::CopyRoutines { sites } else { 0 }));
-        o.iter_mut().find(|o| o.group == Group::CopyRoutines).unwrap().missing = vec![pipe_read];
+        o.iter_mut().find(|o| o.group == Group::CopyRoutines).unwrap().missing = HookMask::default().with(pipe_read);
         let c = coverage(&o, Layout { fd_kinds: true, io_kiocb: true });
         assert_eq!(c.copy_routines, CopyProbes::Sites);
         let s = sources(c);

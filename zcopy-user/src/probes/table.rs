@@ -551,5 +551,6 @@ mod tests {
         assert_eq!(PROBES[0].ways[1].hooks[0].point(), "tracepoint raw_syscalls:sys_enter");
         assert!(PROBES.len() <= 16, "WayChoices holds 16 probes");
         assert!(PROBES.iter().all(|p| p.ways.len() <= 4), "WayChoices holds 4 ways");
+        assert!(PROBES.iter().flat_map(|p| p.ways).all(|w| w.hooks.len() <= 32), "HookMask holds 32 hooks");
     }
 }
