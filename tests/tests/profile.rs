@@ -45,7 +45,8 @@ fn shares(profile: &Value) -> (std::collections::BTreeMap<String, f64>, f64) {
     let n: u64 = not_bpf.iter().map(|r| r["samples"].as_u64().unwrap()).sum();
     let mut out = std::collections::BTreeMap::new();
     for r in not_bpf {
-        *out.entry(r["activity"].as_str().unwrap().to_owned()).or_insert(0.0) += r["samples"].as_u64().unwrap() as f64 / n as f64;
+        *out.entry(r["activity"].as_str().unwrap().to_owned()).or_insert(0.0) +=
+            r["samples"].as_u64().unwrap() as f64 / n as f64;
     }
     (out, n as f64)
 }
@@ -66,7 +67,11 @@ fn both(argv: &[&str], comm: &str) -> (Value, Value) {
     assert!(out.status.success(), "zcopy trace failed: {}", stderr(&out));
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let data = dir.join("perf.data");
-    let out = run(Command::new("perf").args(["record", "-q", "-a", "-e", "cpu-clock", "-F", HZ, "-g", "-o"]).arg(&data).arg("--").args(argv));
+    let out = run(Command::new("perf")
+        .args(["record", "-q", "-a", "-e", "cpu-clock", "-F", HZ, "-g", "-o"])
+        .arg(&data)
+        .arg("--")
+        .args(argv));
     assert!(out.status.success(), "perf record failed: {}", stderr(&out));
     let script = run(Command::new("perf").args(["script", "-i"]).arg(&data));
     assert!(script.status.success(), "perf script failed: {}", stderr(&script));
@@ -101,7 +106,10 @@ fn agree(what: &str, zcopy: &Value, perf: &Value, shares_too: bool) -> String {
 
 fn cached_file(dir: &std::path::Path, mib: u64) -> String {
     let file = dir.join("source.bin");
-    let out = run(Command::new("dd").arg("if=/dev/urandom").arg(format!("of={}", file.display())).args(["bs=1M", &format!("count={mib}")]));
+    let out = run(Command::new("dd")
+        .arg("if=/dev/urandom")
+        .arg(format!("of={}", file.display()))
+        .args(["bs=1M", &format!("count={mib}")]));
     assert!(out.status.success());
     let _ = std::fs::read(&file).unwrap();
     file.display().to_string()

@@ -314,7 +314,9 @@ fn debian_uri() -> String {
         .flat_map(|text| text.lines().map(str::to_owned).collect::<Vec<_>>())
         .filter(|l| !l.trim_start().starts_with('#'))
         .flat_map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
-        .find(|w| (w.starts_with("http://") || w.starts_with("https://")) && w.trim_end_matches('/').ends_with("/debian"))
+        .find(|w| {
+            (w.starts_with("http://") || w.starts_with("https://")) && w.trim_end_matches('/').ends_with("/debian")
+        })
         .unwrap_or_else(|| "http://deb.debian.org/debian".to_owned())
 }
 
@@ -323,9 +325,7 @@ fn debian_uri() -> String {
 fn vmlinuz_in(dir: &Path) -> Option<PathBuf> {
     let files = |d: PathBuf| std::fs::read_dir(d).into_iter().flatten().filter_map(Result::ok).map(|e| e.path());
     let named = |p: &PathBuf| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("vmlinuz"));
-    files(dir.join("boot"))
-        .find(named)
-        .or_else(|| files(dir.join("usr/lib/modules")).flat_map(files).find(named))
+    files(dir.join("boot")).find(named).or_else(|| files(dir.join("usr/lib/modules")).flat_map(files).find(named))
 }
 
 /// An initramfs with static busybox, stripped zcopy and zcopy-helper and the
@@ -737,7 +737,10 @@ impl Matrix {
 
     /// This machine's column, for the run's output (checked, not compared).
     pub fn host_report(&self) -> String {
-        let mut out = format!("this machine's kernel, Linux {} (checked; not compared with {}):\n", self.host.release, "docs/kernels.md");
+        let mut out = format!(
+            "this machine's kernel, Linux {} (checked; not compared with {}):\n",
+            self.host.release, "docs/kernels.md"
+        );
         tables(&mut out, std::slice::from_ref(&self.host));
         out
     }
@@ -834,12 +837,11 @@ fn tables(out: &mut String, found: &[Found]) {
     let rows: [Row<'_>; 8] = [
         (
             "dd of the same file: the leading activity of its kernel time (sampled at 4999 Hz, cpu-clock; zcopy's own programs aside)",
-            Box::new(|f| f.dd_lead.as_ref().map_or_else(|| "too few samples here".to_owned(), |l| format!("{l} (sampled)"))),
+            Box::new(|f| {
+                f.dd_lead.as_ref().map_or_else(|| "too few samples here".to_owned(), |l| format!("{l} (sampled)"))
+            }),
         ),
-        (
-            &dd,
-            Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64())),
-        ),
+        (&dd, Box::new(move |f| bytes(f.read["data"]["copied_to_user_bytes"].as_u64()))),
         (
             "UDP: 100 sends of 1000 bytes, copied user -> kernel (+ the helper's report to its stdout file)",
             Box::new(move |f| bytes(f.udp_copied)),

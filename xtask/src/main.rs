@@ -164,7 +164,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             build(&root, false)?;
             let matrix = kernel_matrix(&root)?;
             eprintln!("{}", matrix.host_report());
-            std::fs::write(root.join(KERNELS_DOC), matrix.document()).with_context(|| format!("writing {KERNELS_DOC}"))?;
+            std::fs::write(root.join(KERNELS_DOC), matrix.document())
+                .with_context(|| format!("writing {KERNELS_DOC}"))?;
             step(&format!("wrote {KERNELS_DOC}"));
             Ok(())
         }

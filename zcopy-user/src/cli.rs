@@ -166,7 +166,8 @@ pub struct BenchArgs {
 
 /// A sampling frequency: 0 (off) up to the most perf allows anyone (100000 Hz).
 fn parse_hz(text: &str) -> Result<u64, String> {
-    let hz: u64 = text.parse().map_err(|_| format!("{text:?} is not a whole number of samples per second (e.g. 999)"))?;
+    let hz: u64 =
+        text.parse().map_err(|_| format!("{text:?} is not a whole number of samples per second (e.g. 999)"))?;
     if hz > crate::analysis::profile::MAX_HZ {
         return Err(format!("{hz} Hz is above perf's limit of {} Hz: choose fewer", crate::analysis::profile::MAX_HZ));
     }

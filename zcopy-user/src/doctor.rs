@@ -113,9 +113,7 @@ pub fn examine(mounts: &Mounts) -> Report {
             | Attach::PerfSampled(_)
             | Attach::RawTracepoint { .. }
             | Attach::Fexit { .. }
-            | Attach::Kprobe { .. } => {
-                None
-            }
+            | Attach::Kprobe { .. } => None,
         })
         .map(|(category, name)| TracepointCheck {
             name: format!("{category}:{name}"),

@@ -437,7 +437,9 @@ fn copy_time(claimed: f64, sender: &SideSummary) -> Cell {
             ),
         ),
         None => (
-            Figure::not_available("no samples: --sample-hz 0, the cpu-clock program did not attach, or kernel addresses could not be named"),
+            Figure::not_available(
+                "no samples: --sample-hz 0, the cpu-clock program did not attach, or kernel addresses could not be named",
+            ),
             "the claim's copies have no measured cost here".to_owned(),
         ),
     };

@@ -122,7 +122,17 @@ pub const ACTIVITIES: &[Rule] = &[
     // BPF programs: their own frames, and the kernel's code that runs them.
     Rule {
         role: Role::Is(Activity::BpfPrograms),
-        names: &[all("bpf_prog_*"), all("bpf_trace_run*"), all("__bpf_trace_*"), all("__bpf_prog_enter*"), all("__bpf_prog_exit*"), all("bpf_get_stack*"), all("__htab_map_lookup_elem"), all("htab_map_*"), all("bpf_probe_read_kernel*")],
+        names: &[
+            all("bpf_prog_*"),
+            all("bpf_trace_run*"),
+            all("__bpf_trace_*"),
+            all("__bpf_prog_enter*"),
+            all("__bpf_prog_exit*"),
+            all("bpf_get_stack*"),
+            all("__htab_map_lookup_elem"),
+            all("htab_map_*"),
+            all("bpf_probe_read_kernel*"),
+        ],
     },
     Rule {
         role: Role::Is(Activity::PageFaults),
@@ -377,12 +387,24 @@ pub const COPY_SITES: &[(Activity, &[Name])] = &[
     (Activity::CopyToUserFileRead, &[all("filemap_read"), all("shmem_file_read_iter"), all("generic_file_read_iter")]),
     (
         Activity::CopyToUserSocketReceive,
-        &[all("__skb_datagram_iter"), all("skb_copy_datagram_iter"), all("tcp_recvmsg_locked"), all("udp_recvmsg"), all("unix_stream_read_generic")],
+        &[
+            all("__skb_datagram_iter"),
+            all("skb_copy_datagram_iter"),
+            all("tcp_recvmsg_locked"),
+            all("udp_recvmsg"),
+            all("unix_stream_read_generic"),
+        ],
     ),
     (Activity::CopyToUserPipe, &[until("pipe_read", "6.14"), since("anon_pipe_read", "6.15")]),
     (
         Activity::CopyFromUserSocketSend,
-        &[all("tcp_sendmsg_locked"), all("skb_do_copy_data_nocache"), all("udp_sendmsg"), all("ip_generic_getfrag"), all("unix_stream_sendmsg")],
+        &[
+            all("tcp_sendmsg_locked"),
+            all("skb_do_copy_data_nocache"),
+            all("udp_sendmsg"),
+            all("ip_generic_getfrag"),
+            all("unix_stream_sendmsg"),
+        ],
     ),
     (Activity::CopyFromUserFileWrite, &[all("generic_perform_write")]),
     (Activity::CopyFromUserPipe, &[until("pipe_write", "6.14"), since("anon_pipe_write", "6.15")]),
@@ -456,7 +478,8 @@ fn bpf_program(frame: &str) -> Option<String> {
     let rest = frame.strip_prefix("bpf_prog_")?;
     let name = rest.split_once('_').map_or(rest, |(_, name)| name);
     // The kernel keeps 15 bytes of a program's name.
-    let ours = crate::probes::table::all_programs().any(|p| p.get(..name.len().min(p.len())) == Some(name) && !name.is_empty());
+    let ours = crate::probes::table::all_programs()
+        .any(|p| p.get(..name.len().min(p.len())) == Some(name) && !name.is_empty());
     Some(if ours { format!("zcopy {name}") } else { name.to_owned() })
 }
 
@@ -474,10 +497,14 @@ pub fn build<'a>(
             tally.add(comm, ips.len(), frames.as_deref(), count);
         }
     }
-    tally.profile(hz, lost, match symbols {
-        Ok(_) => Symbols::Kallsyms,
-        Err(why) => Symbols::Unavailable(why.clone()),
-    })
+    tally.profile(
+        hz,
+        lost,
+        match symbols {
+            Ok(_) => Symbols::Kallsyms,
+            Err(why) => Symbols::Unavailable(why.clone()),
+        },
+    )
 }
 
 /// Samples added up by activity and by collapsed stack.
@@ -583,8 +610,8 @@ const MAX_SCRIPT: u64 = 1 << 30;
 
 /// `zcopy activities`: a perf script's stacks by activity.
 pub fn command(args: &crate::cli::ActivitiesArgs) -> anyhow::Result<i32> {
-    use std::io::Read as _;
     use anyhow::Context as _;
+    use std::io::Read as _;
     let mut text = String::new();
     let what = args.input.display().to_string();
     let read = if what == "-" {
@@ -598,7 +625,9 @@ pub fn command(args: &crate::cli::ActivitiesArgs) -> anyhow::Result<i32> {
     read.with_context(|| format!("reading {what}: it must be the text of `perf script` (UTF-8)"))?;
     let profile = from_perf_script(&text, args.hz, &args.comm);
     if profile.samples == 0 {
-        anyhow::bail!("{what} has no samples: give the output of `perf script` of a `perf record -g -e cpu-clock` profile");
+        anyhow::bail!(
+            "{what} has no samples: give the output of `perf script` of a `perf record -g -e cpu-clock` profile"
+        );
     }
     if args.json {
         crate::export::write_json(&profile, std::path::Path::new("-"))?;
@@ -642,7 +671,8 @@ mod tests {
     #[test]
     fn copies_are_told_by_routine_and_site() {
         // 6.18 on an FSRM CPU: the copy inlined into _copy_to_iter.
-        let read = stack(&["_copy_to_iter", "copy_page_to_iter", "filemap_read", "vfs_read", "ksys_read", "do_syscall_64"]);
+        let read =
+            stack(&["_copy_to_iter", "copy_page_to_iter", "filemap_read", "vfs_read", "ksys_read", "do_syscall_64"]);
         assert_eq!(classify(&read).0, Activity::CopyToUserFileRead);
         // 6.1 without FSRM: the asm routine, direction from its caller.
         let recv = stack(&[
@@ -667,7 +697,14 @@ mod tests {
     fn the_innermost_named_frame_decides() {
         let lookup = stack(&["xas_load", "filemap_get_read_batch", "filemap_get_pages", "filemap_read"]);
         assert_eq!(classify(&lookup).0, Activity::PageCacheLookup);
-        let fault = stack(&["clear_page_erms", "do_anonymous_page", "handle_mm_fault", "asm_exc_page_fault", "rep_movs_alternative", "_copy_from_iter"]);
+        let fault = stack(&[
+            "clear_page_erms",
+            "do_anonymous_page",
+            "handle_mm_fault",
+            "asm_exc_page_fault",
+            "rep_movs_alternative",
+            "_copy_from_iter",
+        ]);
         assert_eq!(classify(&fault).0, Activity::PageFaults);
         let alloc = stack(&["_raw_spin_lock", "get_page_from_freelist", "__alloc_pages", "tcp_sendmsg_locked"]);
         assert_eq!(classify(&alloc).0, Activity::MemoryAllocation);
@@ -683,14 +720,24 @@ mod tests {
         assert_eq!(classify(&ours), (Activity::BpfPrograms, Some("zcopy sys_exit_raw".to_owned())));
         let theirs = stack(&["bpf_prog_0123456789abcdef_other_prog", "bpf_trace_run1"]);
         assert_eq!(classify(&theirs), (Activity::BpfPrograms, Some("other_prog".to_owned())));
-        assert_eq!(classify(&stack(&["mystery_fn.cold", "another"])), (Activity::OtherKernel, Some("mystery_fn".to_owned())));
+        assert_eq!(
+            classify(&stack(&["mystery_fn.cold", "another"])),
+            (Activity::OtherKernel, Some("mystery_fn".to_owned()))
+        );
     }
 
     #[test]
     fn every_activity_but_user_space_has_a_rule_or_a_site() {
         for a in Activity::ALL {
             let named = ACTIVITIES.iter().any(|r| r.role == Role::Is(a)) || COPY_SITES.iter().any(|(s, _)| *s == a);
-            let derived = matches!(a, Activity::UserSpace | Activity::OtherKernel | Activity::CopyToUserOther | Activity::CopyFromUserOther | Activity::CopyOther);
+            let derived = matches!(
+                a,
+                Activity::UserSpace
+                    | Activity::OtherKernel
+                    | Activity::CopyToUserOther
+                    | Activity::CopyFromUserOther
+                    | Activity::CopyOther
+            );
             assert!(named || derived, "{a:?} can never be found");
         }
     }

@@ -139,7 +139,8 @@ pub(crate) fn reattach(
         };
         for (_, hook) in way.hooks.iter().enumerate().filter(|(i, _)| !outcome.missing.contains(*i)) {
             links.extend(
-                attach_hook(ebpf, hook, layout, btf, sample_hz).with_context(|| format!("attaching {} again", hook.point()))?,
+                attach_hook(ebpf, hook, layout, btf, sample_hz)
+                    .with_context(|| format!("attaching {} again", hook.point()))?,
             );
         }
     }
@@ -185,7 +186,11 @@ fn attach_probe(
                 // A copy site this kernel lacks or cannot trace: the others still count.
                 Err(err) if hook.optional && !is_permission(err.as_ref()) => {
                     log::info!("{} unavailable: {}", hook.point(), chain(err.as_ref()));
-                    refused.push(format!("{}: {} (not measured; the other sites are)", hook.point(), chain(err.as_ref())));
+                    refused.push(format!(
+                        "{}: {} (not measured; the other sites are)",
+                        hook.point(),
+                        chain(err.as_ref())
+                    ));
                     missing = missing.with(index);
                 }
                 Err(err) => {

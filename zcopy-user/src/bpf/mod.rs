@@ -18,8 +18,8 @@ use aya::{
     maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
 };
 use zcopy_common::{
-    Comm, Evidence, FlowKey, ProcStats, SlotConfig, StackKey, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags, Transmit,
-    UNTRACKED_SLOT, drop_reason, fd_kind, maps, netdev,
+    Comm, Evidence, FlowKey, ProcStats, SlotConfig, StackKey, SyscallStats, TARGET_HELD, TARGET_ROOT, TargetFlags,
+    Transmit, UNTRACKED_SLOT, drop_reason, fd_kind, maps, netdev,
 };
 
 use crate::{
@@ -186,7 +186,8 @@ impl Tracer {
         for (nr, config) in syscalls::slot_table() {
             slots.set(nr, config, 0).with_context(|| format!("setting the slot of syscall {nr}"))?;
         }
-        let (outcomes, links) = attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()), sample_hz)?;
+        let (outcomes, links) =
+            attach::attach_all(&mut ebpf, &layout, &attach::LazyBtf::new(btf_bytes.as_deref()), sample_hz)?;
         if outcomes.iter().all(|o| !o.attached()) {
             return Err(ZcopyError::NothingAttached(outcomes.iter().flat_map(|o| o.refused.clone()).collect()).into());
         }

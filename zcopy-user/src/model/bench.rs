@@ -194,7 +194,11 @@ impl KernelTime {
         let ms_per_mib = |n: f64| if mib > 0.0 { n * ms_per_sample / mib } else { 0.0 };
         let mut activities: Vec<ActivityCost> = by
             .into_iter()
-            .map(|(activity, n)| ActivityCost { activity, share: Share::of(n, samples), ms_per_mib: ms_per_mib(n as f64) })
+            .map(|(activity, n)| ActivityCost {
+                activity,
+                share: Share::of(n, samples),
+                ms_per_mib: ms_per_mib(n as f64),
+            })
             .collect();
         activities.sort_by_key(|a| std::cmp::Reverse(a.share.samples));
         let copies: u64 = activities.iter().filter(|a| a.activity.is_copy()).map(|a| a.share.samples).sum();

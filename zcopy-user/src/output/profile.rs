@@ -27,7 +27,8 @@ pub fn render(p: &Profile) -> String {
         let _ = writeln!(out, "    no samples: the traced processes used less CPU than one sampling interval");
         return out;
     }
-    let _ = writeln!(out, "    {:<56} {:>8} {:>7} {:>15} {:>10}", "activity", "samples", "share", "95% interval", "CPU ms");
+    let _ =
+        writeln!(out, "    {:<56} {:>8} {:>7} {:>15} {:>10}", "activity", "samples", "share", "95% interval", "CPU ms");
     for row in p.activities.iter().take(ROWS) {
         let name = match &row.detail {
             Some(d) => format!("{}: {}", row.activity.label(), printable(d)),
@@ -47,7 +48,15 @@ pub fn render(p: &Profile) -> String {
     if p.activities.len() > ROWS {
         let rest = &p.activities[ROWS..];
         let (n, ms): (u64, f64) = rest.iter().fold((0, 0.0), |(n, ms), r| (n + r.share.samples, ms + r.cpu_ms));
-        let _ = writeln!(out, "    {:<56} {:>8} {:>6.1}% {:>15} {:>10.1}", format!("({} more)", rest.len()), n, n as f64 * 100.0 / p.samples as f64, "", ms);
+        let _ = writeln!(
+            out,
+            "    {:<56} {:>8} {:>6.1}% {:>15} {:>10.1}",
+            format!("({} more)", rest.len()),
+            n,
+            n as f64 * 100.0 / p.samples as f64,
+            "",
+            ms
+        );
     }
     if p.lost > 0 || p.truncated > 0 {
         let _ = writeln!(

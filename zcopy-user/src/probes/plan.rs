@@ -330,11 +330,8 @@ mod tests {
     #[test]
     fn a_missing_copy_site_is_named_and_the_others_still_measure() {
         let sites = probe(Group::CopyRoutines).ways.iter().position(|w| w.hooks.iter().all(|h| h.optional)).unwrap();
-        let pipe_read = probe(Group::CopyRoutines).ways[sites]
-            .hooks
-            .iter()
-            .position(|h| h.program == "pipe_read_exit")
-            .unwrap();
+        let pipe_read =
+            probe(Group::CopyRoutines).ways[sites].hooks.iter().position(|h| h.program == "pipe_read_exit").unwrap();
         let mut o = outcomes(|g| Some(if g == Group::CopyRoutines { sites } else { 0 }));
         o.iter_mut().find(|o| o.group == Group::CopyRoutines).unwrap().missing = HookMask::default().with(pipe_read);
         let c = coverage(&o, Layout { fd_kinds: true, io_kiocb: true });
@@ -342,7 +339,12 @@ mod tests {
         let s = sources(c);
         let text = &s["data.copied_bytes"];
         assert!(text.starts_with("measured: fexit on the functions that call the copy routines"), "{text}");
-        assert!(text.ends_with("covers the sites that attached only, not measured on this kernel: anon_pipe_read / pipe_read"), "{text}");
+        assert!(
+            text.ends_with(
+                "covers the sites that attached only, not measured on this kernel: anon_pipe_read / pipe_read"
+            ),
+            "{text}"
+        );
         assert!(label(Group::CopyRoutines, c).ends_with("(not measured here: anon_pipe_read / pipe_read)"));
         // doctor says the same as the trace's sources, and names the site.
         let (_, d) = decisions(&o).into_iter().find(|(w, _)| *w == probe(Group::CopyRoutines).what).unwrap();

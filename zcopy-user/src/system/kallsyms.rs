@@ -83,7 +83,10 @@ mod tests {
         assert_eq!(s.name(0xffffffffc0001010), Some("bpf_prog_6deef7357e7b4530_sys_exit_raw"));
         assert_eq!(s.name(0x1000), None);
         // A return address just past the end of a call at a function's last byte.
-        assert_eq!(s.frames(&[0xffffffff81001050, 0xffffffff81001100]), ["rep_movs_alternative", "rep_movs_alternative"]);
+        assert_eq!(
+            s.frames(&[0xffffffff81001050, 0xffffffff81001100]),
+            ["rep_movs_alternative", "rep_movs_alternative"]
+        );
     }
 
     #[test]
