@@ -834,9 +834,12 @@ fn tables(out: &mut String, found: &[Found]) {
     };
     type Row<'a> = (&'a str, Box<dyn Fn(&Found) -> String>);
     let dd = format!("dd of a cached {FILE_MIB} MiB file (bs=64k): copied kernel -> user (+ the go byte)");
+    let lead = format!(
+        "dd of the same file: the leading activity of its kernel time (sampled: cpu-clock at {SAMPLE_HZ} Hz, at least {MIN_SAMPLES} samples, the count varies by run; zcopy's own programs aside)"
+    );
     let rows: [Row<'_>; 8] = [
         (
-            "dd of the same file: the leading activity of its kernel time (sampled at 4999 Hz, cpu-clock; zcopy's own programs aside)",
+            &lead,
             Box::new(|f| {
                 f.dd_lead.as_ref().map_or_else(|| "too few samples here".to_owned(), |l| format!("{l} (sampled)"))
             }),
