@@ -284,7 +284,8 @@ fn private_apt(vm: &Path) -> anyhow::Result<Vec<String>> {
         .into_iter()
         .flatten()
         .filter_map(Result::ok)
-        .any(|e| e.file_name().to_string_lossy().ends_with("_Packages"));
+        // Compressed where apt is set to keep indexes so (_Packages.lz4).
+        .any(|e| e.file_name().to_string_lossy().contains("_Packages"));
     if fetched {
         return Ok(options);
     }
